@@ -1,0 +1,180 @@
+/*
+ * backend.h — the op interface. Model code (src/model) calls the xs_op_*
+ * wrappers of ops.h; each backend fills one static xs_backend_iface.
+ *
+ * Conventions for every op:
+ *  - Activations are f32 tensors in the backend's memory. Weights may be any
+ *    dtype the op lists; they come from xs_backend_weight().
+ *  - Shapes are outermost first. "Rows" are the leading dims flattened; the
+ *    innermost dim is the feature dim. Outputs are contiguous unless stated.
+ *  - Inputs may be strided views (non-contiguous) unless stated: the `ref`
+ *    backend handles any strides; a fast backend may copy or decline.
+ *  - An op returns XS_OK or a status with xs_error() set.
+ *  - An op pointer left NULL means "declined": on host-memory backends the
+ *    ops.h wrapper then runs `ref`; elsewhere the call fails with
+ *    XS_ERR_UNSUPPORTED naming the op and backend.
+ *  - No op synchronizes with the host or reads device values on the host
+ *    (positions are tensors), so a device backend can capture a whole frame.
+ */
+#ifndef XS_BACKEND_BACKEND_H
+#define XS_BACKEND_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/tensor.h"
+
+typedef struct xs_backend xs_backend;
+
+/* Ops, in the order the parity suite and fault injection name them. */
+typedef enum xs_op {
+    XS_OP_MATMUL = 0,
+    XS_OP_CONV1D,
+    XS_OP_CONV_TRANSPOSE1D,
+    XS_OP_LAYER_NORM,
+    XS_OP_RMS_NORM,
+    XS_OP_ROPE,
+    XS_OP_SOFTMAX,
+    XS_OP_KV_STORE,
+    XS_OP_ATTENTION,
+    XS_OP_ELU,
+    XS_OP_GELU,
+    XS_OP_SILU_MUL,
+    XS_OP_EMBEDDING,
+    XS_OP_ADD,
+    XS_OP_MUL,
+    XS_OP_SCALE,
+    XS_OP_COPY,
+    XS_OP_FILL,
+    XS_OP_ARGMAX,
+    XS_OP_SAMPLE_TOPK,
+    XS_OP_COUNT
+} xs_op;
+
+/* "matmul", "conv1d", "conv_transpose1d", "layer_norm", ... */
+const char *xs_op_name(xs_op op);
+int xs_op_from_name(const char *name); /* -1 if unknown */
+
+/* A ring KV cache for one attention layer. Slot of position p is
+ * p % capacity. pos[slot] is the position stored there, -1 when empty.
+ * Invariant: every filled slot holds the newest position with that residue. */
+typedef struct xs_kv_cache {
+    xs_tensor k;    /* f32 [capacity, n_kv_heads * head_dim] */
+    xs_tensor v;    /* f32 [capacity, n_kv_heads * head_dim] */
+    xs_tensor pos;  /* i32 [capacity] */
+    int64_t capacity;
+} xs_kv_cache;
+
+typedef struct xs_backend_iface {
+    const char *name;
+    bool host_memory; /* data pointers are plain host memory (ref, cpu) */
+
+    void (*destroy)(xs_backend *be);
+
+    /* ---- memory ---- */
+    void *(*alloc)(xs_backend *be, size_t nbytes);   /* NULL on failure */
+    void (*free)(xs_backend *be, void *p);
+    xs_status (*upload)(xs_backend *be, void *dst, const void *src_host, size_t nbytes);
+    xs_status (*download)(xs_backend *be, void *dst_host, const void *src, size_t nbytes);
+    xs_status (*synchronize)(xs_backend *be);
+    /* Make a host weight tensor usable by this backend's ops: zero-copy view
+     * on host backends, upload (maybe repacked) on devices. `out` borrows
+     * from `host` on host backends: keep the host memory alive. (optional:
+     * NULL = use the host view as is) */
+    xs_status (*weight_prepare)(xs_backend *be, const xs_tensor *host, xs_tensor *out);
+    void (*weight_release)(xs_backend *be, xs_tensor *w); /* (optional) */
+
+    /* ---- ops ---- */
+    /* y[M, N] = x[M, K] . w[N, K]^T (+ bias[N]). w: f32, f16, bf16, q8_0,
+     * q4_0 (contiguous rows); bias f32 or NULL. */
+    xs_status (*matmul)(xs_backend *be, xs_tensor *y, const xs_tensor *x,
+                        const xs_tensor *w, const xs_tensor *bias);
+    /* Valid (unpadded) 1-D convolution, one sequence:
+     * y[Cout, Tout] = conv(x[Cin, Tin], w[Cout, Cin/groups, K]) (+ bias[Cout]),
+     * Tout = (Tin - dilation*(K-1) - 1) / stride + 1. Streaming padding is the
+     * model's job. w f32. */
+    xs_status (*conv1d)(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                        const xs_tensor *bias, int stride, int dilation, int groups);
+    /* Full transposed convolution, no cropping:
+     * y[Cout, (Tin-1)*stride + K] from x[Cin, Tin], w[Cin, Cout/groups, K]
+     * (PyTorch ConvTranspose1d layout) (+ bias[Cout] added everywhere). */
+    xs_status (*conv_transpose1d)(xs_backend *be, xs_tensor *y, const xs_tensor *x,
+                                  const xs_tensor *w, const xs_tensor *bias, int stride,
+                                  int groups);
+    /* Over the innermost dim D: y = (x - mean) / sqrt(var + eps) * w + b
+     * (biased variance; w, b f32 [D], b may be NULL). */
+    xs_status (*layer_norm)(xs_backend *be, xs_tensor *y, const xs_tensor *x,
+                            const xs_tensor *w, const xs_tensor *b, float eps);
+    /* y = x * alpha / sqrt(eps + mean(x^2)) over the innermost dim, in f32. */
+    xs_status (*rms_norm)(xs_backend *be, xs_tensor *y, const xs_tensor *x,
+                          const xs_tensor *alpha, float eps);
+    /* Rotary embedding, interleaved pairs (2i, 2i+1) of each head:
+     * x[T, H, D] rotated in place by angle pos[t] * max_period^(-2i/D).
+     * pos: i32 [T]. */
+    xs_status (*rope)(xs_backend *be, xs_tensor *x, const xs_tensor *pos, float max_period);
+    /* Softmax over the innermost dim (y may alias x). */
+    xs_status (*softmax)(xs_backend *be, xs_tensor *y, const xs_tensor *x);
+    /* Write rows k[T, HD], v[T, HD] of positions pos[T] (i32) into their ring
+     * slots (pos % capacity) and set cache->pos of those slots. */
+    xs_status (*kv_store)(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
+                          const xs_tensor *v, const xs_tensor *pos);
+    /* y[T, H*D] = softmax(q k^T * scale) v per head, for each query t over
+     * the slots whose position p satisfies 0 <= pos[t] - p < context (and
+     * p >= 0). q[T, H*D]; the cache holds n_kv_heads = H heads of D. */
+    xs_status (*attention)(xs_backend *be, xs_tensor *y, const xs_tensor *q,
+                           const xs_kv_cache *cache, const xs_tensor *pos, int n_heads,
+                           int64_t context, float scale);
+    /* Element-wise activations (y may alias x). */
+    xs_status (*elu)(xs_backend *be, xs_tensor *y, const xs_tensor *x, float alpha);
+    xs_status (*gelu)(xs_backend *be, xs_tensor *y, const xs_tensor *x); /* erf form */
+    /* y[M, H] = silu(x[M, 0:H]) * x[M, H:2H] (first half gated, not interleaved). */
+    xs_status (*silu_mul)(xs_backend *be, xs_tensor *y, const xs_tensor *x);
+    /* y[n, D] = table[ids[i], :]; ids i32 [n]; id -1 gives a zero row.
+     * table: f32, f16, bf16, q8_0, q4_0. Out-of-range ids are an error. */
+    xs_status (*embedding)(xs_backend *be, xs_tensor *y, const xs_tensor *table,
+                           const xs_tensor *ids);
+    /* y = a + b, y = a * b. b has a's shape, or is broadcast along rows
+     * (b [D] with a [..., D]). y may alias a. */
+    xs_status (*add)(xs_backend *be, xs_tensor *y, const xs_tensor *a, const xs_tensor *b);
+    xs_status (*mul)(xs_backend *be, xs_tensor *y, const xs_tensor *a, const xs_tensor *b);
+    /* y = x * s + b */
+    xs_status (*scale)(xs_backend *be, xs_tensor *y, const xs_tensor *x, float s, float b);
+    /* Strided copy between views of equal shape (transpose, slice, concat);
+     * f32 or i32. */
+    xs_status (*copy)(xs_backend *be, xs_tensor *y, const xs_tensor *x);
+    /* y[...] = value (f32). */
+    xs_status (*fill)(xs_backend *be, xs_tensor *y, float value);
+    /* ids[M] (i32) = argmax over V of logits[M, V]; ties to the lowest index. */
+    xs_status (*argmax)(xs_backend *be, xs_tensor *ids, const xs_tensor *logits);
+    /* ids[M] (i32): sample from softmax(logits / temp) restricted to the top_k
+     * largest logits (top_k <= 0: all), with uniforms from xs_rng_uniform(seed,
+     * stream, counter + m, 0). See core/rng.h for the exact procedure. */
+    xs_status (*sample_topk)(xs_backend *be, xs_tensor *ids, const xs_tensor *logits,
+                             float temp, int top_k, uint64_t seed, uint64_t stream,
+                             uint64_t counter);
+} xs_backend_iface;
+
+struct xs_backend {
+    const xs_backend_iface *iface;
+    void *ctx;      /* backend private state */
+    int n_threads;  /* compute threads (host backends) */
+};
+
+/* ---- registry ---------------------------------------------------------- */
+/* name: "ref", "cpu", "cuda". n_threads <= 0 means one per CPU core. */
+xs_status xs_backend_open(const char *name, int n_threads, xs_backend **out);
+void xs_backend_close(xs_backend *be);
+/* true when a CUDA device is usable (driver + GPU present). reason gets why
+ * not (or the device name) when non-NULL. */
+bool xs_backend_cuda_usable(char *reason, size_t n);
+/* "cuda" when usable, else "cpu". */
+const char *xs_backend_default_name(void);
+
+/* Constructors of each backend (registry.c calls them). */
+xs_status xs_backend_ref_new(xs_backend **out);
+xs_status xs_backend_cpu_new(int n_threads, xs_backend **out);
+#ifdef XSWARM_HAVE_CUDA
+xs_status xs_backend_cuda_new(xs_backend **out);
+#endif
+
+#endif
