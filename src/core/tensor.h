@@ -69,7 +69,9 @@ bool xs_tensor_same_shape(const xs_tensor *a, const xs_tensor *b);
 /* Writes "[2, 64, 3]" into buf. */
 const char *xs_tensor_shape_str(const xs_tensor *t, char *buf, size_t n);
 
-/* Views (no copy). dim may be negative (from the end). */
+/* Views (no copy). dim may be negative (from the end). Out-of-range
+ * arguments (or a quantized slice not on a block boundary) give a view with
+ * data == NULL and ndim == 0, which every xs_op_* wrapper refuses. */
 xs_tensor xs_tensor_slice(const xs_tensor *t, int dim, int64_t start, int64_t len);
 xs_tensor xs_tensor_transpose(const xs_tensor *t, int d0, int d1);
 /* Reshape a contiguous tensor; returns XS_ERR_SHAPE if numel differs or t is

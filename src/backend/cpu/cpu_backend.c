@@ -1,12 +1,40 @@
 /*
- * cpu_backend.c — the `cpu` backend: SIMD + threads. (skeleton: every op
- * declined, so the ops.h wrappers fall back to ref)
+ * cpu_backend.c — the `cpu` backend: SIMD kernels chosen at run time,
+ * threads from one xs_threadpool per backend, OpenBLAS sgemm for the
+ * many-row products. Ops left NULL here (kv_store, copy, fill,
+ * sample_topk: memory moves or once-per-step work) run `ref` through the
+ * ops.h wrappers; a fast op that meets an input layout it does not handle
+ * calls the ref function itself.
  */
+#include <cblas.h>
 #include <stdlib.h>
 
+#include "backend/cpu/cpu.h"
 #include "backend/host_memory.h"
+#include "core/log.h"
 
-static void cpu_destroy(xs_backend *be) { free(be); }
+xs_status cpu_scratch_reserve(cpu_ctx *c, size_t n) {
+    if (n <= c->scratch_per_thread) return XS_OK;
+    n = (n + 15) & ~(size_t)15; /* keep every thread's slice 64-byte aligned */
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n * sizeof(float) * (size_t)c->n_threads) != 0)
+        return xs_error(XS_ERR_NOMEM, "cpu backend: cannot allocate %zu floats of scratch",
+                        n * (size_t)c->n_threads);
+    free(c->scratch);
+    c->scratch = p;
+    c->scratch_per_thread = n;
+    return XS_OK;
+}
+
+static void cpu_destroy(xs_backend *be) {
+    cpu_ctx *c = be->ctx;
+    if (c) {
+        xs_threadpool_free(c->pool);
+        free(c->scratch);
+        free(c);
+    }
+    free(be);
+}
 
 static const xs_backend_iface k_cpu_iface = {
     .name = "cpu",
@@ -17,13 +45,75 @@ static const xs_backend_iface k_cpu_iface = {
     .upload = xs_host_upload,
     .download = xs_host_download,
     .synchronize = xs_host_synchronize,
+    .matmul = cpu_matmul,
+    .conv1d = cpu_conv1d,
+    .conv_transpose1d = cpu_conv_transpose1d,
+    .layer_norm = cpu_layer_norm,
+    .rms_norm = cpu_rms_norm,
+    .rope = cpu_rope,
+    .softmax = cpu_softmax,
+    .attention = cpu_attention,
+    .elu = cpu_elu,
+    .gelu = cpu_gelu,
+    .silu_mul = cpu_silu_mul,
+    .embedding = cpu_embedding,
+    .add = cpu_add,
+    .mul = cpu_mul,
+    .scale = cpu_scale,
+    .argmax = cpu_argmax,
 };
 
 xs_status xs_backend_cpu_new(int n_threads, xs_backend **out) {
     xs_backend *be = calloc(1, sizeof *be);
-    if (!be) return xs_error(XS_ERR_NOMEM, "cpu backend: out of memory");
+    cpu_ctx *c = calloc(1, sizeof *c);
+    if (!be || !c) {
+        free(be);
+        free(c);
+        return xs_error(XS_ERR_NOMEM, "cpu backend: out of memory");
+    }
+    if (n_threads <= 0) n_threads = xs_cpu_count();
+    c->pool = xs_threadpool_new(n_threads);
+    if (!c->pool) {
+        free(be);
+        free(c);
+        return xs_error(XS_ERR_NOMEM, "cpu backend: cannot start %d threads", n_threads);
+    }
+    c->n_threads = xs_threadpool_size(c->pool);
+    c->isa = cpu_isa_detect();
+    c->k = cpu_kernels_for(c->isa);
+    /* We thread around OpenBLAS (one sgemm per block per pool thread), so
+     * OpenBLAS itself must stay single-threaded or the two pools would
+     * oversubscribe the cores. This is process-wide. */
+    openblas_set_num_threads(1);
     be->iface = &k_cpu_iface;
-    be->n_threads = n_threads;
+    be->ctx = c;
+    be->n_threads = c->n_threads;
+    XS_LOGD("cpu backend: %d threads, kernels %s", c->n_threads, cpu_isa_name(c->isa));
     *out = be;
     return XS_OK;
+}
+
+/* Walk any strided view (<= 4 dims) in row-major order. */
+const float *cpu_contig_f32(const xs_tensor *t, float **owned) {
+    *owned = NULL;
+    if (xs_tensor_is_contiguous(t)) return t->data;
+    int64_t n = xs_tensor_numel(t);
+    float *dst = malloc((size_t)(n > 0 ? n : 1) * sizeof *dst);
+    if (!dst) return NULL;
+    int64_t sh[4] = {1, 1, 1, 1}, st[4] = {0, 0, 0, 0};
+    int off = 4 - t->ndim;
+    for (int d = 0; d < t->ndim; d++) {
+        sh[off + d] = t->shape[d];
+        st[off + d] = t->stride[d];
+    }
+    const float *src = t->data;
+    int64_t i = 0;
+    for (int64_t a = 0; a < sh[0]; a++)
+        for (int64_t b = 0; b < sh[1]; b++)
+            for (int64_t c = 0; c < sh[2]; c++) {
+                const float *row = src + a * st[0] + b * st[1] + c * st[2];
+                for (int64_t d = 0; d < sh[3]; d++) dst[i++] = row[d * st[3]];
+            }
+    *owned = dst;
+    return dst;
 }

@@ -1,0 +1,417 @@
+/*
+ * cpu_rowops.c — the non-matmul ops of the cpu backend: norms, softmax,
+ * rope, attention over the ring KV cache, activations, embedding,
+ * add/mul/scale, argmax.
+ *
+ * Fast paths take contiguous tensors (what model code passes); any strided
+ * view goes to the ref implementation, which handles every layout. Work is
+ * split over rows (or fixed element ranges), and every row is computed the
+ * same way whatever thread runs it, so results do not depend on the thread
+ * count. Sums use 16 independent f32 lanes, which the compiler vectorizes
+ * without reassociating (no -ffast-math needed); the hot dot product of
+ * attention uses the run-time-dispatched matmul kernel.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu.h"
+#include "backend/ref/ref.h"
+
+#define LANES 16
+#define ELEM_GRAIN 16384 /* elements per chunk below which threads do not pay */
+
+static inline float sum_lanes(const float *a) {
+    float s = 0;
+    for (int l = 0; l < LANES; l++) s += a[l];
+    return s;
+}
+
+static int64_t inner_dim(const xs_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+static int64_t row_count(const xs_tensor *t) {
+    int64_t d = inner_dim(t);
+    return d ? xs_tensor_numel(t) / d : 0;
+}
+static int64_t row_grain(int64_t d) { return d >= ELEM_GRAIN ? 1 : ELEM_GRAIN / (d ? d : 1); }
+
+static int all_contig(const xs_tensor *a, const xs_tensor *b, const xs_tensor *c) {
+    return (!a || xs_tensor_is_contiguous(a)) && (!b || xs_tensor_is_contiguous(b)) &&
+           (!c || xs_tensor_is_contiguous(c));
+}
+
+/* ---- norms ------------------------------------------------------------------ */
+
+typedef struct norm_job {
+    float *y;
+    const float *x, *w, *b;
+    int64_t d;
+    float eps;
+} norm_job;
+
+static void layer_norm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    (void)tid;
+    const norm_job *j = arg;
+    const int64_t d = j->d;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = j->x + r * d;
+        float *y = j->y + r * d;
+        float acc[LANES] = {0};
+        int64_t c = 0;
+        for (; c + LANES <= d; c += LANES)
+            for (int l = 0; l < LANES; l++) acc[l] += x[c + l];
+        float s = sum_lanes(acc);
+        for (; c < d; c++) s += x[c];
+        const float mean = s / (float)d;
+        float vacc[LANES] = {0};
+        for (c = 0; c + LANES <= d; c += LANES)
+            for (int l = 0; l < LANES; l++) {
+                float e = x[c + l] - mean;
+                vacc[l] += e * e;
+            }
+        float v = sum_lanes(vacc);
+        for (; c < d; c++) v += (x[c] - mean) * (x[c] - mean);
+        const float inv = (float)(1.0 / sqrt((double)(v / (float)d) + (double)j->eps));
+        if (j->b)
+            for (c = 0; c < d; c++) y[c] = (x[c] - mean) * inv * j->w[c] + j->b[c];
+        else
+            for (c = 0; c < d; c++) y[c] = (x[c] - mean) * inv * j->w[c];
+    }
+}
+
+xs_status cpu_layer_norm(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                         const xs_tensor *b, float eps) {
+    if (!all_contig(y, x, w) || !all_contig(b, NULL, NULL))
+        return ref_layer_norm(be, y, x, w, b, eps);
+    norm_job j = {y->data, x->data, w->data, b ? b->data : NULL, inner_dim(x), eps};
+    xs_threadpool_for(cpu_ctx_of(be)->pool, row_count(x), row_grain(j.d), layer_norm_rows, &j);
+    return XS_OK;
+}
+
+static void rms_norm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    (void)tid;
+    const norm_job *j = arg;
+    const int64_t d = j->d;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = j->x + r * d;
+        float *y = j->y + r * d;
+        float acc[LANES] = {0};
+        int64_t c = 0;
+        for (; c + LANES <= d; c += LANES)
+            for (int l = 0; l < LANES; l++) acc[l] += x[c + l] * x[c + l];
+        float ss = sum_lanes(acc);
+        for (; c < d; c++) ss += x[c] * x[c];
+        const float inv = (float)(1.0 / sqrt((double)j->eps + (double)(ss / (float)d)));
+        for (c = 0; c < d; c++) y[c] = x[c] * j->w[c] * inv;
+    }
+}
+
+xs_status cpu_rms_norm(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *alpha,
+                       float eps) {
+    if (!all_contig(y, x, alpha)) return ref_rms_norm(be, y, x, alpha, eps);
+    norm_job j = {y->data, x->data, alpha->data, NULL, inner_dim(x), eps};
+    xs_threadpool_for(cpu_ctx_of(be)->pool, row_count(x), row_grain(j.d), rms_norm_rows, &j);
+    return XS_OK;
+}
+
+/* ---- softmax ------------------------------------------------------------- */
+
+/* In place on y (which holds x): y = exp(y - max) / sum. */
+static void softmax_row(float *y, int64_t d) {
+    float mx = -INFINITY;
+    for (int64_t c = 0; c < d; c++) mx = y[c] > mx ? y[c] : mx;
+    float acc[LANES] = {0};
+    int64_t c = 0;
+    for (; c + LANES <= d; c += LANES)
+        for (int l = 0; l < LANES; l++) {
+            y[c + l] = expf(y[c + l] - mx);
+            acc[l] += y[c + l];
+        }
+    float s = sum_lanes(acc);
+    for (; c < d; c++) {
+        y[c] = expf(y[c] - mx);
+        s += y[c];
+    }
+    const float inv = 1.0f / s;
+    for (c = 0; c < d; c++) y[c] *= inv;
+}
+
+static void softmax_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    (void)tid;
+    const norm_job *j = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        if (j->y != j->x) memcpy(j->y + r * j->d, j->x + r * j->d, (size_t)j->d * sizeof(float));
+        softmax_row(j->y + r * j->d, j->d);
+    }
+}
+
+xs_status cpu_softmax(xs_backend *be, xs_tensor *y, const xs_tensor *x) {
+    if (!all_contig(y, x, NULL)) return ref_softmax(be, y, x);
+    norm_job j = {y->data, x->data, NULL, NULL, inner_dim(x), 0};
+    xs_threadpool_for(cpu_ctx_of(be)->pool, row_count(x), row_grain(j.d), softmax_rows, &j);
+    return XS_OK;
+}
+
+/* ---- rope ----------------------------------------------------------------- */
+
+xs_status cpu_rope(xs_backend *be, xs_tensor *x, const xs_tensor *pos, float max_period) {
+    if (!xs_tensor_is_contiguous(x) || x->ndim != 3) return ref_rope(be, x, pos, max_period);
+    const int64_t T = x->shape[0], H = x->shape[1], D = x->shape[2], half = D / 2;
+    /* Same float order as ref (and Kyutai): f32 coefficient, f32 exp and angle. */
+    const float coef = (float)(-log((double)max_period) * 2.0 / (double)D);
+    float *cs = malloc((size_t)(half > 0 ? half : 1) * 2 * sizeof *cs);
+    if (!cs) return xs_error(XS_ERR_NOMEM, "cpu rope: out of memory");
+    for (int64_t t = 0; t < T; t++) {
+        const float p = (float)((const int32_t *)pos->data)[t * pos->stride[0]];
+        for (int64_t i = 0; i < half; i++) {
+            const float angle = expf((float)i * coef) * p;
+            cs[2 * i] = (float)cos((double)angle);
+            cs[2 * i + 1] = (float)sin((double)angle);
+        }
+        for (int64_t h = 0; h < H; h++) {
+            float *v = (float *)x->data + (t * H + h) * D;
+            for (int64_t i = 0; i < half; i++) {
+                const float r = v[2 * i], m = v[2 * i + 1], c = cs[2 * i], s = cs[2 * i + 1];
+                v[2 * i] = r * c - m * s;
+                v[2 * i + 1] = r * s + m * c;
+            }
+        }
+    }
+    free(cs);
+    return XS_OK;
+}
+
+/* ---- attention over the ring KV cache ------------------------------------------ */
+
+typedef struct attn_job {
+    cpu_ctx *c;
+    float *y;
+    const float *q;
+    const xs_kv_cache *cache;
+    const int32_t *qpos; /* [T] */
+    int64_t pos_stride;
+    int n_heads;
+    int64_t D, hd, context;
+    float scale;
+} attn_job;
+
+/* One (query row, head) per index: scores for every visible slot, softmax,
+ * weighted sum of values. Scratch: cap scores. */
+static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
+    const attn_job *j = arg;
+    const xs_kv_cache *kv = j->cache;
+    const int64_t cap = kv->capacity, D = j->D, hd = j->hd;
+    const int32_t *cpos = kv->pos.data;
+    const float *K = kv->k.data, *V = kv->v.data;
+    float *sc = cpu_scratch(j->c, tid);
+    cpu_dot_fn dot = j->c->k.dot[XS_F32];
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t t = it / j->n_heads, h = it % j->n_heads;
+        const int64_t pt = j->qpos[t * j->pos_stride];
+        const float *qh = j->q + t * hd + h * D;
+        float *yh = j->y + t * hd + h * D;
+        float mx = -INFINITY;
+        for (int64_t s = 0; s < cap; s++) {
+            const int64_t p = cpos[s];
+            if (p < 0 || pt - p < 0 || pt - p >= j->context) {
+                sc[s] = NAN; /* masked */
+                continue;
+            }
+            float d;
+            dot(K + s * hd + h * D, qh, 0, 1, D, &d);
+            sc[s] = d * j->scale;
+            if (sc[s] > mx) mx = sc[s];
+        }
+        for (int64_t d = 0; d < D; d++) yh[d] = 0;
+        float sum = 0;
+        for (int64_t s = 0; s < cap; s++) {
+            if (isnan(sc[s])) continue;
+            const float e = expf(sc[s] - mx);
+            sum += e;
+            const float *vr = V + s * hd + h * D;
+            for (int64_t d = 0; d < D; d++) yh[d] += e * vr[d];
+        }
+        const float inv = sum > 0 ? 1.0f / sum : 0.0f;
+        for (int64_t d = 0; d < D; d++) yh[d] *= inv;
+    }
+}
+
+xs_status cpu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
+                        const xs_kv_cache *cache, const xs_tensor *pos, int n_heads,
+                        int64_t context, float scale) {
+    if (!all_contig(y, q, NULL) || !xs_tensor_is_contiguous(&cache->k) ||
+        !xs_tensor_is_contiguous(&cache->v) || !xs_tensor_is_contiguous(&cache->pos))
+        return ref_attention(be, y, q, cache, pos, n_heads, context, scale);
+    cpu_ctx *c = cpu_ctx_of(be);
+    XS_TRY(cpu_scratch_reserve(c, (size_t)cache->capacity));
+    const int64_t hd = cache->k.shape[1];
+    attn_job j = {.c = c, .y = y->data, .q = q->data, .cache = cache, .qpos = pos->data,
+                  .pos_stride = pos->stride[0], .n_heads = n_heads, .D = hd / n_heads,
+                  .hd = hd, .context = context, .scale = scale};
+    xs_threadpool_for(c->pool, pos->shape[0] * n_heads, 1, attn_items, &j);
+    return XS_OK;
+}
+
+/* ---- element-wise ------------------------------------------------------------ */
+
+typedef enum ew_kind { EW_ELU, EW_GELU, EW_SCALE, EW_ADD, EW_MUL, EW_ADD_ROW, EW_MUL_ROW } ew_kind;
+
+typedef struct ew_job {
+    ew_kind kind;
+    float *y;
+    const float *a, *b;
+    int64_t d; /* row length for broadcast */
+    float p0, p1;
+} ew_job;
+
+static void ew_range(void *arg, int64_t i0, int64_t i1, int tid) {
+    (void)tid;
+    const ew_job *j = arg;
+    float *y = j->y;
+    const float *a = j->a, *b = j->b;
+    switch (j->kind) {
+    case EW_ELU:
+        for (int64_t i = i0; i < i1; i++) y[i] = a[i] > 0 ? a[i] : j->p0 * expm1f(a[i]);
+        break;
+    case EW_GELU:
+        for (int64_t i = i0; i < i1; i++)
+            y[i] = 0.5f * a[i] * (1.0f + erff(a[i] * (float)M_SQRT1_2));
+        break;
+    case EW_SCALE:
+        for (int64_t i = i0; i < i1; i++) y[i] = a[i] * j->p0 + j->p1;
+        break;
+    case EW_ADD:
+        for (int64_t i = i0; i < i1; i++) y[i] = a[i] + b[i];
+        break;
+    case EW_MUL:
+        for (int64_t i = i0; i < i1; i++) y[i] = a[i] * b[i];
+        break;
+    case EW_ADD_ROW: /* i0, i1 count rows here */
+        for (int64_t r = i0; r < i1; r++)
+            for (int64_t c = 0; c < j->d; c++) y[r * j->d + c] = a[r * j->d + c] + b[c];
+        break;
+    case EW_MUL_ROW:
+        for (int64_t r = i0; r < i1; r++)
+            for (int64_t c = 0; c < j->d; c++) y[r * j->d + c] = a[r * j->d + c] * b[c];
+        break;
+    }
+}
+
+static void ew_run(xs_backend *be, ew_job *j, int64_t n) {
+    if (j->kind == EW_ADD_ROW || j->kind == EW_MUL_ROW)
+        xs_threadpool_for(cpu_ctx_of(be)->pool, j->d ? n / j->d : 0, row_grain(j->d), ew_range, j);
+    else
+        xs_threadpool_for(cpu_ctx_of(be)->pool, n, ELEM_GRAIN, ew_range, j);
+}
+
+xs_status cpu_elu(xs_backend *be, xs_tensor *y, const xs_tensor *x, float alpha) {
+    if (!all_contig(y, x, NULL)) return ref_elu(be, y, x, alpha);
+    ew_job j = {.kind = EW_ELU, .y = y->data, .a = x->data, .p0 = alpha};
+    ew_run(be, &j, xs_tensor_numel(x));
+    return XS_OK;
+}
+
+xs_status cpu_gelu(xs_backend *be, xs_tensor *y, const xs_tensor *x) {
+    if (!all_contig(y, x, NULL)) return ref_gelu(be, y, x);
+    ew_job j = {.kind = EW_GELU, .y = y->data, .a = x->data};
+    ew_run(be, &j, xs_tensor_numel(x));
+    return XS_OK;
+}
+
+xs_status cpu_scale(xs_backend *be, xs_tensor *y, const xs_tensor *x, float s, float b) {
+    if (!all_contig(y, x, NULL)) return ref_scale(be, y, x, s, b);
+    ew_job j = {.kind = EW_SCALE, .y = y->data, .a = x->data, .p0 = s, .p1 = b};
+    ew_run(be, &j, xs_tensor_numel(x));
+    return XS_OK;
+}
+
+static xs_status binary(xs_backend *be, xs_tensor *y, const xs_tensor *a, const xs_tensor *b,
+                        int is_mul) {
+    if (!all_contig(y, a, b))
+        return is_mul ? ref_mul(be, y, a, b) : ref_add(be, y, a, b);
+    int bcast = !xs_tensor_same_shape(a, b);
+    ew_job j = {.y = y->data, .a = a->data, .b = b->data, .d = inner_dim(a)};
+    j.kind = bcast ? (is_mul ? EW_MUL_ROW : EW_ADD_ROW) : (is_mul ? EW_MUL : EW_ADD);
+    ew_run(be, &j, xs_tensor_numel(a));
+    return XS_OK;
+}
+
+xs_status cpu_add(xs_backend *be, xs_tensor *y, const xs_tensor *a, const xs_tensor *b) {
+    return binary(be, y, a, b, 0);
+}
+xs_status cpu_mul(xs_backend *be, xs_tensor *y, const xs_tensor *a, const xs_tensor *b) {
+    return binary(be, y, a, b, 1);
+}
+
+typedef struct silu_job {
+    float *y;
+    const float *x;
+    int64_t h;
+} silu_job;
+
+static void silu_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    (void)tid;
+    const silu_job *j = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *g = j->x + r * 2 * j->h, *u = g + j->h;
+        float *y = j->y + r * j->h;
+        for (int64_t c = 0; c < j->h; c++) y[c] = g[c] / (1.0f + expf(-g[c])) * u[c];
+    }
+}
+
+xs_status cpu_silu_mul(xs_backend *be, xs_tensor *y, const xs_tensor *x) {
+    /* y may alias the first half of x only in a way ref handles; keep it simple. */
+    if (!all_contig(y, x, NULL)) return ref_silu_mul(be, y, x);
+    silu_job j = {y->data, x->data, inner_dim(y)};
+    xs_threadpool_for(cpu_ctx_of(be)->pool, row_count(x), row_grain(j.h), silu_rows, &j);
+    return XS_OK;
+}
+
+/* ---- embedding, argmax ----------------------------------------------------------- */
+
+xs_status cpu_embedding(xs_backend *be, xs_tensor *y, const xs_tensor *table,
+                        const xs_tensor *ids) {
+    if (!xs_tensor_is_contiguous(y) || !xs_tensor_is_contiguous(table) || table->ndim != 2 ||
+        !cpu_ctx_of(be)->k.to_f32[table->dtype])
+        return ref_embedding(be, y, table, ids);
+    const int64_t n = ids->shape[0], rows = table->shape[0], D = table->shape[1];
+    const size_t rb = xs_dtype_row_bytes(table->dtype, D);
+    cpu_to_f32_fn conv = cpu_ctx_of(be)->k.to_f32[table->dtype];
+    for (int64_t i = 0; i < n; i++) {
+        const int32_t id = ((const int32_t *)ids->data)[i * ids->stride[0]];
+        float *dst = (float *)y->data + i * D;
+        if (id == -1) {
+            memset(dst, 0, (size_t)D * sizeof *dst);
+        } else if (id < 0 || id >= rows) {
+            return xs_error(XS_ERR_ARG, "embedding %s: id %d at %lld out of range [0, %lld)",
+                            table->name ? table->name : "table", (int)id, (long long)i,
+                            (long long)rows);
+        } else if (table->dtype == XS_F32) {
+            memcpy(dst, (const float *)table->data + (int64_t)id * D, (size_t)D * sizeof *dst);
+        } else {
+            conv((const uint8_t *)table->data + (size_t)id * rb, dst, D);
+        }
+    }
+    return XS_OK;
+}
+
+xs_status cpu_argmax(xs_backend *be, xs_tensor *ids, const xs_tensor *logits) {
+    if (!xs_tensor_is_contiguous(logits)) return ref_argmax(be, ids, logits);
+    const int64_t v = inner_dim(logits), m = row_count(logits);
+    for (int64_t r = 0; r < m; r++) {
+        const float *l = (const float *)logits->data + r * v;
+        int64_t best = 0;
+        float bv = l[0];
+        for (int64_t c = 1; c < v; c++) {
+            /* same rule as ref: strict > keeps the lowest index; NaN never wins */
+            if (l[c] > bv || (bv != bv && l[c] == l[c])) {
+                bv = l[c];
+                best = c;
+            }
+        }
+        ((int32_t *)ids->data)[r * (ids->ndim ? ids->stride[0] : 1)] = (int32_t)best;
+    }
+    return XS_OK;
+}

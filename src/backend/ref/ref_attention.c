@@ -1,0 +1,119 @@
+/*
+ * ref_attention.c — rope, kv_store and attention over a ring KV cache.
+ *
+ * Ring invariants (see backend.h): the slot of position p is p % capacity;
+ * cache.pos[slot] holds the position stored there or -1. Attention never
+ * trusts a slot's index to tell its position: it reads cache.pos, so a ring
+ * that wrapped, or slots not yet written, are handled by the same test
+ * 0 <= pos[t] - p < context.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "backend/ref/ref.h"
+
+xs_status ref_rope(xs_backend *be, xs_tensor *x, const xs_tensor *pos, float max_period) {
+    (void)be;
+    const int64_t T = x->shape[0], H = x->shape[1], D = x->shape[2];
+    /* Frequencies exactly as Kyutai's apply_rope computes them: the coefficient
+     * -ln(max_period) * 2 / D is a Python double turned into an f32 scalar, the
+     * product with i and the exp are f32. The angle pos * freq is f32 too. */
+    const float coef = (float)(-log((double)max_period) * 2.0 / (double)D);
+    for (int64_t t = 0; t < T; t++) {
+        const float p = (float)((const int32_t *)pos->data)[t * pos->stride[0]];
+        for (int64_t i = 0; i < D / 2; i++) {
+            const float freq = expf((float)i * coef);
+            const float angle = freq * p;
+            const double c = cos((double)angle), s = sin((double)angle);
+            for (int64_t h = 0; h < H; h++) {
+                float *base = (float *)x->data + t * x->stride[0] + h * x->stride[1];
+                float *re = base + (2 * i) * x->stride[2], *im = base + (2 * i + 1) * x->stride[2];
+                const double r = *re, m = *im;
+                *re = (float)(r * c - m * s);
+                *im = (float)(r * s + m * c);
+            }
+        }
+    }
+    return XS_OK;
+}
+
+xs_status ref_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
+                       const xs_tensor *v, const xs_tensor *pos) {
+    (void)be;
+    const int64_t T = pos->shape[0], hd = cache->k.shape[1], cap = cache->capacity;
+    int32_t *cpos = cache->pos.data;
+    for (int64_t t = 0; t < T; t++) {
+        const int32_t p = ((const int32_t *)pos->data)[t * pos->stride[0]];
+        if (p < 0)
+            return xs_error(XS_ERR_ARG, "kv_store: negative position %d at row %lld", (int)p,
+                            (long long)t);
+        const int64_t slot = p % cap;
+        const int64_t ko = ref_row_offset(k, t), vo = ref_row_offset(v, t);
+        float *kd = (float *)cache->k.data + slot * cache->k.stride[0];
+        float *vd = (float *)cache->v.data + slot * cache->v.stride[0];
+        for (int64_t c = 0; c < hd; c++) {
+            kd[c * cache->k.stride[1]] = *ref_f32_at(k, ko, c);
+            vd[c * cache->v.stride[1]] = *ref_f32_at(v, vo, c);
+        }
+        cpos[slot * cache->pos.stride[0]] = p;
+    }
+    return XS_OK;
+}
+
+xs_status ref_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
+                        const xs_kv_cache *cache, const xs_tensor *pos, int n_heads,
+                        int64_t context, float scale) {
+    (void)be;
+    const int64_t T = pos->shape[0], hd = cache->k.shape[1], cap = cache->capacity;
+    const int64_t D = hd / n_heads;
+    const int32_t *cpos = cache->pos.data;
+    double *w = malloc((size_t)cap * sizeof *w);
+    double *acc = malloc((size_t)D * sizeof *acc);
+    /* A separate visibility mask, not a NaN sentinel in w: a NaN score coming
+     * from the data must propagate to y so that diagnosis sees it. */
+    unsigned char *vis = malloc((size_t)cap);
+    if (!w || !acc || !vis) {
+        free(w);
+        free(acc);
+        free(vis);
+        return xs_error(XS_ERR_NOMEM, "ref attention: out of memory");
+    }
+    for (int64_t t = 0; t < T; t++) {
+        const int64_t pt = ((const int32_t *)pos->data)[t * pos->stride[0]];
+        const int64_t qo = ref_row_offset(q, t), yo = ref_row_offset(y, t);
+        for (int64_t h = 0; h < n_heads; h++) {
+            double mx = -INFINITY;
+            for (int64_t s = 0; s < cap; s++) {
+                const int64_t p = cpos[s * cache->pos.stride[0]];
+                vis[s] = p >= 0 && pt - p >= 0 && pt - p < context;
+                if (!vis[s]) continue;
+                const float *kr = (const float *)cache->k.data + s * cache->k.stride[0];
+                double dot = 0.0;
+                for (int64_t d = 0; d < D; d++)
+                    dot += (double)*ref_f32_at(q, qo, h * D + d) *
+                           (double)kr[(h * D + d) * cache->k.stride[1]];
+                w[s] = dot * (double)scale;
+                if (w[s] > mx || isnan(w[s])) mx = w[s];
+            }
+            double sum = 0.0;
+            for (int64_t d = 0; d < D; d++) acc[d] = 0.0;
+            for (int64_t s = 0; s < cap; s++) {
+                if (!vis[s]) continue;
+                const double e = exp(w[s] - mx);
+                sum += e;
+                const float *vr = (const float *)cache->v.data + s * cache->v.stride[0];
+                for (int64_t d = 0; d < D; d++)
+                    acc[d] += e * (double)vr[(h * D + d) * cache->v.stride[1]];
+            }
+            /* No visible key (cannot happen after storing pos[t] itself): zeros.
+             * (sum > 0 is false for NaN too; keep NaN then.) */
+            for (int64_t d = 0; d < D; d++)
+                *ref_f32_at(y, yo, h * D + d) =
+                    (float)(sum > 0.0 || isnan(sum) ? acc[d] / sum : 0.0);
+        }
+    }
+    free(w);
+    free(acc);
+    free(vis);
+    return XS_OK;
+}

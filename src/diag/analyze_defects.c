@@ -1,0 +1,293 @@
+/*
+ * analyze_defects.c — one detector per named defect. Each relies on a
+ * signal property stated in its comment; thresholds are on level- and
+ * voice-independent ratios (dB differences, fractions, octaves), checked on
+ * five synthetic voices and a real recording (tests/data/analyze) and their
+ * corruptions (analyze_corrupt.c).
+ *
+ * Order matters: whole-file states first (silence, too short), then causes
+ * that explain other symptoms (block reversal explains 80 ms clicks;
+ * dropouts explain edge jumps), then the rest.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag/analyze_measures.h"
+
+static float clamp01(double v) { return (float)(v < 0 ? 0 : v > 1 ? 1 : v); }
+static double sec(int64_t i) { return (double)i / XS_AN_RATE; }
+
+/* Whole-file states that make every other judgement moot. */
+static bool det_silence_short(an_ctx *c) {
+    xs_analysis *a = c->a;
+    bool moot = false;
+    if (a->m.peak_dbfs < -60.0 || c->speech_db < -65.0) {
+        xs_an_defect *d = an_add_defect(a, "silence", XS_AN_CRITICAL, 1.0f);
+        an_defect_add_time(d, 0, a->m.duration_s);
+        snprintf(d->detail, sizeof d->detail, "peak %.1f dBFS: nothing audible", a->m.peak_dbfs);
+        moot = true;
+    }
+    if (a->m.duration_s < 1.0) {
+        bool crit = a->m.duration_s < 0.25;
+        xs_an_defect *d = an_add_defect(a, "too_short", crit ? XS_AN_CRITICAL : XS_AN_MAJOR, 1.0f);
+        snprintf(d->detail, sizeof d->detail, "%.2f s: too short to judge speech (< 1 s)",
+                 a->m.duration_s);
+        if (crit) moot = true;
+    }
+    return moot;
+}
+
+/* DC: a mean far from 0 relative to the signal. Clipping: natural speech
+ * touches its peak a handful of times; a limiter makes it sit there. */
+static void det_dc_clip(an_ctx *c) {
+    xs_analysis *a = c->a;
+    double rms = pow(10.0, a->m.rms_dbfs / 20.0), dc = fabs(a->m.dc);
+    if (dc > 0.01 && dc > 0.2 * rms) {
+        xs_an_defect *d = an_add_defect(a, "dc_offset", dc > 0.1 ? XS_AN_MAJOR : XS_AN_MINOR,
+                                        clamp01(dc / (0.5 * rms)));
+        if (d) snprintf(d->detail, sizeof d->detail, "mean %.4f (%.0f%% of rms)", a->m.dc, 100 * dc / rms);
+    }
+    double pk = 0;
+    a->m.clip_fraction = am_clip_fraction(c->x, c->n, &pk);
+    if (a->m.clip_fraction > 0.002 && pk > 0.01) {
+        xs_an_defect *d = an_add_defect(a, "clipping",
+                                        a->m.clip_fraction > 0.01 ? XS_AN_MAJOR : XS_AN_MINOR,
+                                        clamp01(a->m.clip_fraction / 0.01));
+        if (!d) return;
+        double hi = 0.995 * pk;
+        for (int64_t i = 1; i < c->n; i++)
+            if (fabs(c->x[i]) >= hi && fabs(c->x[i - 1]) >= hi) an_defect_add_time(d, sec(i - 1), sec(i + 1));
+        snprintf(d->detail, sizeof d->detail, "%.2f%% of loud samples flat at the peak (%.3f)",
+                 100 * a->m.clip_fraction, pk);
+    }
+}
+
+/* RMS over [s, e) clipped to the signal. */
+static double rms_db(const float *x, int64_t n, int64_t s, int64_t e) {
+    if (s < 0) s = 0;
+    if (e > n) e = n;
+    double acc = 0;
+    for (int64_t i = s; i < e; i++) acc += (double)x[i] * x[i];
+    return e > s ? 10.0 * log10(acc / (double)(e - s) + 1e-12) : -120.0;
+}
+
+/* Holes inside speech: >= 20 ms of near-silence (45 dB under the speech
+ * level) entered and left abruptly — the 1 ms just outside the hole is
+ * still within 25 dB of speech level. Speech fades into its pauses (tract
+ * closing, room decay); a lost frame is cut with scissors. */
+static bool det_dropouts(an_ctx *c) {
+    xs_analysis *a = c->a;
+    const double gap_amp = pow(10.0, (c->speech_db - 45.0) / 20.0);
+    const double edge_db = c->speech_db - 25.0;
+    int count = 0;
+    double gap_s = 0;
+    xs_an_defect tmp;
+    memset(&tmp, 0, sizeof tmp);
+    /* Runs of samples under gap_amp, bridged over single louder samples. */
+    int64_t i = 0;
+    while (i < c->n) {
+        if (fabs(c->x[i]) >= gap_amp) { i++; continue; }
+        int64_t s = i, e = i;
+        while (e < c->n && fabs(c->x[e]) < gap_amp) e++;
+        i = e + 1;
+        if (e - s < XS_AN_RATE / 50 || s < 24 || e + 24 > c->n) continue;
+        /* A run of near-silence is a hole only if its 1 ms neighbours are loud. */
+        if (rms_db(c->x, c->n, s - 24, s) > edge_db && rms_db(c->x, c->n, e, e + 24) > edge_db) {
+            count++;
+            gap_s += sec(e - s);
+            an_defect_add_time(&tmp, sec(s), sec(e));
+        }
+    }
+    double speech_s = c->n_active * (double)XS_AN_HOP / XS_AN_RATE + 1e-9;
+    if (count < 2) return false;
+    xs_an_severity sev = (count >= 3 || gap_s > 0.05 * speech_s) ? XS_AN_MAJOR : XS_AN_MINOR;
+    xs_an_defect *d = an_add_defect(a, "dropouts", sev, clamp01(0.3 + 0.15 * count));
+    if (!d) return true;
+    d->n_times = tmp.n_times;
+    memcpy(d->times, tmp.times, sizeof d->times);
+    snprintf(d->detail, sizeof d->detail, "%d holes cut abruptly into speech, %.2f s in all", count,
+             gap_s);
+    return true;
+}
+
+/* Per-block reversal, periodic clicks, whole-file reversal, spliced frames. */
+static void det_time_structure(an_ctx *c, bool dropouts) {
+    xs_analysis *a = c->a;
+    xs_an_metrics *m = &a->m;
+    double thr_amp = pow(10.0, (c->speech_db - 30) / 20.0);
+    /* A block-reversed file has a cut at every block edge (the block's last
+     * sample was its first); reversing each block again makes it continuous.
+     * Clicks, shuffles and dropouts stay discontinuous either way. */
+    m->edge_jump_ratio = am_edge_jump_ratio(c->x, c->n, XS_AN_GRID, thr_amp);
+    /* Grid edges minus mid-block positions: self-calibrating for each voice. */
+    m->edge_jump_frac = am_edge_jump_frac(c->x, c->n, XS_AN_GRID, 0, thr_amp) -
+                        am_edge_jump_frac(c->x, c->n, XS_AN_GRID, XS_AN_GRID / 2, thr_amp);
+    float *br = malloc((size_t)c->n * sizeof *br);
+    m->edge_jump_ratio_unrev = m->edge_jump_ratio;
+    if (br) {
+        for (int64_t s = 0; s < c->n; s += XS_AN_GRID) {
+            int64_t e = s + XS_AN_GRID < c->n ? s + XS_AN_GRID : c->n;
+            for (int64_t i = s; i < e; i++) br[i] = c->x[s + e - 1 - i];
+        }
+        m->edge_jump_ratio_unrev = am_edge_jump_ratio(br, c->n, XS_AN_GRID, thr_amp);
+        m->reversal_asym_block = am_onset_asymmetry(br, c->n, c->speech_db);
+        free(br);
+    }
+    m->reversal_asym = am_onset_asymmetry(c->x, c->n, c->speech_db);
+    m->pitch_trend = am_pitch_trend(a->pitch_hz, a->n_frames, (double)XS_AN_HOP / XS_AN_RATE);
+    bool block_rev = m->edge_jump_ratio > 2.5 && m->edge_jump_ratio_unrev < 1.6 &&
+                     m->edge_jump_ratio_unrev * 2.5 < m->edge_jump_ratio;
+    if (block_rev) {
+        xs_an_defect *d = an_add_defect(a, "time_reversed", XS_AN_MAJOR,
+                                        clamp01((m->edge_jump_ratio / m->edge_jump_ratio_unrev - 2) / 3));
+        if (d) {
+            d->scope = "block";
+            d->block_ms = 1000.0f * XS_AN_GRID / XS_AN_RATE;
+            an_defect_add_time(d, 0, m->duration_s);
+            snprintf(d->detail, sizeof d->detail,
+                     "each 80 ms block backwards: edges cut (step ratio %.1f), continuous once "
+                     "blocks are turned round (%.1f)", m->edge_jump_ratio, m->edge_jump_ratio_unrev);
+        }
+    }
+    /* Clicks at a fixed period: fold strong sample-step outliers modulo each
+     * period from 25 to 200 ms; codec state loss hits one phase every frame. */
+    double frac = 0;
+    int P = am_click_period(c->x, c->n, 600, 4800, &frac, NULL, NULL);
+    m->click_periodicity = frac;
+    if (!block_rev && P > 0 && frac >= 0.5) {
+        xs_an_defect *d = an_add_defect(a, "frame_discontinuity", XS_AN_MAJOR, clamp01((frac - 0.3) / 0.5));
+        if (d) {
+            d->period_ms = 1000.0f * P / XS_AN_RATE;
+            an_defect_add_time(d, 0, m->duration_s);
+            snprintf(d->detail, sizeof d->detail,
+                     "steps/clicks every %.1f ms in %.0f%% of periods", d->period_ms, 100 * frac);
+        }
+    }
+    /* Whole-file reversal: speech intonation falls (declination, final
+     * fall); backwards it rises. The onset/decay envelope asymmetry is
+     * reported as a metric but not used: it points the other way for
+     * synthetic voices (no room decay) than for recordings. */
+    bool clean_view = m->snr_db >= 15;
+    /* Recorded speech (it has a noise floor, unlike a synthesizer's digital
+     * silence) decays slowly into the room: backwards it swells. */
+    bool recorded = c->floor_db > -85.0;
+    bool env_back = recorded && m->reversal_asym < -0.3;
+    if (!block_rev && clean_view && (m->pitch_trend > 1.2 || (env_back && m->pitch_trend > 0))) {
+        xs_an_defect *d = an_add_defect(a, "time_reversed", XS_AN_MAJOR,
+                                        clamp01(0.4 + (m->pitch_trend - 1.2) / 2.0));
+        if (d) {
+            d->scope = "global";
+            an_defect_add_time(d, 0, m->duration_s);
+            snprintf(d->detail, sizeof d->detail,
+                     "intonation rises through the file (trend %+.2f; speech falls)%s",
+                     m->pitch_trend, env_back ? "; sounds swell and stop dead" : "");
+        }
+    }
+    /* Spliced frames: many 80 ms edges with a sample step far above the
+     * local one, but no periodic click and no hole to explain them. */
+    if (!block_rev && !dropouts && !xs_an_find(a, "clipping") && !(P > 0 && frac >= 0.5) &&
+        m->edge_jump_frac > 0.1) {
+        xs_an_defect *d = an_add_defect(a, "garbled", XS_AN_MAJOR, clamp01(0.4 + (m->edge_jump_frac - 0.1) / 0.3));
+        if (d) {
+            an_defect_add_time(d, 0, m->duration_s);
+            snprintf(d->detail, sizeof d->detail,
+                     "frames spliced out of order: %.0f%% more 80 ms edges jump than mid-frame points",
+                     100 * m->edge_jump_frac);
+        }
+    }
+}
+
+/* Spectral and excitation structure: noise, tones, garbling, wrong rate. */
+static void det_spectral(an_ctx *c) {
+    xs_analysis *a = c->a;
+    xs_an_metrics *m = &a->m;
+    m->pulse_kurtosis = am_pulse_kurtosis(c->x, c->n, a->frame_db, a->n_frames, XS_AN_HOP, c->speech_db);
+    m->grid_jump_ratio = am_grid_jump_ratio(a, c->speech_db);
+    m->flux_corr = am_flux_corr(a, c->speech_db);
+    double f = 0, pers = 0, persq = 0;
+    m->tone_prominence_db = am_tone(c->x, c->n, &f, &pers, &persq);
+    m->tone_hz = f;
+    m->tone_persistence = pers;
+    m->tone_persistence_quiet = persq;
+    /* Tonal: a narrow peak 20 dB over its neighbourhood, in nearly every
+     * 170 ms segment, pauses included (speech harmonics glide and stop). */
+    bool tonal = m->tone_prominence_db > 20 && pers >= 0.9 && persq >= 0.8;
+    if (tonal) {
+        xs_an_defect *d = an_add_defect(a, "tonal", XS_AN_MAJOR, clamp01((m->tone_prominence_db - 15) / 20));
+        if (d) {
+            d->freq_hz = (float)f;
+            an_defect_add_time(d, 0, m->duration_s);
+            snprintf(d->detail, sizeof d->detail, "steady tone %.0f dB over its neighbourhood in %.0f%% of the file",
+                     m->tone_prominence_db, 100 * pers);
+        }
+    }
+    /* Noise: broadband (spectrally flat) floor close to the speech level. */
+    bool noisy = m->snr_db < 15 && m->flatness > 0.05;
+    if (noisy) {
+        xs_an_defect *d = an_add_defect(a, "noise", m->snr_db < 10 ? XS_AN_MAJOR : XS_AN_MINOR,
+                                        clamp01((18 - m->snr_db) / 12));
+        if (d) {
+            d->snr_db = (float)m->snr_db;
+            an_defect_add_time(d, 0, m->duration_s);
+            snprintf(d->detail, sizeof d->detail, "speech only %.1f dB over a flat noise floor (flatness %.2f)",
+                     m->snr_db, m->flatness);
+        }
+    }
+    if (noisy || m->snr_db < 12 || c->n_active < 30) return; /* the rest needs a clean view */
+    /* Garbled: voiced speech is a pulse train through resonances: it has a
+     * pitch in most active frames, peaky excitation (kurtosis well over 3)
+     * and most energy under 4 kHz. Random phases make it Gaussian (3);
+     * scrambled bands lose the pitch and push energy up. */
+    const char *why = NULL;
+    double conf = 0;
+    char buf[96];
+    if (m->centroid_hz > 4000) {
+        snprintf(buf, sizeof buf, "spectral centroid %.0f Hz (speech: under 2 kHz)", m->centroid_hz);
+        why = buf;
+        conf = clamp01((m->centroid_hz - 3000) / 3000);
+    } else if (m->pulse_kurtosis > 0 && m->pulse_kurtosis < 3.2) {
+        snprintf(buf, sizeof buf, "excitation Gaussian (kurtosis %.2f; speech pulses > 3.3)", m->pulse_kurtosis);
+        why = buf;
+        conf = clamp01((3.4 - m->pulse_kurtosis) / 0.4);
+    } else if (m->voiced_fraction < 0.5) {
+        snprintf(buf, sizeof buf, "pitch in only %.0f%% of active frames (speech: > 60%%)",
+                 100 * m->voiced_fraction);
+        why = buf;
+        conf = clamp01((0.6 - m->voiced_fraction) / 0.4);
+    }
+    if (why && !xs_an_find(a, "garbled")) {
+        xs_an_defect *d = an_add_defect(a, "garbled", XS_AN_MAJOR, conf);
+        if (d) {
+            an_defect_add_time(d, 0, m->duration_s);
+            snprintf(d->detail, sizeof d->detail, "%s", why);
+        }
+    }
+    /* Wrong rate: pitch and spectral centroid outside the human range, in
+     * octaves beyond the edges. A slowed high voice can pass for a low one
+     * (and the reverse), hence the confidence. */
+    if (m->pitch_median_hz <= 0) return;
+    double f0 = m->pitch_median_hz, ce = m->centroid_hz;
+    double p = f0 < 85 ? log2(f0 / 85) : f0 > 270 ? log2(f0 / 270) : 0;
+    double q = ce < 300 ? log2(ce / 300) : ce > 1100 ? log2(ce / 1100) : 0;
+    double z = p + q;
+    if (fabs(z) > 0.12 && !why) {
+        xs_an_defect *d = an_add_defect(a, "wrong_rate", XS_AN_MAJOR, clamp01(fabs(z) / 0.4));
+        if (d) {
+            d->factor = (float)pow(2.0, z > 0 ? z + 0.3 : z - 0.3);
+            an_defect_add_time(d, 0, m->duration_s);
+            snprintf(d->detail, sizeof d->detail, "%s: pitch %.0f Hz, centroid %.0f Hz",
+                     z > 0 ? "too fast/high" : "too slow/low", f0, ce);
+        }
+    }
+}
+
+xs_status an_detect_all(an_ctx *c) {
+    if (det_silence_short(c)) return XS_OK;
+    det_dc_clip(c);
+    bool dropouts = det_dropouts(c);
+    det_time_structure(c, dropouts);
+    det_spectral(c);
+    return XS_OK;
+}

@@ -1,0 +1,264 @@
+/*
+ * lm_transformer.c — one position through a Moshi transformer stack, and the
+ * temporal step of the LM (embeddings -> transformer -> out_norm -> text
+ * logits).
+ *
+ * Layer (pre-norm, no layer scale in Moshi):
+ *   x += out_proj(attn(rope(q), rope(k), v))   on norm1(x)
+ *   x += ffn(norm2(x))   ffn = linear_out(silu(a) * b), [a | b] = linear_in(.)
+ *                        or  linear2(gelu(linear1(.)))
+ * KV-ring invariants (backend.h): slot = pos % capacity; a query at position
+ * p sees the keys of positions p - context + 1 .. p that are still in the
+ * ring. Positions keep counting past the capacity: the main ring of
+ * `context` slots holds exactly the visible window.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/lm.h"
+
+static xs_status alloc2(xs_backend *be, xs_tensor *t, int64_t a, int64_t b) {
+    int64_t s[2] = {a, b};
+    return xs_tensor_alloc(be, XS_F32, 2, s, t);
+}
+
+static float norm_eps(lm_norm_kind k) {
+    return (k == LM_NORM_RMS_F32 || k == LM_NORM_LAYER_F32) ? 1e-8f : 1e-5f;
+}
+
+static xs_status apply_norm(xs_backend *be, lm_norm_kind k, const lm_norm *n, xs_tensor *y,
+                            const xs_tensor *x) {
+    if (k == LM_NORM_RMS || k == LM_NORM_RMS_F32) return xs_op_rms_norm(be, y, x, &n->w, norm_eps(k));
+    return xs_op_layer_norm(be, y, x, &n->w, n->b.data ? &n->b : NULL, norm_eps(k));
+}
+
+xs_status lm_stack_state_init(xs_backend *be, const lm_stack *s, lm_stack_state *st) {
+    memset(st, 0, sizeof *st);
+    st->kv = calloc((size_t)s->n_layers, sizeof *st->kv);
+    if (!st->kv) return xs_error(XS_ERR_NOMEM, "lm: out of memory");
+    for (int l = 0; l < s->n_layers; l++)
+        XS_TRY(xs_kv_cache_alloc(be, s->capacity, s->dim, &st->kv[l]));
+    XS_TRY(alloc2(be, &st->xn, 1, s->dim));
+    XS_TRY(alloc2(be, &st->q, 1, s->dim));
+    XS_TRY(alloc2(be, &st->k, 1, s->dim));
+    XS_TRY(alloc2(be, &st->v, 1, s->dim));
+    XS_TRY(alloc2(be, &st->att, 1, s->dim));
+    XS_TRY(alloc2(be, &st->proj, 1, s->dim));
+    XS_TRY(alloc2(be, &st->ffh, 1, 2 * (int64_t)s->hidden));
+    XS_TRY(alloc2(be, &st->ffa, 1, s->hidden));
+    XS_TRY(alloc2(be, &st->pe, 1, s->dim));
+    int64_t one = 1;
+    XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &one, &st->pos));
+    st->pe_host = malloc((size_t)s->dim * sizeof(float));
+    if (!st->pe_host) return xs_error(XS_ERR_NOMEM, "lm: out of memory");
+    return lm_stack_state_reset(be, s, st);
+}
+
+void lm_stack_state_free(xs_backend *be, const lm_stack *s, lm_stack_state *st) {
+    if (st->kv)
+        for (int l = 0; l < s->n_layers; l++) xs_kv_cache_free(be, &st->kv[l]);
+    free(st->kv);
+    xs_tensor *all[] = {&st->xn, &st->q, &st->k, &st->v, &st->att, &st->proj,
+                        &st->ffh, &st->ffa, &st->pos, &st->pe};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) xs_tensor_free(be, all[i]);
+    free(st->pe_host);
+    memset(st, 0, sizeof *st);
+}
+
+xs_status lm_stack_state_reset(xs_backend *be, const lm_stack *s, lm_stack_state *st) {
+    for (int l = 0; l < s->n_layers; l++) XS_TRY(xs_kv_cache_reset(be, &st->kv[l]));
+    return XS_OK;
+}
+
+/* Kyutai's create_sin_embedding: [cos(p / T^(i/(h-1))) | sin(...)], h = D/2,
+ * in f32 like the reference. */
+static void sin_embedding(float *out, int dim, int64_t pos, float max_period) {
+    int half = dim / 2;
+    for (int i = 0; i < half; i++) {
+        float expo = half > 1 ? (float)i / (float)(half - 1) : 0.f;
+        float phase = (float)pos / powf(max_period, expo);
+        out[i] = cosf(phase);
+        out[half + i] = sinf(phase);
+    }
+}
+
+xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_state *st, xs_tensor *x,
+                        int64_t pos, int set, xs_tensor *layers_out) {
+    int32_t p32 = (int32_t)pos;
+    XS_TRY(xs_tensor_upload(be, &st->pos, &p32));
+    if (s->pos == LM_POS_SIN || s->pos == LM_POS_SIN_ROPE) {
+        sin_embedding(st->pe_host, s->dim, pos, s->max_period);
+        XS_TRY(xs_tensor_upload(be, &st->pe, st->pe_host));
+        XS_TRY(xs_op_add(be, x, x, &st->pe));
+    }
+    bool rope = s->pos == LM_POS_ROPE || s->pos == LM_POS_SIN_ROPE;
+    int hd = s->dim / s->heads;
+    float scale = 1.0f / sqrtf((float)hd);
+    int64_t hshape[3] = {1, s->heads, hd};
+    for (int l = 0; l < s->n_layers; l++) {
+        const lm_layer *L = &s->layers[l];
+        const lm_set *w = &L->sets[set];
+        /* attention block */
+        XS_TRY(apply_norm(be, s->norm, &L->norm1, &st->xn, x));
+        XS_TRY(xs_op_matmul(be, &st->q, &st->xn, &w->wq, NULL));
+        XS_TRY(xs_op_matmul(be, &st->k, &st->xn, &w->wk, NULL));
+        XS_TRY(xs_op_matmul(be, &st->v, &st->xn, &w->wv, NULL));
+        if (rope) {
+            xs_tensor q3, k3;
+            XS_TRY(xs_tensor_reshape(&st->q, 3, hshape, &q3));
+            XS_TRY(xs_tensor_reshape(&st->k, 3, hshape, &k3));
+            XS_TRY(xs_op_rope(be, &q3, &st->pos, s->max_period));
+            XS_TRY(xs_op_rope(be, &k3, &st->pos, s->max_period));
+        }
+        XS_TRY(xs_op_kv_store(be, &st->kv[l], &st->k, &st->v, &st->pos));
+        XS_TRY(xs_op_attention(be, &st->att, &st->q, &st->kv[l], &st->pos, s->heads, s->context,
+                               scale));
+        XS_TRY(xs_op_matmul(be, &st->proj, &st->att, &w->wo, NULL));
+        XS_TRY(xs_op_add(be, x, x, &st->proj));
+        /* feed-forward block */
+        XS_TRY(apply_norm(be, s->norm, &L->norm2, &st->xn, x));
+        if (s->gating) {
+            XS_TRY(xs_op_matmul(be, &st->ffh, &st->xn, &w->ff_in, NULL));
+            XS_TRY(xs_op_silu_mul(be, &st->ffa, &st->ffh));
+        } else {
+            XS_TRY(xs_op_matmul(be, &st->ffa, &st->xn, &w->ff_in, NULL));
+            XS_TRY(xs_op_gelu(be, &st->ffa, &st->ffa));
+        }
+        XS_TRY(xs_op_matmul(be, &st->proj, &st->ffa, &w->ff_out, NULL));
+        XS_TRY(xs_op_add(be, x, x, &st->proj));
+        if (layers_out) {
+            /* [1, L, D] tap buffer: row l <- x */
+            xs_tensor row = xs_tensor_slice(layers_out, 1, l, 1);
+            xs_tensor row2;
+            int64_t rs[2] = {1, s->dim};
+            row2 = xs_tensor_make(XS_F32, 2, rs, row.data);
+            XS_TRY(xs_op_copy(be, &row2, x));
+        }
+    }
+    return XS_OK;
+}
+
+/* ---- the LM's execution state ------------------------------------------- */
+
+xs_status lm_exec_init(lm_exec *e, const lm_model *m, xs_taps *taps) {
+    memset(e, 0, sizeof *e);
+    e->m = m;
+    e->be = m->be;
+    e->taps = taps;
+    xs_backend *be = m->be;
+    const lm_config *c = &m->cfg;
+    XS_TRY(lm_stack_state_init(be, &m->main, &e->ms));
+    XS_TRY(lm_stack_state_init(be, &m->dep, &e->ds));
+    XS_TRY(alloc2(be, &e->x, 1, c->dim));
+    XS_TRY(alloc2(be, &e->emb, 1, c->dim));
+    XS_TRY(alloc2(be, &e->normed, 1, c->dim));
+    XS_TRY(alloc2(be, &e->text_logits, 1, c->text_card));
+    XS_TRY(alloc2(be, &e->dx, 1, c->dep_dim));
+    XS_TRY(alloc2(be, &e->demb, 1, c->dep_dim));
+    XS_TRY(alloc2(be, &e->dlr, 1, c->dep_low_rank ? c->dep_low_rank : 1));
+    XS_TRY(alloc2(be, &e->audio_logits, 1, c->card));
+    int64_t one = 1;
+    XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &one, &e->ids));
+    XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &one, &e->tok));
+    int64_t s1[3] = {1, c->num_layers, c->dim};
+    XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s1, &e->tap_layers));
+    int64_t s2[3] = {1, c->dep_q, c->dep_dim};
+    XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s2, &e->tap_dep_in));
+    XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s2, &e->tap_dep_out));
+    int64_t s3[3] = {1, c->dep_q, c->card};
+    XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s3, &e->tap_dep_logits));
+    int64_t s4[2] = {1, c->n_delays}, s5[2] = {1, 1 + c->dep_q};
+    XS_TRY(xs_tensor_alloc(be, XS_I32, 2, s4, &e->tap_in_tokens));
+    XS_TRY(xs_tensor_alloc(be, XS_I32, 2, s5, &e->tap_sampled));
+    e->main_pos = 0;
+    return XS_OK;
+}
+
+void lm_exec_free(lm_exec *e) {
+    if (!e->m) return;
+    xs_backend *be = e->be;
+    lm_stack_state_free(be, &e->m->main, &e->ms);
+    lm_stack_state_free(be, &e->m->dep, &e->ds);
+    xs_tensor *all[] = {&e->x, &e->emb, &e->normed, &e->text_logits, &e->dx, &e->demb, &e->dlr,
+                        &e->audio_logits, &e->ids, &e->tok, &e->tap_layers, &e->tap_dep_in,
+                        &e->tap_dep_out, &e->tap_dep_logits, &e->tap_in_tokens, &e->tap_sampled};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) xs_tensor_free(be, all[i]);
+    memset(e, 0, sizeof *e);
+}
+
+xs_status lm_exec_reset(lm_exec *e) {
+    XS_TRY(lm_stack_state_reset(e->be, &e->m->main, &e->ms));
+    XS_TRY(lm_stack_state_reset(e->be, &e->m->dep, &e->ds));
+    e->main_pos = 0;
+    return XS_OK;
+}
+
+/* y = emb(token) for one token; low-rank tables go through their linear.
+ * Token -1 gives zeros (the embedding op's zero row, and 0 . W = 0). */
+static xs_status embed(lm_exec *e, const lm_emb *emb, int32_t token, int64_t rows, xs_tensor *y) {
+    if (token < -1 || token >= rows)
+        return xs_error(XS_ERR_ARG, "lm: token %d out of range for a table of %lld rows", token,
+                        (long long)rows);
+    XS_TRY(xs_tensor_upload(e->be, &e->ids, &token));
+    if (!emb->low_rank.data) return xs_op_embedding(e->be, y, &emb->table, &e->ids);
+    XS_TRY(xs_op_embedding(e->be, &e->dlr, &emb->table, &e->ids));
+    return xs_op_matmul(e->be, y, &e->dlr, &emb->low_rank, NULL);
+}
+
+xs_status lm_exec_main(lm_exec *e, const int32_t *tokens) {
+    const lm_model *m = e->m;
+    const lm_config *c = &m->cfg;
+    xs_backend *be = e->be;
+    /* Kyutai's order: audio embeddings summed in stream order, then text. */
+    for (int i = 0; i < c->n_q; i++) {
+        xs_tensor *dst = i == 0 ? &e->x : &e->emb;
+        XS_TRY(embed(e, &m->emb[i], tokens[1 + i], c->card + 1, dst));
+        if (i > 0) XS_TRY(xs_op_add(be, &e->x, &e->x, &e->emb));
+    }
+    XS_TRY(embed(e, &m->text_emb, tokens[0], c->text_card + 1, c->n_q ? &e->emb : &e->x));
+    if (c->n_q) XS_TRY(xs_op_add(be, &e->x, &e->x, &e->emb));
+    XS_TRY(XS_TAP(e->taps, be, "lm.main_emb_sum", &e->x, 0));
+    XS_TRY(lm_stack_step(be, &m->main, &e->ms, &e->x, e->main_pos, 0,
+                         e->taps ? &e->tap_layers : NULL));
+    e->main_pos++;
+    XS_TRY(XS_TAP(e->taps, be, "lm.main_layer_out", &e->tap_layers, 0));
+    XS_TRY(XS_TAP(e->taps, be, "lm.main_pre_norm", &e->x, 0));
+    XS_TRY(apply_norm(be, c->norm, &m->out_norm, &e->normed, &e->x));
+    XS_TRY(XS_TAP(e->taps, be, "lm.main_out_normed", &e->normed, 0));
+    XS_TRY(xs_op_matmul(be, &e->text_logits, &e->normed, &m->text_linear, NULL));
+    return XS_TAP(e->taps, be, "lm.text_logits", &e->text_logits, 0);
+}
+
+/* Copy a [1, N] row into row k of a [1, dep_q, N] tap buffer. */
+static xs_status tap_row(xs_backend *be, xs_tensor *buf, int k, const xs_tensor *row) {
+    int64_t n = buf->shape[2];
+    int64_t s[2] = {1, n};
+    xs_tensor dst = xs_tensor_make(XS_F32, 2, s, (float *)buf->data + (int64_t)k * n);
+    return xs_op_copy(be, &dst, row);
+}
+
+xs_status lm_exec_dep(lm_exec *e, int k, int32_t prev_token) {
+    const lm_model *m = e->m;
+    const lm_config *c = &m->cfg;
+    xs_backend *be = e->be;
+    if (k == 0) XS_TRY(lm_stack_state_reset(be, &m->dep, &e->ds));
+    int set = c->dep_schedule[k];
+    int in_index = c->dep_multi_linear ? set : 0;
+    if (c->dep_multi_linear && !c->has_dep_schedule) in_index = k;
+    XS_TRY(xs_op_matmul(be, &e->dx, &e->normed, &m->dep_in[in_index], NULL));
+    if (k == 0) XS_TRY(embed(e, &m->dep_text_emb, prev_token, c->text_card + 1, &e->demb));
+    else XS_TRY(embed(e, &m->dep_emb[k - 1], prev_token, c->card + 1, &e->demb));
+    XS_TRY(xs_op_add(be, &e->dx, &e->dx, &e->demb));
+    if (e->taps) XS_TRY(tap_row(be, &e->tap_dep_in, k, &e->dx));
+    XS_TRY(lm_stack_step(be, &m->dep, &e->ds, &e->dx, k, set, NULL));
+    if (e->taps) XS_TRY(tap_row(be, &e->tap_dep_out, k, &e->dx));
+    XS_TRY(xs_op_matmul(be, &e->audio_logits, &e->dx, &m->linears[k], NULL));
+    if (e->taps) XS_TRY(tap_row(be, &e->tap_dep_logits, k, &e->audio_logits));
+    if (e->taps && k == c->dep_q - 1) {
+        XS_TRY(XS_TAP(e->taps, be, "lm.depformer_in", &e->tap_dep_in, 0));
+        XS_TRY(XS_TAP(e->taps, be, "lm.depformer_out", &e->tap_dep_out, 0));
+        XS_TRY(XS_TAP(e->taps, be, "lm.depformer_logits", &e->tap_dep_logits, 0));
+    }
+    return XS_OK;
+}

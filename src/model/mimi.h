@@ -1,0 +1,148 @@
+/*
+ * mimi.h — Kyutai's Mimi codec (24 kHz audio <-> 12.5 Hz codes), streaming.
+ *
+ * Three objects, like llama2.c's Config / TransformerWeights / RunState:
+ *   mimi_config  what the model looks like (config.json or the built-in
+ *                preset of the released Mimi);
+ *   mimi_model   read-only weights, prepared for one backend; any number of
+ *                streams may share one model;
+ *   mimi_stream  everything a conversation carries from frame to frame
+ *                (conv left contexts, transposed-conv tails, the KV caches of
+ *                both transformers, positions). Reset, dump and compare it.
+ *
+ * Data flow (one 80 ms frame = 1920 samples):
+ *   encode: SEANet encoder (hop 960, 25 Hz) -> encoder transformer (2
+ *           positions per frame) -> downsample conv (stride 2, 12.5 Hz) ->
+ *           split RVQ (codebook 0 from rvq_first, 1.. from rvq_rest, both
+ *           projecting the same latent) -> N codes.
+ *   decode: RVQ decode -> depthwise upsample convtr (stride 2) -> decoder
+ *           transformer -> SEANet decoder -> 1920 samples.
+ * Everything is causal: each encode call of k frames returns k frames of
+ * codes, each decode call of k frames returns k * 1920 samples, from the
+ * first call on.
+ *
+ * Taps (diag/taps.h) carry the names of the golden tensors of
+ * ../shared/golden/mimi_tiny with "mimi." for "act.".
+ */
+#ifndef XS_MODEL_MIMI_H
+#define XS_MODEL_MIMI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "diag/taps.h"
+#include "formats/weights.h"
+
+#define MIMI_MAX_RATIOS 8
+#define MIMI_MAX_RESIDUAL 4
+
+typedef struct mimi_config {
+    int sample_rate;          /* 24000 */
+    int channels;             /* 1 */
+    double frame_rate;        /* 12.5 codes per second */
+    /* SEANet */
+    int n_filters;            /* 64 */
+    int dimension;            /* 512: latent width (SEANet out, transformer d_model) */
+    int n_residual_layers;    /* 1 */
+    int kernel_size;          /* 7: first conv */
+    int residual_kernel_size; /* 3 */
+    int last_kernel_size;     /* 3 */
+    int compress;             /* 2: residual hidden = C / compress */
+    int dilation_base;        /* 2: residual layer j has dilation base^j */
+    int n_ratios;
+    int ratios[MIMI_MAX_RATIOS]; /* [8, 6, 5, 4]: decoder order; the encoder reverses it */
+    /* transformers (encoder and decoder have the same shape) */
+    int d_model;              /* 512 */
+    int num_heads;            /* 8 */
+    int num_layers;           /* 8 */
+    int dim_feedforward;      /* 2048 */
+    int context;              /* 250 positions at 25 Hz */
+    float max_period;         /* 10000 (RoPE) */
+    /* quantizer */
+    int q_dimension;          /* 256: codebook vector width */
+    int n_q;                  /* 32 codebooks in the file */
+    int bins;                 /* 2048 entries per codebook */
+    int num_codebooks;        /* 8 used by default */
+    /* runtime choice, not read from config.json: keep the transformer
+     * matmul weights in bf16 (half the bytes read per frame). Exact for a
+     * bf16 checkpoint; rounds the weights of an f32 one. */
+    bool matmul_bf16;
+} mimi_config;
+
+/* The released Mimi (tokenizer-e351c8d8-checkpoint125.safetensors). */
+void mimi_config_preset(mimi_config *c);
+/* Read a config.json in the loaders._mimi_config layout (+ "num_codebooks").
+ * Keys absent from the file keep the preset's values. Rejects options this
+ * engine does not implement (non-causal, other norms, gating...) by name. */
+xs_status mimi_config_load(const char *path, mimi_config *c);
+/* Consistency checks (positive sizes, heads divide d_model, ...). */
+xs_status mimi_config_validate(const mimi_config *c);
+/* Derived sizes. */
+int mimi_hop(const mimi_config *c);          /* product of ratios: 960 */
+int mimi_frame_samples(const mimi_config *c); /* sample_rate / frame_rate: 1920 */
+int mimi_downsample_stride(const mimi_config *c); /* frame / hop: 2 */
+
+typedef struct mimi_model mimi_model;
+typedef struct mimi_stream mimi_stream;
+
+/* Gives the f32 values of one checkpoint tensor. `name` is the checkpoint
+ * name, `shape` what the model expects; fill dst (numel floats) or return an
+ * error naming the tensor and the expected shape. dst NULL: only check. */
+typedef xs_status (*mimi_tensor_source)(void *user, const char *name, int ndim,
+                                        const int64_t *shape, float *dst);
+
+/* Load from an opened weights file (f32, bf16 or f16: converted to f32). */
+xs_status mimi_model_load(xs_backend *be, const mimi_config *cfg, const xs_weights *w,
+                          mimi_model **out);
+/* Load from any tensor source (random weights for benchmarks, tests). */
+xs_status mimi_model_load_from(xs_backend *be, const mimi_config *cfg, mimi_tensor_source src,
+                               void *user, mimi_model **out);
+/* A source of random weights at cfg's sizes, scaled so that activations
+ * stay O(1) on speech-like input. user: pointer to a uint64_t seed. */
+xs_status mimi_random_source(void *user, const char *name, int ndim, const int64_t *shape,
+                             float *dst);
+/* Open a Mimi weights file with its configuration: config_path when given;
+ * else mimi_config.json next to the weights; else a config.json there that
+ * has a "seanet" key (a Mimi config, as in golden/mimi_tiny); else the
+ * built-in preset. `used` (may be NULL) gets the config's path or "preset".
+ * The weights file is closed again before returning. */
+xs_status mimi_model_open(xs_backend *be, const char *weights_path, const char *config_path,
+                          mimi_model **out, char *used, size_t used_n);
+void mimi_model_free(mimi_model *m);
+/* Ask src about every checkpoint tensor cfg needs, with dst == NULL (the
+ * source then only checks name and shape): lists or validates a checkpoint
+ * without loading it. The `_initialized` flags are not asked for. */
+xs_status mimi_expected_tensors(const mimi_config *cfg, mimi_tensor_source src, void *user);
+const mimi_config *mimi_model_config(const mimi_model *m);
+xs_backend *mimi_model_backend(const mimi_model *m);
+/* Number of parameters loaded (for reports). */
+int64_t mimi_model_params(const mimi_model *m);
+
+/* ---- streams ---- */
+xs_status mimi_stream_new(mimi_model *m, mimi_stream **out);
+void mimi_stream_free(mimi_stream *s);
+/* Back to the state of a fresh stream (zero contexts, empty KV caches,
+ * positions 0). */
+xs_status mimi_stream_reset(mimi_stream *s);
+/* Record taps of this stream's calls into taps (NULL: none). Not owned. */
+void mimi_stream_set_taps(mimi_stream *s, xs_taps *taps);
+
+/* Encode n samples (a positive multiple of 1920) of 24 kHz pcm (host
+ * memory) into codes[n/1920][n_codebooks] (host, row-major, frame-major).
+ * n_codebooks: 1..cfg.n_q. */
+xs_status mimi_encode(mimi_stream *s, const float *pcm, int64_t n, int n_codebooks,
+                      int32_t *codes);
+/* Decode n_frames frames of codes[n_frames][n_codebooks] (host) into
+ * pcm[n_frames * 1920] (host). */
+xs_status mimi_decode(mimi_stream *s, const int32_t *codes, int64_t n_frames, int n_codebooks,
+                      float *pcm);
+
+/* Streaming state as host floats, for dumps and comparisons: the layout is
+ * fixed for a model (conv contexts, convtr tails, then each KV cache k, v and
+ * its positions as floats, then the host counters). Returns the count when
+ * dst is NULL. */
+int64_t mimi_stream_state_size(const mimi_stream *s);
+xs_status mimi_stream_state_dump(const mimi_stream *s, float *dst);
+
+#endif

@@ -1,0 +1,176 @@
+/*
+ * mimi_internal.h — struct bodies shared by the mimi_*.c files. Not for use
+ * outside src/model/mimi*.c: everything else goes through mimi.h.
+ *
+ * Layouts: conv-side activations are [C, T] (channels outermost), the
+ * transformer side is [T, C]. All activations are f32 in backend memory.
+ */
+#ifndef XS_MODEL_MIMI_INTERNAL_H
+#define XS_MODEL_MIMI_INTERNAL_H
+
+#include "model/mimi.h"
+
+/* ---- layers (read-only, in backend memory) ---- */
+
+/* Causal streaming Conv1d. The stream keeps the last ctx_len = k_eff - stride
+ * input columns per channel; zeros at the stream start, except with
+ * `replicate` (the 25 -> 12.5 Hz downsample), where the first call fills the
+ * context with copies of its first input column. */
+typedef struct mimi_conv {
+    xs_tensor w;        /* [cout, cin/groups, k] */
+    xs_tensor b;        /* [cout]; data NULL when the conv has no bias */
+    int cin, cout, k, stride, dilation, groups;
+    bool replicate;
+    int64_t ctx_len;    /* columns of left context */
+    int64_t state_off;  /* floats into mimi_stream.conv_state */
+} mimi_conv;
+
+/* Streaming ConvTranspose1d. The last K - s outputs of a call are kept,
+ * without the bias, and added to the first K - s outputs of the next call
+ * (the bias must be counted once). */
+typedef struct mimi_convtr {
+    xs_tensor w;          /* [cin, cout/groups, k] */
+    xs_tensor b;          /* [cout] or data NULL */
+    xs_tensor neg_bias;   /* [cout, k - stride] = -bias per row (constant) or data NULL */
+    int cin, cout, k, stride, groups;
+    int64_t tail_len;     /* k - stride */
+    int64_t state_off;    /* floats into mimi_stream.conv_state */
+} mimi_convtr;
+
+/* SEANet residual block: ELU, conv k (C -> C/compress, dilation), ELU,
+ * conv 1 (-> C), plus the identity. */
+typedef struct mimi_resblock {
+    mimi_conv c1, c2;
+} mimi_resblock;
+
+typedef struct mimi_seanet_enc {
+    mimi_conv first;                                   /* model.0 */
+    mimi_resblock res[MIMI_MAX_RATIOS][MIMI_MAX_RESIDUAL];
+    mimi_conv down[MIMI_MAX_RATIOS];                   /* strided convs */
+    mimi_conv last;
+} mimi_seanet_enc;
+
+typedef struct mimi_seanet_dec {
+    mimi_conv first;
+    mimi_convtr up[MIMI_MAX_RATIOS];
+    mimi_resblock res[MIMI_MAX_RATIOS][MIMI_MAX_RESIDUAL];
+    mimi_conv last;
+} mimi_seanet_dec;
+
+typedef struct mimi_tlayer {
+    xs_tensor norm1_w, norm1_b, norm2_w, norm2_b;  /* [D] */
+    xs_tensor wq, wk, wv;  /* [D, D] row blocks of the fused in_proj_weight */
+    xs_tensor wo;          /* [D, D] */
+    xs_tensor lin1;        /* [F, D] */
+    xs_tensor lin2;        /* [D, F] */
+    xs_tensor ls1, ls2;    /* [D] layer scales */
+} mimi_tlayer;
+
+typedef struct mimi_transformer {
+    int n_layers;
+    mimi_tlayer *layers;
+} mimi_transformer;
+
+/* One codebook: centroids (embedding_sum / max(cluster_usage, 1e-5)) and
+ * -|c|^2 / 2, so that argmax(x . c - |c|^2/2) is the nearest centroid. */
+typedef struct mimi_codebook {
+    xs_tensor centroids;   /* [bins, qd] */
+    xs_tensor neg_half_sq; /* [bins] */
+} mimi_codebook;
+
+typedef struct mimi_rvq {
+    xs_tensor first_in, first_out; /* [qd, D], [D, qd] (1x1 convs as matrices) */
+    xs_tensor rest_in, rest_out;
+    mimi_codebook *books;          /* n_q: 0 = rvq_first, 1.. = rvq_rest layers */
+} mimi_rvq;
+
+struct mimi_model {
+    xs_backend *be;
+    mimi_config cfg;
+    mimi_seanet_enc enc;
+    mimi_seanet_dec dec;
+    mimi_transformer enc_tr, dec_tr;
+    mimi_conv downsample;   /* full conv, k 4, stride 2, replicate, no bias */
+    mimi_convtr upsample;   /* depthwise convtr, k 4, stride 2, no bias */
+    mimi_rvq rvq;
+    int64_t conv_state_floats; /* size of a stream's conv_state */
+    int64_t n_params;
+    /* Backend tensors this model allocated (weights, constants); freed with it. */
+    xs_tensor *owned;
+    int n_owned, cap_owned;
+};
+
+/* ---- per-stream state ---- */
+
+/* Scratch tensors of a stream's calls. The i-th request of a call reuses
+ * slot i, growing it when too small: encode and decode calls make the same
+ * requests every frame, so after the first frame nothing is allocated (no
+ * page faults per frame, and fixed addresses, as graph capture wants). */
+#define MIMI_SCRATCH_MAX 512
+typedef struct mimi_scratch {
+    xs_backend *be;
+    xs_tensor slot[MIMI_SCRATCH_MAX]; /* raw f32 buffers */
+    int64_t cap[MIMI_SCRATCH_MAX];    /* bytes of each slot */
+    int n;                            /* slots handed out in this call */
+} mimi_scratch;
+
+
+/* Everything a stream carries between calls. The backend part is one f32
+ * buffer of conv contexts and convtr tails plus one KV ring per transformer
+ * layer; the host part is three counters. Reset = zero + empty rings +
+ * counters 0. */
+struct mimi_stream {
+    mimi_model *m;
+    xs_taps *taps;
+    mimi_scratch scratch;   /* reused buffers of the calls (not state) */
+    xs_tensor conv_state;   /* f32 [m->conv_state_floats] */
+    xs_kv_cache *enc_kv;    /* [num_layers], capacity = context */
+    xs_kv_cache *dec_kv;
+    /* host counters (the "RESET_START" part, all zero after a reset) */
+    int64_t enc_pos;        /* next encoder transformer position (25 Hz) */
+    int64_t dec_pos;        /* next decoder transformer position */
+    int64_t enc_frames;     /* frames encoded so far (taps of the first 3) */
+    int64_t dec_frames;
+    bool downsample_primed; /* replicate padding done */
+};
+
+
+xs_status mimi_tmp(mimi_scratch *sc, int64_t d0, int64_t d1, xs_tensor *out);
+xs_status mimi_tmp_dtype(mimi_scratch *sc, xs_dtype dt, int64_t d0, int64_t d1, xs_tensor *out);
+void mimi_scratch_release(mimi_scratch *sc); /* end of a call: slots reusable */
+void mimi_scratch_free(mimi_scratch *sc);    /* free every slot */
+
+/* Streaming layers (mimi_seanet.c). x [cin, T] contiguous; *y is allocated
+ * from sc, contiguous [cout, T/stride] (conv) or [cout, T*stride] (convtr). */
+xs_status mimi_conv_run(mimi_scratch *sc, const mimi_conv *cv, mimi_stream *s,
+                        const xs_tensor *x, xs_tensor *y);
+xs_status mimi_convtr_run(mimi_scratch *sc, const mimi_convtr *ct, mimi_stream *s,
+                          const xs_tensor *x, xs_tensor *y);
+/* SEANet encoder: pcm [1, n] -> [dimension, n / hop]. */
+xs_status mimi_seanet_encode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *x,
+                             xs_tensor *y);
+/* SEANet decoder: [dimension, T] -> [1, T * hop]. */
+xs_status mimi_seanet_decode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *x,
+                             xs_tensor *y);
+
+/* Transformer over x [D, T] (conv layout); *y [D, T]. `pos0` = position of
+ * column 0; tap prefix "mimi.enc.transformer" / "mimi.dec.transformer". */
+xs_status mimi_transformer_run(mimi_scratch *sc, mimi_stream *s, const mimi_transformer *tr,
+                               xs_kv_cache *kv, int64_t pos0, const char *tap_prefix,
+                               const xs_tensor *x, xs_tensor *y);
+
+/* RVQ (mimi_rvq.c). latent [D, T] -> codes i32 [n_codebooks, T] (backend). */
+xs_status mimi_rvq_encode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *latent,
+                          int n_codebooks, xs_tensor *codes);
+/* codes i32 [n_codebooks, T] (backend) -> latent [D, T]. */
+xs_status mimi_rvq_decode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *codes,
+                          int n_codebooks, xs_tensor *latent);
+
+/* Record a conv-side [C, T] tensor as [1, C, cols] (the first `cols` columns,
+ * all when cols < 0) along axis 2; no-op without taps. */
+xs_status mimi_tap_ct(mimi_scratch *sc, mimi_stream *s, const char *name, const xs_tensor *x,
+                      int64_t cols);
+/* Record a transformer-side [T, C] tensor as [1, T, C] along axis 1. */
+xs_status mimi_tap_tc(mimi_stream *s, const char *name, const xs_tensor *x);
+
+#endif

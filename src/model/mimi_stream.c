@@ -1,0 +1,220 @@
+/*
+ * mimi_stream.c — per-stream state and the encode / decode calls.
+ *
+ * State machine of a stream (host counters; backend buffers follow them):
+ *
+ *   fresh --encode/decode--> running --reset--> fresh
+ *
+ * "fresh": conv contexts and convtr tails zero, KV rings empty (pos -1),
+ * positions and frame counters 0, downsample not primed. Encode and decode
+ * touch disjoint parts of the state (as in Kyutai's Mimi, one stream may do
+ * both, e.g. a conversation encodes the user and decodes the model).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/ops.h"
+#include "model/mimi_internal.h"
+
+static void free_kv(xs_backend *be, xs_kv_cache *kv, int n) {
+    if (!kv) return;
+    for (int i = 0; i < n; i++) xs_kv_cache_free(be, &kv[i]);
+    free(kv);
+}
+
+void mimi_stream_free(mimi_stream *s) {
+    if (!s) return;
+    xs_backend *be = s->m->be;
+    int L = s->m->cfg.num_layers;
+    xs_tensor_free(be, &s->conv_state);
+    mimi_scratch_free(&s->scratch);
+    free_kv(be, s->enc_kv, L);
+    free_kv(be, s->dec_kv, L);
+    free(s);
+}
+
+static xs_status alloc_kv(mimi_stream *s, xs_kv_cache **out) {
+    const mimi_config *c = &s->m->cfg;
+    int L = c->num_layers;
+    xs_kv_cache *kv = calloc((size_t)(L ? L : 1), sizeof *kv);
+    if (!kv) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
+    *out = kv;
+    for (int i = 0; i < L; i++)
+        XS_TRY(xs_kv_cache_alloc(s->m->be, c->context, c->d_model, &kv[i]));
+    return XS_OK;
+}
+
+xs_status mimi_stream_reset(mimi_stream *s) {
+    if (!s) return xs_error(XS_ERR_ARG, "mimi_stream_reset: NULL stream");
+    xs_backend *be = s->m->be;
+    if (s->conv_state.data) XS_TRY(xs_op_fill(be, &s->conv_state, 0.0f));
+    for (int i = 0; i < s->m->cfg.num_layers; i++) {
+        /* zero the rows too, so that a dump after reset equals a fresh one */
+        xs_kv_cache *kv[2] = {&s->enc_kv[i], &s->dec_kv[i]};
+        for (int j = 0; j < 2; j++) {
+            XS_TRY(xs_kv_cache_reset(be, kv[j]));
+            XS_TRY(xs_op_fill(be, &kv[j]->k, 0.0f));
+            XS_TRY(xs_op_fill(be, &kv[j]->v, 0.0f));
+        }
+    }
+    s->enc_pos = s->dec_pos = 0;
+    s->enc_frames = s->dec_frames = 0;
+    s->downsample_primed = false;
+    return XS_OK;
+}
+
+xs_status mimi_stream_new(mimi_model *m, mimi_stream **out) {
+    if (!m || !out) return xs_error(XS_ERR_ARG, "mimi_stream_new: NULL argument");
+    mimi_stream *s = calloc(1, sizeof *s);
+    if (!s) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
+    s->m = m;
+    s->scratch.be = m->be;
+    xs_status rc = XS_OK;
+    if (m->conv_state_floats > 0) {
+        int64_t n = m->conv_state_floats;
+        rc = xs_tensor_alloc(m->be, XS_F32, 1, &n, &s->conv_state);
+    }
+    if (rc == XS_OK) rc = alloc_kv(s, &s->enc_kv);
+    if (rc == XS_OK) rc = alloc_kv(s, &s->dec_kv);
+    if (rc == XS_OK) rc = mimi_stream_reset(s);
+    if (rc != XS_OK) {
+        mimi_stream_free(s);
+        return rc;
+    }
+    *out = s;
+    return XS_OK;
+}
+
+void mimi_stream_set_taps(mimi_stream *s, xs_taps *taps) {
+    if (s) s->taps = taps;
+}
+
+/* ---- encode / decode ---------------------------------------------------- */
+
+static xs_status encode_frames(mimi_scratch *sc, mimi_stream *s, const float *pcm, int64_t n,
+                               int n_codebooks, int32_t *codes) {
+    mimi_model *m = s->m;
+    const mimi_config *c = &m->cfg;
+    int64_t nf = n / mimi_frame_samples(c);
+    xs_tensor x, lat, tr, down, cb;
+    XS_TRY(mimi_tmp(sc, 1, n, &x));
+    XS_TRY(xs_tensor_upload(m->be, &x, pcm));
+    XS_TRY(mimi_seanet_encode(sc, s, &x, &lat));
+    XS_TRY(mimi_tap_ct(sc, s, "mimi.enc.seanet_out", &lat, -1));
+    XS_TRY(mimi_transformer_run(sc, s, &m->enc_tr, s->enc_kv, s->enc_pos, "mimi.enc.transformer",
+                                &lat, &tr));
+    XS_TRY(mimi_conv_run(sc, &m->downsample, s, &tr, &down));
+    XS_TRY(mimi_tap_ct(sc, s, "mimi.enc.downsample_out", &down, -1));
+    XS_TRY(mimi_rvq_encode(sc, s, &down, n_codebooks, &cb));
+    /* [N, T] codebook-major on the backend -> [T, N] frame-major for the caller */
+    int32_t *h = malloc((size_t)(nf * n_codebooks) * sizeof *h);
+    if (!h) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
+    xs_status rc = xs_tensor_download(m->be, h, &cb);
+    if (rc == XS_OK)
+        for (int64_t t = 0; t < nf; t++)
+            for (int k = 0; k < n_codebooks; k++) codes[t * n_codebooks + k] = h[k * nf + t];
+    free(h);
+    XS_TRY(rc);
+    s->enc_pos += lat.shape[1];
+    s->enc_frames += nf;
+    return XS_OK;
+}
+
+xs_status mimi_encode(mimi_stream *s, const float *pcm, int64_t n, int n_codebooks,
+                      int32_t *codes) {
+    if (!s || !pcm || !codes) return xs_error(XS_ERR_ARG, "mimi_encode: NULL argument");
+    int fs = mimi_frame_samples(&s->m->cfg);
+    if (n <= 0 || n % fs != 0)
+        return xs_error(XS_ERR_ARG, "mimi_encode: %lld samples is not a positive multiple of "
+                        "the %d-sample frame", (long long)n, fs);
+    if (n_codebooks < 1 || n_codebooks > s->m->cfg.n_q)
+        return xs_error(XS_ERR_ARG, "mimi_encode: %d codebooks (1..%d)", n_codebooks,
+                        s->m->cfg.n_q);
+    xs_status rc = encode_frames(&s->scratch, s, pcm, n, n_codebooks, codes);
+    mimi_scratch_release(&s->scratch);
+    return rc;
+}
+
+static xs_status decode_frames(mimi_scratch *sc, mimi_stream *s, const int32_t *codes,
+                               int64_t nf, int n_codebooks, float *pcm) {
+    mimi_model *m = s->m;
+    const mimi_config *c = &m->cfg;
+    xs_tensor cb, lat, up, tr, y;
+    XS_TRY(mimi_tmp_dtype(sc, XS_I32, n_codebooks, nf, &cb));
+    int32_t *h = malloc((size_t)(nf * n_codebooks) * sizeof *h);
+    if (!h) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
+    for (int64_t t = 0; t < nf; t++)
+        for (int k = 0; k < n_codebooks; k++) h[k * nf + t] = codes[t * n_codebooks + k];
+    xs_status rc = xs_tensor_upload(m->be, &cb, h);
+    free(h);
+    XS_TRY(rc);
+    XS_TRY(mimi_rvq_decode(sc, s, &cb, n_codebooks, &lat));
+    XS_TRY(mimi_convtr_run(sc, &m->upsample, s, &lat, &up));
+    XS_TRY(mimi_tap_ct(sc, s, "mimi.dec.upsample_out", &up, -1));
+    XS_TRY(mimi_transformer_run(sc, s, &m->dec_tr, s->dec_kv, s->dec_pos, "mimi.dec.transformer",
+                                &up, &tr));
+    XS_TRY(mimi_seanet_decode(sc, s, &tr, &y));
+    XS_TRY(xs_tensor_download(m->be, pcm, &y));
+    s->dec_pos += up.shape[1];
+    s->dec_frames += nf;
+    (void)c;
+    return XS_OK;
+}
+
+xs_status mimi_decode(mimi_stream *s, const int32_t *codes, int64_t n_frames, int n_codebooks,
+                      float *pcm) {
+    if (!s || !codes || !pcm) return xs_error(XS_ERR_ARG, "mimi_decode: NULL argument");
+    const mimi_config *c = &s->m->cfg;
+    if (n_frames <= 0) return xs_error(XS_ERR_ARG, "mimi_decode: %lld frames", (long long)n_frames);
+    if (n_codebooks < 1 || n_codebooks > c->n_q)
+        return xs_error(XS_ERR_ARG, "mimi_decode: %d codebooks (1..%d)", n_codebooks, c->n_q);
+    for (int64_t i = 0; i < n_frames * n_codebooks; i++)
+        if (codes[i] < 0 || codes[i] >= c->bins)
+            return xs_error(XS_ERR_ARG, "mimi_decode: code %d at frame %lld codebook %lld is "
+                            "outside 0..%d", codes[i], (long long)(i / n_codebooks),
+                            (long long)(i % n_codebooks), c->bins - 1);
+    xs_status rc = decode_frames(&s->scratch, s, codes, n_frames, n_codebooks, pcm);
+    mimi_scratch_release(&s->scratch);
+    return rc;
+}
+
+/* ---- dump ------------------------------------------------------------------ */
+
+#define MIMI_HOST_COUNTERS 5
+
+int64_t mimi_stream_state_size(const mimi_stream *s) {
+    const mimi_config *c = &s->m->cfg;
+    int64_t per_kv = (int64_t)c->context * c->d_model * 2 + c->context;
+    return s->m->conv_state_floats + 2 * (int64_t)c->num_layers * per_kv + MIMI_HOST_COUNTERS;
+}
+
+static xs_status dump_kv(xs_backend *be, const xs_kv_cache *kv, float *dst, int64_t *off) {
+    int64_t n = xs_tensor_numel(&kv->k);
+    XS_TRY(xs_tensor_download(be, dst + *off, &kv->k));
+    *off += n;
+    XS_TRY(xs_tensor_download(be, dst + *off, &kv->v));
+    *off += n;
+    int32_t *p = malloc((size_t)kv->capacity * sizeof *p);
+    if (!p) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
+    xs_status rc = xs_tensor_download(be, p, &kv->pos);
+    for (int64_t i = 0; rc == XS_OK && i < kv->capacity; i++) dst[*off + i] = (float)p[i];
+    free(p);
+    *off += kv->capacity;
+    return rc;
+}
+
+xs_status mimi_stream_state_dump(const mimi_stream *s, float *dst) {
+    if (!s || !dst) return xs_error(XS_ERR_ARG, "mimi_stream_state_dump: NULL argument");
+    xs_backend *be = s->m->be;
+    int64_t off = 0;
+    if (s->conv_state.data) XS_TRY(xs_tensor_download(be, dst, &s->conv_state));
+    off += s->m->conv_state_floats;
+    for (int i = 0; i < s->m->cfg.num_layers; i++) XS_TRY(dump_kv(be, &s->enc_kv[i], dst, &off));
+    for (int i = 0; i < s->m->cfg.num_layers; i++) XS_TRY(dump_kv(be, &s->dec_kv[i], dst, &off));
+    dst[off++] = (float)s->enc_pos;
+    dst[off++] = (float)s->dec_pos;
+    dst[off++] = (float)s->enc_frames;
+    dst[off++] = (float)s->dec_frames;
+    dst[off++] = s->downsample_primed ? 1.0f : 0.0f;
+    return XS_OK;
+}

@@ -1,0 +1,117 @@
+/*
+ * mimi_transformer.c — Mimi's encoder/decoder transformer, streaming.
+ *
+ * Pre-norm layers on the residual stream x [T, D]:
+ *   x += ls1 * out_proj(attn(rope(q), rope(k), v))   with q, k, v from LN1(x)
+ *   x += ls2 * linear2(gelu_erf(linear1(LN2(x))))
+ * LayerNorm eps 1e-5, no attention/FFN biases, softmax scale 1/sqrt(head_dim).
+ *
+ * KV ring invariants (they reproduce Kyutai's RingKVCache exactly):
+ *  1. capacity == context (250): position p lives in slot p % capacity.
+ *  2. Keys are stored one chunk at a time — `chunk` = downsample stride
+ *     positions, i.e. one 80 ms frame — and only then attended to. So when a
+ *     chunk of 2 is stored, the second key overwrites the slot of the oldest
+ *     key the first query could still see: past the context, the first
+ *     position of each frame sees 249 keys, the second 250. The reference does
+ *     exactly this, and codes_stream_long depends on it. A one-shot call of
+ *     many frames runs the same chunks, so it equals frame-by-frame calls.
+ *  3. A query at position q sees slot positions p with 0 <= q - p < context.
+ * Positions count from 0 at the stream start and never wrap.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <stdio.h>
+
+#include "backend/ops.h"
+#include "model/mimi_internal.h"
+
+static xs_status layer_run(mimi_scratch *sc, const mimi_config *c, const mimi_tlayer *ly,
+                           xs_kv_cache *kv, const xs_tensor *pos, int64_t chunk, xs_tensor *x) {
+    xs_backend *be = sc->be;
+    int64_t T = x->shape[0], D = c->d_model, F = c->dim_feedforward;
+    int H = c->num_heads;
+    int64_t hd = D / H;
+    xs_tensor h, q, k, v, att, o, f;
+    XS_TRY(mimi_tmp(sc, T, D, &h));
+    XS_TRY(mimi_tmp(sc, T, D, &q));
+    XS_TRY(mimi_tmp(sc, T, D, &k));
+    XS_TRY(mimi_tmp(sc, T, D, &v));
+    XS_TRY(mimi_tmp(sc, T, D, &att));
+    XS_TRY(mimi_tmp(sc, T, D, &o));
+    XS_TRY(mimi_tmp(sc, T, F, &f));
+
+    XS_TRY(xs_op_layer_norm(be, &h, x, &ly->norm1_w, &ly->norm1_b, 1e-5f));
+    XS_TRY(xs_op_matmul(be, &q, &h, &ly->wq, NULL));
+    XS_TRY(xs_op_matmul(be, &k, &h, &ly->wk, NULL));
+    XS_TRY(xs_op_matmul(be, &v, &h, &ly->wv, NULL));
+    int64_t heads[3] = {T, H, hd};
+    xs_tensor q3, k3;
+    XS_TRY(xs_tensor_reshape(&q, 3, heads, &q3));
+    XS_TRY(xs_tensor_reshape(&k, 3, heads, &k3));
+    XS_TRY(xs_op_rope(be, &q3, pos, c->max_period));
+    XS_TRY(xs_op_rope(be, &k3, pos, c->max_period));
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+        int64_t n = T - t0 < chunk ? T - t0 : chunk;
+        xs_tensor kc = xs_tensor_slice(&k, 0, t0, n), vc = xs_tensor_slice(&v, 0, t0, n);
+        xs_tensor qc = xs_tensor_slice(&q, 0, t0, n), ac = xs_tensor_slice(&att, 0, t0, n);
+        xs_tensor pc = xs_tensor_slice(pos, 0, t0, n);
+        XS_TRY(xs_op_kv_store(be, kv, &kc, &vc, &pc));
+        XS_TRY(xs_op_attention(be, &ac, &qc, kv, &pc, H, c->context, scale));
+    }
+    XS_TRY(xs_op_matmul(be, &o, &att, &ly->wo, NULL));
+    XS_TRY(xs_op_mul(be, &o, &o, &ly->ls1));
+    XS_TRY(xs_op_add(be, x, x, &o));
+
+    XS_TRY(xs_op_layer_norm(be, &h, x, &ly->norm2_w, &ly->norm2_b, 1e-5f));
+    XS_TRY(xs_op_matmul(be, &f, &h, &ly->lin1, NULL));
+    XS_TRY(xs_op_gelu(be, &f, &f));
+    XS_TRY(xs_op_matmul(be, &o, &f, &ly->lin2, NULL));
+    XS_TRY(xs_op_mul(be, &o, &o, &ly->ls2));
+    XS_TRY(xs_op_add(be, x, x, &o));
+    return XS_OK;
+}
+
+xs_status mimi_transformer_run(mimi_scratch *sc, mimi_stream *s, const mimi_transformer *tr,
+                               xs_kv_cache *kv, int64_t pos0, const char *tap_prefix,
+                               const xs_tensor *x, xs_tensor *y) {
+    xs_backend *be = sc->be;
+    const mimi_config *c = &s->m->cfg;
+    int64_t D = x->shape[0], T = x->shape[1];
+    if (D != c->d_model)
+        return xs_error(XS_ERR_SHAPE, "mimi transformer: input width %lld, want %d",
+                        (long long)D, c->d_model);
+    /* conv layout [D, T] -> residual stream [T, D] */
+    xs_tensor res, out;
+    XS_TRY(mimi_tmp(sc, T, D, &res));
+    xs_tensor xt = xs_tensor_transpose(x, 0, 1);
+    XS_TRY(xs_op_copy(be, &res, &xt));
+
+    /* positions of this call, uploaded once for every layer */
+    xs_tensor pos;
+    XS_TRY(mimi_tmp_dtype(sc, XS_I32, T, 1, &pos));
+    pos = xs_tensor_1d(XS_I32, pos.data, T);
+    int32_t *hp = malloc((size_t)T * sizeof *hp);
+    if (!hp) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
+    for (int64_t t = 0; t < T; t++) hp[t] = (int32_t)(pos0 + t);
+    xs_status rc = xs_tensor_upload(be, &pos, hp);
+    free(hp);
+    XS_TRY(rc);
+
+    int64_t chunk = mimi_downsample_stride(c);
+    char name[96];
+    for (int l = 0; l < tr->n_layers; l++) {
+        XS_TRY(layer_run(sc, c, &tr->layers[l], &kv[l], &pos, chunk, &res));
+        if (s->taps) {
+            snprintf(name, sizeof name, "%s.layer%d_out", tap_prefix, l);
+            XS_TRY(mimi_tap_tc(s, name, &res));
+        }
+    }
+    XS_TRY(mimi_tmp(sc, D, T, &out));
+    xs_tensor rt = xs_tensor_transpose(&res, 0, 1);
+    XS_TRY(xs_op_copy(be, &out, &rt));
+    snprintf(name, sizeof name, "%s_out", tap_prefix);
+    XS_TRY(mimi_tap_ct(sc, s, name, &out, -1));
+    *y = out;
+    return XS_OK;
+}
