@@ -4,7 +4,8 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang
       libsndfile1-dev libsoxr-dev libcjson-dev libsentencepiece-dev sentencepiece
-      libopenblas-dev libpng-dev libssl-dev espeak-ng sox)
+      libopenblas-dev libpng-dev libssl-dev espeak-ng sox
+      pocketsphinx pocketsphinx-en-us)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

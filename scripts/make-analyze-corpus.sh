@@ -16,8 +16,7 @@ trap 'rm -rf "$tmp"' EXIT
 say() { # name voice speed pitch text
   espeak-ng -v "$2" -s "$3" -p "$4" -w "$tmp/$1.wav" "$5"
   # 22050 -> 24000 Hz, 16-bit, no dither so the file is reproducible.
-  sox "$tmp/$1.wav" -r 24000 -b 16 -c 1 "$out/clean_$1.wav" -D 2>/dev/null ||
-    sox "$tmp/$1.wav" -r 24000 -b 16 -c 1 -D "$out/clean_$1.wav"
+  sox "$tmp/$1.wav" -r 24000 -b 16 -c 1 -D "$out/clean_$1.wav"
 }
 say en_us_m  en-us            165 50 "The quick brown fox jumps over the lazy dog, and then it runs away."
 say en_us_f  en-us+f3         170 60 "Please call Stella and ask her to bring these things with her from the store."

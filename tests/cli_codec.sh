@@ -73,6 +73,15 @@ check "WAV has 147840 samples" [ "$(stat -c %s "$T/out.wav")" -ge 295680 ]
 check "roundtrip exits 0" [ $? -eq 0 ]
 check "roundtrip WAV is written" [ -s "$T/rt.wav" ]
 
+# a model folder (Hugging Face snapshot layout) instead of a file
+mkdir -p "$T/bundle"
+cp "$G/model.safetensors" "$T/bundle/tokenizer-e351c8d8-checkpoint125.safetensors"
+cp "$G/config.json" "$T/bundle/mimi_config.json"
+"$XS" codec encode --mimi "$T/bundle" "$G/input.wav" -o "$T/codes_dir.safetensors" 2>/dev/null
+check "encode with --mimi DIR" $PY codes_equal "$T/codes_dir.safetensors" "$G/golden.safetensors" codes_stream
+"$XS" codec encode --mimi "$T" "$G/input.wav" -o "$T/x.safetensors" 2>"$T/err"
+check "a folder without Mimi weights fails with 1" [ $? -eq 1 ]
+
 # usage and errors
 for v in encode decode roundtrip; do
   "$XS" codec $v --help >/dev/null; check "codec $v --help exits 0" [ $? -eq 0 ]

@@ -190,6 +190,55 @@ static void test_round_trip(uint32_t version) {
     unlink(path);
 }
 
+/* ---- lazy tensors and a non-default alignment ------------------------------ */
+
+static xs_status fill_ramp(void *user, int i, void *dst, size_t nbytes) {
+    int *calls = user;
+    (*calls)++;
+    for (size_t k = 0; k < nbytes / 4; k++) ((float *)dst)[k] = (float)(i * 1000 + (int)k);
+    return XS_OK;
+}
+
+static xs_status fill_fail(void *user, int i, void *dst, size_t nbytes) {
+    (void)user; (void)dst; (void)nbytes;
+    return xs_error(XS_ERR_IO, "tensor %d: source vanished", i);
+}
+
+static void test_lazy_and_alignment(void) {
+    xs_gguf_writer *w = xs_gguf_writer_new(3);
+    int calls = 0;
+    int64_t s1[1] = {5}, s2[2] = {3, 7};
+    CHECK(xs_gguf_writer_set(w, "general.alignment", xs_gguf_value_new_int(XS_GGUF_UINT32, 64)) == XS_OK, "align 64");
+    CHECK(xs_gguf_writer_set(w, "general.alignment", xs_gguf_value_new_int(XS_GGUF_UINT32, 48)) == XS_ERR_ARG,
+          "align 48 refused");
+    CHECK(xs_gguf_writer_add_lazy(w, "a", XS_F32, 1, s1, fill_ramp, &calls) == XS_OK, "lazy a");
+    CHECK(xs_gguf_writer_add_lazy(w, "b", XS_F32, 2, s2, fill_ramp, &calls) == XS_OK, "lazy b");
+    CHECK(calls == 0, "nothing filled before save");
+    const char *path = tmp_file("lazy");
+    CHECK(xs_gguf_writer_save(w, path) == XS_OK, "save lazy: %s", xs_error_msg());
+    CHECK(calls == 2, "each tensor filled once (%d)", calls);
+    xs_gguf_writer_free(w);
+    xs_gguf *g = NULL;
+    CHECK(xs_gguf_open(path, &g) == XS_OK, "open lazy: %s", xs_error_msg());
+    if (g) {
+        CHECK(xs_gguf_alignment(g) == 64 && xs_gguf_data_offset(g) % 64 == 0, "alignment 64 read back");
+        const xs_tensor *a = xs_gguf_find(g, "a"), *b = xs_gguf_find(g, "b");
+        CHECK(a && ((const float *)a->data)[4] == 4.0f, "a values");
+        CHECK(b && ((const float *)b->data)[20] == 1020.0f, "b values");
+        CHECK(b && (const uint8_t *)b->data - (const uint8_t *)a->data == 64, "b starts 64 bytes after a");
+        xs_gguf_close(g);
+    }
+    unlink(path);
+
+    w = xs_gguf_writer_new(2);
+    CHECK(xs_gguf_writer_add_lazy(w, "a", XS_F32, 1, s1, fill_fail, NULL) == XS_OK, "lazy failing");
+    CHECK(xs_gguf_writer_save(w, path) == XS_ERR_IO, "fill error returned");
+    CHECK(strstr(xs_error_msg(), "vanished") != NULL, "fill message kept: %s", xs_error_msg());
+    CHECK(access(path, F_OK) != 0, "no output file after a failed save");
+    xs_gguf_writer_free(w);
+    CHECK(xs_gguf_writer_new(1) == NULL && xs_gguf_writer_new(4) == NULL, "only versions 2 and 3");
+}
+
 /* ---- malformed files ------------------------------------------------------- */
 
 typedef struct bytes {
@@ -428,6 +477,7 @@ out:
 int main(void) {
     test_round_trip(2);
     test_round_trip(3);
+    test_lazy_and_alignment();
     test_bad_files();
     test_golden();
     return test_summary("test_formats_gguf");

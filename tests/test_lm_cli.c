@@ -155,6 +155,21 @@ int main(void) {
     xs_weights_close(b);
     xs_weights_close(c);
 
+    /* bench lm on the tiny model: JSON line with timings and a floor */
+    char bj[512];
+    snprintf(bj, sizeof bj, "%s/bench.json", g_dir);
+    rc = sh("%s -q bench lm --lm %s/lm_tiny/model.safetensors --config %s/lm_tiny/config.json "
+            "--steps 5 --warmup 1 --backend ref --threads 1 --json > %s", bin, G, G, bj);
+    CHECK(rc == 0, "bench lm exit status %d", rc);
+    FILE *f = fopen(bj, "r");
+    char line[2048] = "";
+    if (f) { if (!fgets(line, sizeof line, f)) line[0] = 0; fclose(f); }
+    double p50 = -1;
+    const char *q = strstr(line, "\"p50_ms\":");
+    if (q) p50 = atof(q + 9);
+    CHECK(p50 > 0 && p50 < 1000, "bench lm p50 %.3f ms in %s", p50, line);
+    CHECK(strstr(line, "\"floor_ms\":") != NULL, "bench lm reports a floor");
+
     /* usage errors */
     CHECK(sh("%s lm generate --lm x 2>/dev/null", bin) == 2, "missing options: exit 2");
     CHECK(sh("%s lm frobnicate 2>/dev/null", bin) == 2, "unknown action: exit 2");

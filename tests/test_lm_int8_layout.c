@@ -79,7 +79,7 @@ int main(void) {
     CHECK(lm_model_load(pf, cfg, be, &mf) == XS_OK, "load ref: %s", xs_error_msg());
     if (m8 && mf) {
         CHECK(m8->layout == XS_LAYOUT_PYTORCH_INT8, "int8 layout detected");
-        CHECK(m8->main.layers[0].sets[0].wq.dtype == XS_Q8_0, "main in_proj repacked to q8_0");
+        CHECK(m8->main.layers[0].sets[0].wqkv.dtype == XS_Q8_0, "main in_proj repacked to q8_0");
         CHECK(m8->main.layers[0].sets[0].ff_out.dtype == XS_F32, "linear_out (176 cols) in f32");
         /* 12 teacher-forced steps of random codes */
         enum { T = 12 };

@@ -165,13 +165,17 @@ int main(void) {
         if (m) {
             CHECK(m->layout == XS_LAYOUT_PYTORCH, "layout pytorch");
             CHECK(m->main.hidden == 11264 && m->dep.hidden == 2816, "FFN hidden 11264 / 2816");
-            CHECK(m->dep.n_sets == 8 && m->dep.layers[5].sets[7].wv.dtype == XS_BF16, "8 sets, bf16");
+            CHECK(m->dep.n_sets == 8 && m->dep.layers[5].sets[7].wqkv.dtype == XS_BF16, "8 sets, bf16");
             const xs_tensor *ip = xs_weights_find(w, "depformer.layers.5.self_attn.in_proj_weight");
-            /* set 7, v block: rows 7*3072 + 2048 */
-            CHECK(ip && (char *)m->dep.layers[5].sets[7].wv.data ==
-                            (char *)ip->data + (int64_t)(7 * 3072 + 2048) * 1024 * 2,
-                  "depformer set 7 v rows at the right offset");
-            CHECK(m->dep.layers[5].sets[7].wv.shape[0] == 1024, "v block 1024 rows");
+            const xs_tensor *op = xs_weights_find(w, "depformer.layers.5.self_attn.out_proj.weight");
+            /* set 7: in_proj rows 7*3072.., out_proj rows 7*1024.. */
+            CHECK(ip && (char *)m->dep.layers[5].sets[7].wqkv.data ==
+                            (char *)ip->data + (int64_t)(7 * 3072) * 1024 * 2,
+                  "depformer set 7 qkv rows at the right offset");
+            CHECK(op && (char *)m->dep.layers[5].sets[7].wo.data ==
+                            (char *)op->data + (int64_t)(7 * 1024) * 1024 * 2,
+                  "depformer set 7 out_proj rows at the right offset");
+            CHECK(m->dep.layers[5].sets[7].wqkv.shape[0] == 3072, "qkv block 3072 rows");
         }
         lm_model_free(m);
         xs_weights_close(w);
@@ -210,9 +214,9 @@ int main(void) {
                   "text_emb q8_0 [32001, 4096]");
             const xs_tensor *ip =
                 xs_weights_find(w, "depformer.6.transformer.layers.2.self_attn.in_proj_weight");
-            CHECK(ip && (char *)m->dep.layers[2].sets[6].wk.data ==
-                            (char *)ip->data + 1024 * xs_dtype_row_bytes(XS_Q8_0, 1024),
-                  "candle step 6 k rows at the right offset");
+            CHECK(ip && m->dep.layers[2].sets[6].wqkv.data == ip->data &&
+                      m->dep.layers[2].sets[6].wqkv.shape[0] == 3072,
+                  "candle step 6 in_proj mapped whole");
         }
         lm_model_free(m);
         xs_weights_close(w);
@@ -234,7 +238,7 @@ int main(void) {
         CHECK(rc == XS_OK, "pytorch int8 7B maps: %s", xs_error_msg());
         if (m) {
             CHECK(m->layout == XS_LAYOUT_PYTORCH_INT8, "layout pytorch-int8");
-            CHECK(m->text_linear.dtype == XS_Q8_0 && m->dep.layers[0].sets[3].wq.dtype == XS_Q8_0,
+            CHECK(m->text_linear.dtype == XS_Q8_0 && m->dep.layers[0].sets[3].wqkv.dtype == XS_Q8_0,
                   "int8 rows repacked as q8_0");
             CHECK(m->emb[5].table.dtype == XS_BF16, "embeddings stay bf16");
         }

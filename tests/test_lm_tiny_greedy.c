@@ -2,8 +2,9 @@
  * test_lm_tiny_greedy.c — 60 greedy LMGen steps of lm_tiny against Kyutai's
  * goldens (F32 weights and BF16 weights), on ref and cpu: step_out exact,
  * every tap within 1e-4 * max(1, max|ref|), sampled tokens exact. Also the
- * candle Q8_0 GGUF (ref only: its golden was computed in f32 on the
- * dequantized weights, which is what ref does).
+ * candle Q8_0 GGUF (its golden was computed in f32 on the dequantized
+ * weights, which is what ref and cpu do with Q8_0 weights), and the LM steps of
+ * pipeline_tiny.
  */
 #include <math.h>
 #include <stdio.h>
@@ -81,6 +82,7 @@ static void run(const char *backend, const char *model_rel, const char *golden_r
     CHECK(xs_weights_open(golden_path(golden_rel), &gold) == XS_OK, "golden: %s", xs_error_msg());
     if (!m || !gold) goto done;
     const xs_tensor *in = xs_weights_find(gold, "input_codes");
+    if (!in) in = xs_weights_find(gold, "step_input_codes"); /* pipeline_tiny */
     const xs_tensor *want = xs_weights_find(gold, "step_out");
     CHECK(in && want, "golden tensors present");
     if (!in || !want) goto done;
@@ -104,6 +106,7 @@ static void run(const char *backend, const char *model_rel, const char *golden_r
     }
     CHECK(bad == 0, "%s: %d step_out tokens differ", what, bad);
     CHECK(n_valid == steps - 1, "%s: %d valid steps", what, n_valid);
+    printf("%s: %d steps, %d tokens differ\n", what, steps, bad);
     compare_taps(taps, gold, what);
     lm_gen_free(g);
     xs_taps_free(taps);
@@ -113,7 +116,48 @@ done:
     xs_backend_close(be);
 }
 
+/* lm_gen_reset gives back a fresh session: 13 steps of other codes, reset,
+ * then the golden run must still be exact (KV rings and delay cache cleared). */
+static void check_reset(void) {
+    xs_backend *be = NULL;
+    lm_model *m = NULL;
+    xs_weights *gold = NULL;
+    lm_gen *g = NULL;
+    char cfg[4096];
+    snprintf(cfg, sizeof cfg, "%s", golden_path("lm_tiny/config.json"));
+    CHECK(xs_backend_open("ref", 1, &be) == XS_OK, "ref");
+    CHECK(lm_model_load(golden_path("lm_tiny/model.safetensors"), cfg, be, &m) == XS_OK, "load");
+    CHECK(xs_weights_open(golden_path("lm_tiny/golden.safetensors"), &gold) == XS_OK, "golden");
+    lm_sampling s;
+    lm_sampling_default(&s);
+    s.greedy = true;
+    if (m) CHECK(lm_gen_new(m, &s, NULL, &g) == XS_OK, "gen");
+    if (g && gold) {
+        int32_t user[8] = {1, 2, 3, 4, 5, 6, 7, 8}, out[9];
+        bool valid;
+        for (int st = 0; st < 13; st++) lm_gen_step(g, user, out, &valid);
+        CHECK(lm_gen_reset(g) == XS_OK && lm_gen_steps(g) == 0, "reset");
+        const int64_t *in = xs_weights_find(gold, "input_codes")->data;
+        const int64_t *want = xs_weights_find(gold, "step_out")->data;
+        int bad = 0;
+        for (int st = 0; st < 60; st++) {
+            for (int j = 0; j < 8; j++) user[j] = (int32_t)in[st * 8 + j];
+            lm_gen_step(g, user, out, &valid);
+            for (int k = 0; k < 9; k++) bad += out[k] != want[st * 9 + k];
+        }
+        CHECK(bad == 0, "after reset: %d tokens differ", bad);
+        /* out-of-range user code is an error, not a crash */
+        user[3] = 64;
+        CHECK(lm_gen_step(g, user, out, &valid) == XS_ERR_ARG, "code 64 rejected");
+    }
+    lm_gen_free(g);
+    xs_weights_close(gold);
+    lm_model_free(m);
+    xs_backend_close(be);
+}
+
 int main(void) {
+    check_reset();
     const char *backends[] = {"ref", "cpu"};
     for (int b = 0; b < 2; b++) {
         run(backends[b], "lm_tiny/model.safetensors", "lm_tiny/golden.safetensors",
@@ -121,10 +165,13 @@ int main(void) {
         run(backends[b], "lm_tiny/model.bf16.safetensors", "lm_tiny/golden_bf16w.safetensors",
             "lm_tiny/config.json");
     }
+    /* pipeline_tiny: the LM part of the end-to-end run (first frame given twice) */
+    run("ref", "lm_tiny/model.safetensors", "pipeline_tiny/golden.safetensors", "lm_tiny/config.json");
     /* candle layout: f32 names check (no quantization in the way) then Q8_0 */
     run("ref", "lm_tiny_candle_q8/model.candle.safetensors", "lm_tiny/golden.safetensors",
         "lm_tiny/config.json");
-    run("ref", "lm_tiny_candle_q8/model.q8.gguf", "lm_tiny_candle_q8/golden.safetensors",
-        "lm_tiny_candle_q8/config.json");
+    for (int b = 0; b < 2; b++)
+        run(backends[b], "lm_tiny_candle_q8/model.q8.gguf", "lm_tiny_candle_q8/golden.safetensors",
+            "lm_tiny_candle_q8/config.json");
     return test_summary("test_lm_tiny_greedy");
 }

@@ -145,7 +145,7 @@ int main(void) {
     CHECK(xs_backend_open("ref", 1, &be) == XS_OK, "ref backend");
     mimi_model *m = NULL;
     mimi_config_preset(&c);
-    rc = mimi_model_open(be, golden_path("mimi_tiny/model.safetensors"), NULL, &m, NULL, 0);
+    rc = mimi_model_open(be, golden_path("mimi_tiny/model.safetensors"), NULL, false, &m, NULL, 0);
     CHECK(rc == XS_OK, "tiny model found its config.json: %s", xs_error_msg());
     CHECK(m && mimi_model_config(m)->dimension == 32, "tiny dimension");
     CHECK(m && mimi_model_params(m) == 164533, "tiny params %lld",

@@ -3,11 +3,13 @@
  * on `ref` and on `cpu`:
  *  - codes_stream exact (frame-by-frame encode), with every encoder tap within
  *    the golden README section 7 tolerances;
- *  - one-shot encode (all frames in one call) == codes_stream;
+ *  - one-shot encode (all frames in one call) and uneven chunks == codes_stream,
+ *    one-shot decode == pcm_decoded_stream;
  *  - decode of codes_stream within 1e-4 of pcm_decoded_stream, decoder taps;
  *  - codes_stream_long exact (past the 250-step context) and its decode;
  *  - reset: a reset stream equals a fresh one (state dump and codes);
- *  - the BF16 weight file against golden_bf16w.
+ *  - the BF16 weight file against golden_bf16w, also with the transformer
+ *    matmul weights kept in bf16 (lossless for that file).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -78,7 +80,7 @@ typedef struct fixture {
     mimi_config cfg;
 } fixture;
 
-static bool open_model(fixture *f, const char *backend, const char *model_file) {
+static bool open_model(fixture *f, const char *backend, const char *model_file, bool mm_bf16) {
     memset(f, 0, sizeof *f);
     if (xs_backend_open(backend, 1, &f->be) != XS_OK) {
         printf("backend %s unavailable: %s\n", backend, xs_error_msg());
@@ -87,6 +89,7 @@ static bool open_model(fixture *f, const char *backend, const char *model_file) 
     xs_weights *w = NULL;
     xs_status rc = mimi_config_load(golden_path("mimi_tiny/config.json"), &f->cfg);
     CHECK(rc == XS_OK, "config: %s", xs_error_msg());
+    f->cfg.matmul_bf16 = mm_bf16;
     if (rc == XS_OK) rc = xs_weights_open(golden_path(model_file), &w);
     CHECK(rc == XS_OK, "open %s: %s", model_file, xs_error_msg());
     if (rc == XS_OK) rc = mimi_model_load(f->be, &f->cfg, w, &f->m);
@@ -119,11 +122,11 @@ static xs_status decode_stream(mimi_stream *s, const int64_t *codes, int64_t fra
 }
 
 static void run_backend(const char *backend, const char *model_file, const char *golden_file,
-                        bool full) {
+                        bool full, bool mm_bf16) {
     char label[96];
-    snprintf(label, sizeof label, "%s/%s", backend, model_file);
+    snprintf(label, sizeof label, "%s/%s%s", backend, model_file, mm_bf16 ? "/mm-bf16" : "");
     fixture f;
-    if (!open_model(&f, backend, model_file)) {
+    if (!open_model(&f, backend, model_file, mm_bf16)) {
         if (f.be) xs_backend_close(f.be);
         return;
     }
@@ -196,6 +199,26 @@ static void run_backend(const char *backend, const char *model_file, const char 
     CHECK(rc == XS_OK, "%s: one-shot encode: %s", label, xs_error_msg());
     CHECK(codes_mismatch(c2, want, T, K) == 0, "%s: one-shot codes == codes_stream", label);
 
+    /* 4b. uneven chunks (1, 3, 5, 1, 3, 5, ... frames per call) give the same codes */
+    CHECK(mimi_stream_reset(fresh) == XS_OK, "reset");
+    for (int64_t t = 0, k = 0; t < T; k++) {
+        int64_t nf = 1 + 2 * (k % 3);
+        if (nf > T - t) nf = T - t;
+        CHECK(mimi_encode(fresh, x + t * FRAME, nf * FRAME, K, c2 + t * K) == XS_OK, "chunk");
+        t += nf;
+    }
+    CHECK(codes_mismatch(c2, want, T, K) == 0, "%s: chunked codes == codes_stream", label);
+
+    /* 4c. one-shot decode: all frames in one call == the streaming pcm */
+    CHECK(mimi_stream_reset(fresh) == XS_OK, "reset");
+    for (int64_t i = 0; i < T * K; i++) c2[i] = (int32_t)((const int64_t *)want->data)[i];
+    rc = mimi_decode(fresh, c2, T, K, pcm);
+    CHECK(rc == XS_OK, "%s: one-shot decode: %s", label, xs_error_msg());
+    if (pw) {
+        double err = test_max_abs_diff(pcm, pw->data, n);
+        CHECK(err <= 1e-4, "%s: one-shot decode max abs err %.3g", label, err);
+    }
+
     if (full) {
         /* 5. long run: the padded input twice in one stream (308 positions > 250) */
         const xs_tensor *wl = gfind(g, "codes_stream_long");
@@ -239,9 +262,12 @@ int main(void) {
     const char *backends[] = {"ref", "cpu"};
     for (int b = 0; b < 2; b++) {
         run_backend(backends[b], "mimi_tiny/model.safetensors", "mimi_tiny/golden.safetensors",
-                    true);
+                    true, false);
         run_backend(backends[b], "mimi_tiny/model.bf16.safetensors",
-                    "mimi_tiny/golden_bf16w.safetensors", false);
+                    "mimi_tiny/golden_bf16w.safetensors", false, false);
+        /* bf16 weights kept bf16 in the transformer matmuls: still exact */
+        run_backend(backends[b], "mimi_tiny/model.bf16.safetensors",
+                    "mimi_tiny/golden_bf16w.safetensors", false, true);
     }
     return test_summary("test_mimi_golden");
 }

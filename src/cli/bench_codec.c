@@ -14,6 +14,7 @@
 
 #include "backend/ops.h"
 #include "cli/cli.h"
+#include "diag/membw.h"
 #include "model/mimi.h"
 
 static double now_ms(void) {
@@ -78,59 +79,6 @@ static cost frame_cost(const mimi_config *c) {
     return k;
 }
 
-/* Memory bandwidth: best of a few passes summing a 256 MiB buffer. */
-static double measure_bandwidth_gbs(void) {
-    size_t n = (size_t)64 << 20; /* floats */
-    float *a = malloc(n * sizeof *a);
-    if (!a) return 0;
-    for (size_t i = 0; i < n; i++) a[i] = (float)(i & 7);
-    double best = 1e30;
-    volatile float sink = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = now_ms();
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t i = 0; i < n; i += 4) {
-            s0 += a[i];
-            s1 += a[i + 1];
-            s2 += a[i + 2];
-            s3 += a[i + 3];
-        }
-        sink = s0 + s1 + s2 + s3;
-        double dt = now_ms() - t0;
-        if (dt < best) best = dt;
-    }
-    (void)sink;
-    free(a);
-    return (double)n * sizeof(float) / (best * 1e-3) / 1e9;
-}
-
-/* FLOP rate of the backend's f32 matmul at a transformer-like shape. */
-static double measure_gflops(xs_backend *be) {
-    int64_t M = 64, K = 512, N = 2048;
-    xs_tensor x, w, y;
-    int64_t sx[2] = {M, K}, sw[2] = {N, K}, sy[2] = {M, N};
-    if (xs_tensor_alloc(be, XS_F32, 2, sx, &x) || xs_tensor_alloc(be, XS_F32, 2, sw, &w) ||
-        xs_tensor_alloc(be, XS_F32, 2, sy, &y))
-        return 0;
-    float *h = malloc((size_t)(N * K) * sizeof *h);
-    for (int64_t i = 0; i < N * K; i++) h[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
-    xs_tensor_upload(be, &x, h);
-    xs_tensor_upload(be, &w, h);
-    free(h);
-    double best = 1e30;
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = now_ms();
-        if (xs_op_matmul(be, &y, &x, &w, NULL) != XS_OK) return 0;
-        if (be->iface->synchronize) be->iface->synchronize(be);
-        double dt = now_ms() - t0;
-        if (dt < best) best = dt;
-    }
-    xs_tensor_free(be, &x);
-    xs_tensor_free(be, &w);
-    xs_tensor_free(be, &y);
-    return 2.0 * M * K * N / (best * 1e-3) / 1e9;
-}
-
 static void synth_speech(float *x, int64_t n) {
     /* voiced-like harmonics with a syllable envelope plus a little noise */
     uint64_t s = 12345;
@@ -149,18 +97,28 @@ int cmd_bench_codec(int argc, char **argv) {
     cli_common common = {0};
     int frames = 50, warm = 3;
     const char *config = NULL;
+    bool bf16 = false, json = false;
     for (int i = 1; i < argc; i++) {
         int r = cli_common_parse(&common, argc, argv, &i);
         if (r < 0) return 2;
         if (r > 0) continue;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: xswarm bench codec [--frames N] [--threads N] [--backend ref|cpu|cuda]\n"
-                   "                          [--mimi-config FILE]\n"
+                   "                          [--mimi-config FILE] [--bf16] [--json]\n"
                    "Mimi per-frame encode and decode time (p50/p99) at the released model's\n"
                    "sizes with random weights, the real-time factor (80 ms / time) and the floor\n"
                    "max(weight bytes / bandwidth, FLOPs / matmul FLOP rate) measured in the same\n"
-                   "run. Default backend cpu, 50 frames.\n");
+                   "run. Default backend cpu, 50 frames. --bf16: transformer matmul weights\n"
+                   "in bf16 (half the weight bytes).\n");
             return 0;
+        }
+        if (!strcmp(argv[i], "--bf16")) {
+            bf16 = true;
+            continue;
+        }
+        if (!strcmp(argv[i], "--json")) {
+            json = true;
+            continue;
         }
         if ((!strcmp(argv[i], "--frames") || !strcmp(argv[i], "--mimi-config")) && i + 1 < argc) {
             if (!strcmp(argv[i], "--frames")) {
@@ -181,6 +139,7 @@ int cmd_bench_codec(int argc, char **argv) {
     mimi_config cfg;
     mimi_config_preset(&cfg);
     if (config && mimi_config_load(config, &cfg) != XS_OK) return cli_fail("bench codec");
+    cfg.matmul_bf16 = bf16;
     xs_backend *be = cli_backend_open(&common);
     if (!be) return 1;
     uint64_t seed = 42;
@@ -217,10 +176,20 @@ int cmd_bench_codec(int argc, char **argv) {
         cli_fail("bench codec");
     } else {
         cost k = frame_cost(&cfg);
-        double bw = measure_bandwidth_gbs(), gf = measure_gflops(be);
+        /* floors measured now, with the same thread count (diag/membw.h); the
+         * FLOP rate is sgemm's, the path the SEANet convolutions take */
+        double bw = 0, gf = 0;
+        int nt = be->n_threads > 0 ? be->n_threads : 1;
+        if (xs_membw_read(nt, 0, 3, &bw) != XS_OK || xs_sgemm_rate(nt, 256, 512, 1024, 5, &gf) != XS_OK)
+            fprintf(stderr, "bench codec: floor measurement failed: %s\n", xs_error_msg());
+        if (bw <= 0) bw = 1e-9;
+        if (gf <= 0) gf = 1e-9;
         /* every weight is read once per frame, except the codebooks past K */
         double unused = (double)(cfg.n_q - K) * cfg.bins * (cfg.q_dimension + 1);
         double bytes = 4.0 * ((double)mimi_model_params(m) - unused);
+        if (bf16) /* the transformer linears are read as 2-byte values */
+            bytes -= 2.0 * 2 * cfg.num_layers *
+                     (4.0 * cfg.d_model * cfg.d_model + 2.0 * cfg.d_model * cfg.dim_feedforward);
         double floor_bw = bytes / (bw * 1e9) * 1e3;
         double floor_fl = (k.enc_flops + k.dec_flops) / (gf * 1e9) * 1e3;
         double floor_ms = floor_bw > floor_fl ? floor_bw : floor_fl;
@@ -234,10 +203,23 @@ int cmd_bench_codec(int argc, char **argv) {
                     uniq++;
                     break;
                 }
+        if (json) {
+            printf("{\"bench\":\"codec\",\"backend\":\"%s\",\"threads\":%d,\"frames\":%d,"
+                   "\"weights\":\"%s\",\"params\":%lld,\"encode_p50_ms\":%.3f,"
+                   "\"encode_p99_ms\":%.3f,\"decode_p50_ms\":%.3f,\"decode_p99_ms\":%.3f,"
+                   "\"total_p50_ms\":%.3f,\"total_p99_ms\":%.3f,\"rtf\":%.3f,"
+                   "\"weight_bytes\":%.0f,\"read_gbs\":%.2f,\"gflop_frame\":%.4f,"
+                   "\"gflops\":%.2f,\"floor_ms\":%.3f,\"x_floor\":%.2f}\n",
+                   be->iface->name, be->n_threads, frames, bf16 ? "bf16" : "f32",
+                   (long long)mimi_model_params(m), e50, e99, d50, d99, t50, t99, 80.0 / t50,
+                   bytes, bw, (k.enc_flops + k.dec_flops) / 1e9, gf, floor_ms, t50 / floor_ms);
+            goto done;
+        }
         printf("bench codec: Mimi %d filters, dim %d, %d layers, %d codebooks; %.1fM params "
-               "(random, built in %.0f ms); backend %s, %d thread(s), %d frames\n",
+               "(random, built in %.0f ms; transformer weights %s); backend %s, %d thread(s), "
+               "%d frames\n",
                cfg.n_filters, cfg.dimension, cfg.num_layers, K, mimi_model_params(m) / 1e6,
-               load_ms, be->iface->name, be->n_threads, frames);
+               load_ms, bf16 ? "bf16" : "f32", be->iface->name, be->n_threads, frames);
         printf("  encode  p50 %8.2f ms  p99 %8.2f ms  (%.2f GFLOP/frame)\n", e50, e99,
                k.enc_flops / 1e9);
         printf("  decode  p50 %8.2f ms  p99 %8.2f ms  (%.2f GFLOP/frame)\n", d50, d99,
@@ -250,6 +232,7 @@ int cmd_bench_codec(int argc, char **argv) {
                floor_fl, t50 / floor_ms);
         printf("  codebook 0 used %d distinct codes over %d frames\n", uniq, frames);
     }
+done:
     free(x);
     free(y);
     free(codes);

@@ -131,7 +131,7 @@ static size_t tbytes(const xs_tensor *t) {
 }
 
 static size_t set_bytes(const lm_set *s) {
-    return tbytes(&s->wq) + tbytes(&s->wk) + tbytes(&s->wv) + tbytes(&s->wo) + tbytes(&s->ff_in) +
+    return tbytes(&s->wqkv) + tbytes(&s->wo) + tbytes(&s->ff_in) +
            tbytes(&s->ff_out);
 }
 
@@ -159,6 +159,7 @@ static void usage(void) {
            "                       [--threads N] [--json]\n"
            "  --random moshi-7b:q8_0 (default) | :q4_0 | :bf16 | :f16 | :f32 builds the\n"
            "    7B at real shapes from weights generated in memory (q8_0: ~8.2 GB RAM).\n"
+           "  --lm without --config uses config.json beside FILE, else the 7B preset.\n"
            "  --layers N keeps only the first N temporal layers (quick runs).\n"
            "Prints ms per LM step (p50, p99), resident memory, and the floor\n"
            "(weight + KV bytes read per step / memory read bandwidth of this run).\n");
@@ -215,6 +216,8 @@ int cmd_bench_lm(int argc, char **argv) {
         if (layers) c.num_layers = layers < c.num_layers ? layers : c.num_layers;
         rc = lm_model_build_synthetic(&c, XS_LAYOUT_PYTORCH, synth_find, &sy, be, &m);
     } else {
+        char cfgbuf[4096];
+        if (!config) config = lm_config_beside(lm, cfgbuf, sizeof cfgbuf);
         rc = lm_model_load(lm, config, be, &m);
         if (rc == XS_OK && layers && layers < m->main.n_layers) m->main.n_layers = layers;
     }
@@ -265,7 +268,7 @@ int cmd_bench_lm(int argc, char **argv) {
                    "\"threads\":%d,\"steps\":%d,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"weight_bytes\":%zu,"
                    "\"kv_bytes\":%zu,\"read_gbs\":%.2f,\"floor_ms\":%.3f,\"x_floor\":%.2f,"
                    "\"rss_kb\":%ld,\"peak_rss_kb\":%ld,\"build_s\":%.2f}\n",
-                   random ? random : lm, xs_dtype_name(m->main.layers[0].sets[0].wq.dtype),
+                   random ? random : lm, xs_dtype_name(m->main.layers[0].sets[0].wqkv.dtype),
                    m->main.n_layers, bn, be->n_threads, steps, p50, p99, wb, kvb, gbs, floor_ms,
                    floor_ms > 0 ? p50 / floor_ms : 0, rss, hwm, t_build);
         } else {

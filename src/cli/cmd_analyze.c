@@ -57,11 +57,6 @@ static int analyze_corrupt(int argc, char **argv) {
     return rc == XS_OK ? 0 : cli_fail("analyze --corrupt");
 }
 
-static bool recognizer_available(void) {
-    return system("command -v pocketsphinx_continuous >/dev/null 2>&1") == 0 &&
-           system("test -d /usr/share/pocketsphinx/model/en-us/en-us") == 0;
-}
-
 int cmd_analyze(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         analyze_usage(stdout);
@@ -90,10 +85,9 @@ int cmd_analyze(int argc, char **argv) {
         return 2;
     }
     const char *asr_note = NULL;
-    if (expect && !recognizer_available())
-        asr_note = "intelligibility skipped: pocketsphinx with its en-us model is not installed";
-    else if (expect)
-        asr_note = "intelligibility skipped: recognizer support not built in yet";
+    if (expect && !xs_an_asr_available())
+        asr_note = "intelligibility skipped: pocketsphinx with its en-us model is not installed "
+                   "(Debian: pocketsphinx pocketsphinx-en-us)";
     int status = 0;
     cJSON *arr = json ? cJSON_CreateArray() : NULL;
     for (int fi = 0; fi < nfiles; fi++) {
@@ -108,15 +102,39 @@ int cmd_analyze(int argc, char **argv) {
             continue;
         }
         xs_audio_free(&au);
+        /* Intelligibility: recognized words against the expected text. */
+        char hyp[4096] = "", note[256] = "";
+        double wer = -1;
+        if (expect && !asr_note) {
+            if (xs_an_recognize(an, hyp, sizeof hyp) == XS_OK) {
+                wer = xs_an_wer(expect, hyp);
+                xs_an_fold_intelligibility(an, wer);
+                snprintf(note, sizeof note, "intelligibility: WER %.0f%% (pocketsphinx en-us)", 100 * wer);
+            } else {
+                snprintf(note, sizeof note, "intelligibility skipped: %s", xs_error_msg());
+            }
+        } else if (asr_note) {
+            snprintf(note, sizeof note, "%s", asr_note);
+        }
         if (json) {
             char *s = xs_an_json(an, files[fi]);
             cJSON *o = s ? cJSON_Parse(s) : NULL;
             free(s);
-            if (o && asr_note) cJSON_AddStringToObject(o, "intelligibility", asr_note);
+            if (o && expect) {
+                cJSON *it = cJSON_AddObjectToObject(o, "intelligibility");
+                if (wer >= 0) {
+                    cJSON_AddNumberToObject(it, "wer", (double)(long)(wer * 1000 + 0.5) / 1000);
+                    cJSON_AddStringToObject(it, "recognized", hyp);
+                    cJSON_AddStringToObject(it, "engine", "pocketsphinx en-us");
+                } else {
+                    cJSON_AddStringToObject(it, "skipped", note);
+                }
+            }
             if (o) cJSON_AddItemToArray(arr, o);
         } else {
             xs_an_print_text(an, files[fi], stdout);
-            if (asr_note) printf("  %s\n", asr_note);
+            if (note[0]) printf("  %s\n", note);
+            if (wer >= 0) printf("  recognized: \"%s\"\n", hyp);
         }
         if (png) {
             char path[4096];

@@ -9,28 +9,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "audio/audio_io.h"
 #include "cli/cli.h"
 #include "formats/safetensors.h"
+#include "model/bundle.h"
 #include "model/mimi.h"
 
 typedef struct codec_opts {
     cli_common common;
-    const char *mimi, *mimi_config, *in, *out, *dump_taps;
+    const char *mimi, *mimi_config, *in, *out, *dump_taps, *hf_repo;
+    xs_bundle bundle; /* when --mimi is a folder or --hf-repo is given */
     int codebooks; /* 0: the config's num_codebooks */
+    bool bf16;     /* transformer matmul weights in bf16 */
 } codec_opts;
 
 static void usage(FILE *f, const char *verb) {
     if (!verb || !strcmp(verb, "encode"))
-        fprintf(f, "usage: xswarm codec encode --mimi FILE [--mimi-config FILE] [--codebooks N]\n"
+        fprintf(f, "usage: xswarm codec encode --mimi FILE [--mimi-config FILE] [--codebooks N] [--bf16]\n"
                    "                          [--backend ref|cpu|cuda] [--threads N]\n"
                    "                          [--dump-taps FILE] IN -o OUT.safetensors\n"
                    "  IN: any audio file (WAV, FLAC, OGG, MP3), mixed to mono, resampled to\n"
                    "  24 kHz, zero-padded to a multiple of 1920 samples, encoded frame by frame.\n"
                    "  OUT gets tensor `codes`, I64 [frames, N] (N = --codebooks, default 8).\n");
     if (!verb || !strcmp(verb, "decode"))
-        fprintf(f, "usage: xswarm codec decode --mimi FILE [--mimi-config FILE]\n"
+        fprintf(f, "usage: xswarm codec decode --mimi FILE [--mimi-config FILE] [--bf16]\n"
                    "                          [--backend ref|cpu|cuda] [--threads N]\n"
                    "                          [--dump-taps FILE] IN.safetensors -o OUT\n"
                    "  IN holds tensor `codes`, I64 or I32 [frames, N]; decoded frame by frame.\n"
@@ -42,10 +47,13 @@ static void usage(FILE *f, const char *verb) {
                    "  encode then decode, frame by frame; OUT is cut to IN's length.\n");
     if (!verb)
         fprintf(f, "\n--mimi: the Mimi weights (tokenizer-e351c8d8-checkpoint125.safetensors or a\n"
-                   "file with the same names, f32/bf16). Config: --mimi-config, else\n"
+                   "file with the same names, f32/bf16), or a model folder holding one; --hf-repo\n"
+                   "kyutai/NAME uses that repo's snapshot in the local Hugging Face cache (no\n"
+                   "network). Config: --mimi-config, else\n"
                    "mimi_config.json or a Mimi config.json next to the weights, else the released\n"
                    "Mimi's preset. --dump-taps FILE records intermediate tensors (names as in\n"
-                   "golden/mimi_tiny, mimi.* for act.*).\n");
+                   "golden/mimi_tiny, mimi.* for act.*). --bf16 keeps the transformer weights in\n"
+                   "bf16 (faster; exact for a bf16 file, rounds an f32 one).\n");
 }
 
 static bool has_suffix(const char *s, const char *suf) {
@@ -53,7 +61,7 @@ static bool has_suffix(const char *s, const char *suf) {
     return a >= b && !strcmp(s + a - b, suf);
 }
 
-/* Returns 0 ok, 2 usage error. */
+/* Returns 0 ok, 2 usage error, 1 when a named folder or repo has no Mimi. */
 static int parse(codec_opts *o, int argc, char **argv, const char *verb) {
     memset(o, 0, sizeof *o);
     for (int i = 2; i < argc; i++) {
@@ -62,10 +70,15 @@ static int parse(codec_opts *o, int argc, char **argv, const char *verb) {
         if (r < 0) return 2;
         if (r > 0) continue;
         const char **slot = NULL;
+        if (!strcmp(a, "--bf16")) {
+            o->bf16 = true;
+            continue;
+        }
         if (!strcmp(a, "--mimi")) slot = &o->mimi;
         else if (!strcmp(a, "--mimi-config")) slot = &o->mimi_config;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) slot = &o->out;
         else if (!strcmp(a, "--dump-taps")) slot = &o->dump_taps;
+        else if (!strcmp(a, "--hf-repo")) slot = &o->hf_repo;
         if (slot || !strcmp(a, "--codebooks")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "xswarm codec %s: %s needs a value\n", verb, a);
@@ -96,9 +109,30 @@ static int parse(codec_opts *o, int argc, char **argv, const char *verb) {
         }
         o->in = a;
     }
+    /* --hf-repo or a folder: find the Mimi file (and mimi_config.json) in it */
+    char dir[XS_PATH_MAX] = "";
+    struct stat st;
+    if (o->hf_repo && !o->mimi) {
+        if (xs_hf_snapshot_dir(o->hf_repo, dir, sizeof dir) != XS_OK) {
+            cli_fail("--hf-repo");
+            return 1;
+        }
+    } else if (o->mimi && stat(o->mimi, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(dir, sizeof dir, "%s", o->mimi);
+    }
+    if (dir[0]) {
+        if (xs_bundle_from_dir(dir, &o->bundle) != XS_OK ||
+            xs_bundle_check(&o->bundle, false, true, false) != XS_OK) {
+            cli_fail("no Mimi weights found");
+            return 1;
+        }
+        o->mimi = o->bundle.mimi;
+        if (!o->mimi_config && o->bundle.mimi_config[0]) o->mimi_config = o->bundle.mimi_config;
+    }
     if (!o->mimi) {
-        fprintf(stderr, "xswarm codec %s: --mimi FILE is required (the Mimi weights, e.g. "
-                        "tokenizer-e351c8d8-checkpoint125.safetensors)\n", verb);
+        fprintf(stderr, "xswarm codec %s: --mimi FILE|DIR or --hf-repo REPO is required (the "
+                        "Mimi weights, e.g. tokenizer-e351c8d8-checkpoint125.safetensors)\n",
+                verb);
         return 2;
     }
     if (!o->in || !o->out) {
@@ -120,7 +154,8 @@ static int open_run(codec_run *r, const codec_opts *o) {
     r->be = cli_backend_open(&o->common);
     if (!r->be) return 1;
     char used[4096];
-    if (mimi_model_open(r->be, o->mimi, o->mimi_config, &r->m, used, sizeof used) != XS_OK)
+    if (mimi_model_open(r->be, o->mimi, o->mimi_config, o->bf16, &r->m, used, sizeof used) !=
+        XS_OK)
         return cli_fail("cannot load Mimi");
     if (mimi_stream_new(r->m, &r->s) != XS_OK) return cli_fail("cannot create a Mimi stream");
     const mimi_config *c = mimi_model_config(r->m);
@@ -175,25 +210,39 @@ static int read_padded(const char *path, int frame, float **pcm, int64_t *n, int
     return 0;
 }
 
+/* Progress on a terminal for long inputs (every 10 s of audio). */
+static void progress(const char *what, int64_t t, int64_t frames) {
+    if (frames < 250 || !isatty(2)) return;
+    if (t % 125 == 0 || t == frames) fprintf(stderr, "\r%s: frame %lld / %lld", what,
+                                             (long long)t, (long long)frames);
+    if (t == frames) fprintf(stderr, "\n");
+}
+
 static int encode_all(codec_run *r, const float *pcm, int64_t n, int K, int32_t *codes) {
     int frame = mimi_frame_samples(mimi_model_config(r->m));
-    for (int64_t t = 0; t * frame < n; t++)
+    int64_t frames = n / frame;
+    for (int64_t t = 0; t < frames; t++) {
         if (mimi_encode(r->s, pcm + t * frame, frame, K, codes + t * K) != XS_OK)
             return cli_fail("encode failed");
+        progress("encode", t + 1, frames);
+    }
     return 0;
 }
 
 static int decode_all(codec_run *r, const int32_t *codes, int64_t frames, int K, float *pcm) {
     int frame = mimi_frame_samples(mimi_model_config(r->m));
-    for (int64_t t = 0; t < frames; t++)
+    for (int64_t t = 0; t < frames; t++) {
         if (mimi_decode(r->s, codes + t * K, 1, K, pcm + t * frame) != XS_OK)
             return cli_fail("decode failed");
+        progress("decode", t + 1, frames);
+    }
     return 0;
 }
 
 static int codec_encode(int argc, char **argv) {
     codec_opts o;
-    if (parse(&o, argc, argv, "encode")) return 2;
+    int prc = parse(&o, argc, argv, "encode");
+    if (prc) return prc;
     codec_run r;
     int rc = open_run(&r, &o);
     float *pcm = NULL;
@@ -291,7 +340,8 @@ static int write_pcm(const char *path, const float *pcm, int64_t n) {
 
 static int codec_decode(int argc, char **argv) {
     codec_opts o;
-    if (parse(&o, argc, argv, "decode")) return 2;
+    int prc = parse(&o, argc, argv, "decode");
+    if (prc) return prc;
     int32_t *codes = NULL;
     int64_t frames = 0;
     int K = 0;
@@ -323,7 +373,8 @@ static int codec_decode(int argc, char **argv) {
 
 static int codec_roundtrip(int argc, char **argv) {
     codec_opts o;
-    if (parse(&o, argc, argv, "roundtrip")) return 2;
+    int prc = parse(&o, argc, argv, "roundtrip");
+    if (prc) return prc;
     codec_run r;
     int rc = open_run(&r, &o);
     float *pcm = NULL, *out = NULL;

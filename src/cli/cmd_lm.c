@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -27,8 +26,9 @@ static void usage(FILE *f) {
         "  I64/I32 [steps, n_q - dep_q] user codes. OUT: `step_out` I64 [steps, 1 + dep_q]\n"
         "  ([text, audio 0..dep_q-1], -1 rows where nothing came out: the first\n"
         "  max(delays) steps) and `step_out_valid` BOOL [steps].\n"
-        "  Sampling defaults are Kyutai's: text temp 0.7 top-k 25, audio temp 0.8\n"
-        "  top-k 250, seed 0. --greedy takes the argmax (ties: lowest index).\n"
+        "  Sampling defaults are Kyutai's LMGen ones (text temp 0.7 top-k 25, audio\n"
+        "  temp 0.8 top-k 250) or the config's \"lm_gen_config\"; seed 0. --topk 0 = all.\n"
+        "  --greedy takes the argmax (ties: lowest index).\n"
         "score: teacher-forced forward like Kyutai's LMModel.forward on IN's `codes`\n"
         "  I64/I32 [B, 1 + n_q, T] (or [1 + n_q, T]). OUT: `logits` F32 [B, dep_q, T, card],\n"
         "  `text_logits` F32 [B, 1, T, text_card], `mask` BOOL [B, dep_q, T], `text_mask`.\n"
@@ -61,6 +61,9 @@ static int parse_num(const char *opt, const char *v, double lo, double hi, doubl
 static int parse(int argc, char **argv, lm_args *a, bool generate) {
     memset(a, 0, sizeof *a);
     lm_sampling_default(&a->samp);
+    /* -1: not given; filled from the model's config after loading */
+    a->samp.temp = a->samp.text_temp = -1.f;
+    a->samp.top_k = a->samp.text_top_k = -1;
     a->steps = -1;
     for (int i = 2; i < argc; i++) {
         int c = cli_common_parse(&a->common, argc, argv, &i);
@@ -117,13 +120,7 @@ static int parse(int argc, char **argv, lm_args *a, bool generate) {
 
 /* --config, else config.json beside the LM file, else NULL (7B preset). */
 static const char *pick_config(const lm_args *a, char *buf, size_t n) {
-    if (a->config) return a->config;
-    const char *slash = strrchr(a->lm, '/');
-    if (slash) snprintf(buf, n, "%.*s/config.json", (int)(slash - a->lm), a->lm);
-    else snprintf(buf, n, "config.json");
-    struct stat st;
-    if (stat(buf, &st) == 0 && S_ISREG(st.st_mode)) return buf;
-    return NULL;
+    return a->config ? a->config : lm_config_beside(a->lm, buf, n);
 }
 
 static int load(const lm_args *a, xs_backend **be, lm_model **m) {
@@ -185,6 +182,12 @@ static int generate(int argc, char **argv) {
                 a.input, (long long)t->shape[0]);
         goto done;
     }
+    lm_sampling def;
+    lm_sampling_from_config(&def, &m->cfg);
+    if (a.samp.temp < 0) a.samp.temp = def.temp;
+    if (a.samp.text_temp < 0) a.samp.text_temp = def.text_temp;
+    if (a.samp.top_k < 0) a.samp.top_k = def.top_k;
+    if (a.samp.text_top_k < 0) a.samp.text_top_k = def.text_top_k;
     if (a.taps) taps = xs_taps_new();
     if (lm_gen_new(m, &a.samp, taps, &g) != XS_OK) { cli_fail("creating the generator"); goto done; }
     out = malloc((size_t)(steps ? steps : 1) * (1 + dq) * sizeof *out);

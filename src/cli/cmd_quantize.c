@@ -54,7 +54,10 @@ static uint64_t quantize_src_bytes(const xs_tensor *t) {
 static void quantize_progress(quantize_job *job, const char *name) {
     int pct = job->total_bytes ? (int)(100.0 * (double)job->done_bytes / (double)job->total_bytes) : 100;
     if (job->tty) {
-        fprintf(stderr, "\rquantize: %3d%%  %-60.60s", pct, name);
+        char bar[31];
+        for (int k = 0; k < 30; k++) bar[k] = k < pct * 30 / 100 ? '#' : '.';
+        bar[30] = 0;
+        fprintf(stderr, "\rquantize [%s] %3d%%  %-40.40s", bar, pct, name);
         if (pct == 100) fprintf(stderr, "\n");
     } else if (pct / 25 > job->last_percent / 25 || (pct == 100 && job->last_percent != 100)) {
         /* logs: a line at 25, 50, 75 and 100 % only */

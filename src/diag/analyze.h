@@ -16,6 +16,7 @@
 #define XS_DIAG_ANALYZE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/status.h"
@@ -111,6 +112,18 @@ void xs_an_print_text(const xs_analysis *a, const char *file, void *stdio_file);
 /* JSON object as a malloc'd string (cJSON inside); NULL on out of memory. */
 char *xs_an_json(const xs_analysis *a, const char *file);
 xs_status xs_an_write_png(const xs_analysis *a, const char *path, const char *title);
+
+/* ---- Intelligibility (analyze_asr.c) -------------------------------------
+ * Uses pocketsphinx_continuous + its en-us model (Debian: pocketsphinx,
+ * pocketsphinx-en-us) as an external program when installed. */
+bool xs_an_asr_available(void);
+/* Recognized words of the analysed audio into hyp (NUL-terminated). */
+xs_status xs_an_recognize(const xs_analysis *a, char *hyp, size_t hyp_size);
+/* Word error rate (edit distance over words / reference words), case and
+ * punctuation ignored. */
+double xs_an_wer(const char *ref, const char *hyp);
+/* Lower a->score by up to 20% as WER goes from 0 to 1 (verdict kept). */
+void xs_an_fold_intelligibility(xs_analysis *a, double wer);
 
 /* ---- Calibration corruptions (analyze_corrupt.c) -------------------------
  * Each returns a malloc'd signal (*out, *out_n) at the same rate, made from

@@ -75,12 +75,13 @@ static double rms_db(const float *x, int64_t n, int64_t s, int64_t e) {
 
 /* Holes inside speech: >= 20 ms of near-silence (45 dB under the speech
  * level) entered and left abruptly — the 1 ms just outside the hole is
- * still within 25 dB of speech level. Speech fades into its pauses (tract
+ * still within 20 dB of speech level. Speech fades into its pauses (tract
  * closing, room decay); a lost frame is cut with scissors. */
-static bool det_dropouts(an_ctx *c) {
+static bool det_dropouts(an_ctx *c, bool block_rev) {
     xs_analysis *a = c->a;
+    if (block_rev) return false; /* reversed blocks cut pauses in two: not lost frames */
     const double gap_amp = pow(10.0, (c->speech_db - 45.0) / 20.0);
-    const double edge_db = c->speech_db - 25.0;
+    const double edge_db = c->speech_db - 20.0;
     int count = 0;
     double gap_s = 0;
     xs_an_defect tmp;
@@ -101,8 +102,10 @@ static bool det_dropouts(an_ctx *c) {
         }
     }
     double speech_s = c->n_active * (double)XS_AN_HOP / XS_AN_RATE + 1e-9;
-    if (count < 2) return false;
-    xs_an_severity sev = (count >= 3 || gap_s > 0.05 * speech_s) ? XS_AN_MAJOR : XS_AN_MINOR;
+    /* Two or more holes, or one long one (a natural stop closure with
+     * abrupt synthetic edges can make one short hole). */
+    if (!((count >= 2) || (count == 1 && gap_s >= 0.15))) return false;
+    xs_an_severity sev = (gap_s >= 0.1 || gap_s > 0.05 * speech_s) ? XS_AN_MAJOR : XS_AN_MINOR;
     xs_an_defect *d = an_add_defect(a, "dropouts", sev, clamp01(0.3 + 0.15 * count));
     if (!d) return true;
     d->n_times = tmp.n_times;
@@ -112,8 +115,8 @@ static bool det_dropouts(an_ctx *c) {
     return true;
 }
 
-/* Per-block reversal, periodic clicks, whole-file reversal, spliced frames. */
-static void det_time_structure(an_ctx *c, bool dropouts) {
+/* Per-block reversal (first: it explains clicks and holes at the edges). */
+static bool det_block_reversal(an_ctx *c) {
     xs_analysis *a = c->a;
     xs_an_metrics *m = &a->m;
     double thr_amp = pow(10.0, (c->speech_db - 30) / 20.0);
@@ -151,6 +154,13 @@ static void det_time_structure(an_ctx *c, bool dropouts) {
                      "blocks are turned round (%.1f)", m->edge_jump_ratio, m->edge_jump_ratio_unrev);
         }
     }
+    return block_rev;
+}
+
+/* Periodic clicks, whole-file reversal, spliced frames. */
+static void det_time_structure(an_ctx *c, bool block_rev, bool dropouts) {
+    xs_analysis *a = c->a;
+    xs_an_metrics *m = &a->m;
     /* Clicks at a fixed period: fold strong sample-step outliers modulo each
      * period from 25 to 200 ms; codec state loss hits one phase every frame. */
     double frac = 0;
@@ -163,26 +173,6 @@ static void det_time_structure(an_ctx *c, bool dropouts) {
             an_defect_add_time(d, 0, m->duration_s);
             snprintf(d->detail, sizeof d->detail,
                      "steps/clicks every %.1f ms in %.0f%% of periods", d->period_ms, 100 * frac);
-        }
-    }
-    /* Whole-file reversal: speech intonation falls (declination, final
-     * fall); backwards it rises. The onset/decay envelope asymmetry is
-     * reported as a metric but not used: it points the other way for
-     * synthetic voices (no room decay) than for recordings. */
-    bool clean_view = m->snr_db >= 15;
-    /* Recorded speech (it has a noise floor, unlike a synthesizer's digital
-     * silence) decays slowly into the room: backwards it swells. */
-    bool recorded = c->floor_db > -85.0;
-    bool env_back = recorded && m->reversal_asym < -0.3;
-    if (!block_rev && clean_view && (m->pitch_trend > 1.2 || (env_back && m->pitch_trend > 0))) {
-        xs_an_defect *d = an_add_defect(a, "time_reversed", XS_AN_MAJOR,
-                                        clamp01(0.4 + (m->pitch_trend - 1.2) / 2.0));
-        if (d) {
-            d->scope = "global";
-            an_defect_add_time(d, 0, m->duration_s);
-            snprintf(d->detail, sizeof d->detail,
-                     "intonation rises through the file (trend %+.2f; speech falls)%s",
-                     m->pitch_trend, env_back ? "; sounds swell and stop dead" : "");
         }
     }
     /* Spliced frames: many 80 ms edges with a sample step far above the
@@ -211,11 +201,14 @@ static void det_spectral(an_ctx *c) {
     m->tone_hz = f;
     m->tone_persistence = pers;
     m->tone_persistence_quiet = persq;
-    /* Tonal: a narrow peak 20 dB over its neighbourhood, in nearly every
-     * 170 ms segment, pauses included (speech harmonics glide and stop). */
-    bool tonal = m->tone_prominence_db > 20 && pers >= 0.9 && persq >= 0.8;
+    /* Tonal: a narrow peak over its neighbourhood in nearly every 170 ms
+     * segment, pauses included (speech harmonics glide and stop). Strong
+     * (20 dB) and steady (90%), or weaker (10 dB) but never absent (95%). */
+    bool tonal = (m->tone_prominence_db > 20 && pers >= 0.9 && persq >= 0.8) ||
+                 (m->tone_prominence_db > 10 && pers >= 0.95 && persq >= 0.95);
     if (tonal) {
-        xs_an_defect *d = an_add_defect(a, "tonal", XS_AN_MAJOR, clamp01((m->tone_prominence_db - 15) / 20));
+        xs_an_defect *d = an_add_defect(a, "tonal", m->tone_prominence_db > 20 ? XS_AN_MAJOR : XS_AN_MINOR,
+                                        clamp01((m->tone_prominence_db - 5) / 20));
         if (d) {
             d->freq_hz = (float)f;
             an_defect_add_time(d, 0, m->duration_s);
@@ -283,11 +276,51 @@ static void det_spectral(an_ctx *c) {
     }
 }
 
+/* Whole-file reversal, judged last: only on audio with no other defect
+ * that distorts envelopes or pitch (noise, garbling, wrong rate, clipping,
+ * block reversal...), since both cues need clean speech. */
+static void det_global_reversal(an_ctx *c) {
+    xs_analysis *a = c->a;
+    xs_an_metrics *m = &a->m;
+    if (m->snr_db < 15) return;
+    for (int i = 0; i < a->n_defects; i++)
+        if (a->defects[i].severity >= XS_AN_MAJOR) return;
+    /* Whole-file reversal. Recorded speech (it has a noise floor, unlike a
+     * synthesizer's digital silence) rises fast and decays slowly (vocal
+     * tract damping, room): the onset/decay asymmetry is its most reliable
+     * cue, and it points the other way for dry synthetic voices, so it is
+     * used for recordings only. Synthetic speech follows its intonation
+     * model: statements fall (declination, final fall); backwards they
+     * rise. Intonation is not used for recordings: real phrases often rise
+     * (continuations, questions, French phrase ends). */
+    /* Digital silence somewhere (1% of 2.5 ms sub-frames under -90 dBFS)
+     * marks a synthesizer or an edited file; a microphone never gets there. */
+    bool recorded = an_percentile(c->sub_db, c->n_sub, 1.0) > -90.0;
+    bool backwards = recorded ? m->reversal_asym < -0.25 : m->pitch_trend > 1.2;
+    if (backwards) {
+        double conf = recorded ? 0.4 + (-m->reversal_asym - 0.25) * 2 : 0.4 + (m->pitch_trend - 1.2) / 2.0;
+        xs_an_defect *d = an_add_defect(a, "time_reversed", XS_AN_MAJOR, clamp01(conf));
+        if (d) {
+            d->scope = "global";
+            an_defect_add_time(d, 0, m->duration_s);
+            if (recorded)
+                snprintf(d->detail, sizeof d->detail,
+                         "sounds swell slowly and stop dead (envelope asymmetry %+.2f; speech > 0)",
+                         m->reversal_asym);
+            else
+                snprintf(d->detail, sizeof d->detail,
+                         "intonation rises through the file (trend %+.2f; speech falls)", m->pitch_trend);
+        }
+    }
+}
+
 xs_status an_detect_all(an_ctx *c) {
     if (det_silence_short(c)) return XS_OK;
     det_dc_clip(c);
-    bool dropouts = det_dropouts(c);
-    det_time_structure(c, dropouts);
+    bool block_rev = det_block_reversal(c);
+    bool dropouts = det_dropouts(c, block_rev);
+    det_time_structure(c, block_rev, dropouts);
     det_spectral(c);
+    det_global_reversal(c);
     return XS_OK;
 }

@@ -292,7 +292,13 @@ double am_tone(const float *x, int64_t n, double *freq_hz, double *persistence,
         }
         *persistence = (double)hit / nseg;
         *persistence_quiet = nq ? (double)hitq / nq : 0;
-        *freq_hz = (double)kb * XS_AN_RATE / NW;
+        /* Climb to the local maximum, then parabolic interpolation (5.9 Hz bins). */
+        while (kb + 2 <= kmax + half && avg[kb + 1] > avg[kb]) kb++;
+        while (kb > 1 && avg[kb - 1] > avg[kb]) kb--;
+        double l = am_db(avg[kb - 1]), mdb = am_db(avg[kb]), r = am_db(avg[kb + 1]);
+        double den = l - 2 * mdb + r, off = den < 0 ? 0.5 * (l - r) / den : 0;
+        if (off > 0.5 || off < -0.5) off = 0;
+        *freq_hz = (kb + off) * XS_AN_RATE / NW;
     }
     free(avg); free(seg); free(re); free(im); free(segE);
     return best;
@@ -446,27 +452,4 @@ double am_pitch_trend(const float *pitch_hz, int n_frames, double hop_s) {
     double fs = an_median(v, q), fe = an_median(v + c - q, q);
     free(v);
     return slope / 0.1 + (fe - fs) / 0.14;
-}
-
-double am_grid_pitch_jump(const float *pitch_hz, int n_frames) {
-    /* Pitch moves smoothly inside a voiced stretch (a few % per 40 ms).
-     * Frames spliced out of order put unrelated pitches side by side at the
-     * 80 ms edges. Ratio of the mean |log2 pitch change| across edges to the
-     * one inside blocks, over frame pairs 40 ms apart that are both voiced. */
-    const int per = XS_AN_GRID / XS_AN_HOP;
-    double je = 0, jm = 0;
-    int ne = 0, nm = 0;
-    for (int k = 1; per * k + 6 < n_frames; k++) {
-        int e1 = per * k - 3, e2 = per * k + 1, m1 = per * k + 2, m2 = per * k + 6;
-        if (pitch_hz[e1] > 0 && pitch_hz[e2] > 0) {
-            je += fabs(log2(pitch_hz[e2] / pitch_hz[e1]));
-            ne++;
-        }
-        if (pitch_hz[m1] > 0 && pitch_hz[m2] > 0) {
-            jm += fabs(log2(pitch_hz[m2] / pitch_hz[m1]));
-            nm++;
-        }
-    }
-    if (ne < 5 || nm < 5) return 1.0;
-    return (je / ne + 0.01) / (jm / nm + 0.01);
 }

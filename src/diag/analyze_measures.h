@@ -21,8 +21,6 @@ double am_edge_jump_ratio(const float *x, int64_t n, int block, double thr_amp);
 double am_edge_jump_frac(const float *x, int64_t n, int block, int offset, double thr_amp);
 /* Pitch trend: < 0 falls over the file like statements do, > 0 rises. */
 double am_pitch_trend(const float *pitch_hz, int n_frames, double hop_s);
-/* Pitch change across 80 ms edges over pitch change inside blocks (~1). */
-double am_grid_pitch_jump(const float *pitch_hz, int n_frames);
 /* Median kurtosis of the pre-emphasized signal in loud 20 ms frames. */
 double am_pulse_kurtosis(const float *x, int64_t n, const float *frame_db, int n_frames, int hop,
                          double speech_db);

@@ -29,9 +29,7 @@ void xs_an_print_text(const xs_analysis *a, const char *file, void *stdio_file) 
         if (d->scope) fprintf(f, "; scope %s", d->scope);
         if (d->block_ms > 0) fprintf(f, " (%.0f ms blocks)", d->block_ms);
         if (d->factor > 0) fprintf(f, "; factor %.2f", d->factor);
-        if (d->snr_db > -900) {
-            if (d->snr_db != -1.0f) fprintf(f, "; snr %.1f dB", d->snr_db);
-        }
+        if (d->snr_db != -1.0f) fprintf(f, "; snr %.1f dB", d->snr_db);
         if (d->freq_hz > 0) fprintf(f, "; %.1f Hz", d->freq_hz);
         fprintf(f, "\n");
         if (d->n_times > 0) {

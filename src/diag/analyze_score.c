@@ -31,10 +31,13 @@ void an_score(xs_analysis *a) {
         if (!strcmp(d->name, "garbled") || !strcmp(d->name, "time_reversed")) garbled = true;
         if (!strcmp(d->name, "silence")) not_speech = true;
     }
-    /* No voice at all: noise, hum, tones with no pitch track. */
+    /* No voice at all: noise with no pitch track, or a tone whose "pitch"
+     * never moves (speech intonation always does). */
     const xs_an_metrics *m = &a->m;
-    if (!not_speech && m->voiced_fraction < 0.1 &&
-        (xs_an_find(a, "noise") || xs_an_find(a, "tonal") || m->flatness > 0.3))
+    bool steady = m->pitch_min_hz > 0 && m->pitch_max_hz < 1.1 * m->pitch_min_hz;
+    if (!not_speech && m->voiced_fraction < 0.1 && (xs_an_find(a, "noise") || m->flatness > 0.3))
+        not_speech = true;
+    if (!not_speech && xs_an_find(a, "tonal") && (steady || m->voiced_fraction < 0.1))
         not_speech = true;
     if (score > cap) score = cap;
     a->score = score < 0 ? 0 : score;

@@ -37,6 +37,7 @@ enum {
     PC_XS = 4,       /* input is a sliced view (row stride > row length) */
     PC_ALIAS = 8,    /* output aliases the input */
     PC_BCAST = 16,   /* add/mul: b is one row broadcast over a */
+    PC_YS = 32,      /* copy: y is a column slice of a bigger tensor (concatenation) */
 };
 
 typedef struct pcase {
@@ -87,6 +88,9 @@ static const pcase k_cases[] = {
     {XS_OP_CONV1D, XS_F32, false, "depthwise", {8, 8, 4, 21, 2, 1, 8}, 0, TOL_DOT},
     {XS_OP_CONV1D, XS_F32, false, "x transposed", {6, 10, 5, 33, 1, 1, 1}, PC_XT | PC_BIAS, TOL_DOT},
     {XS_OP_CONV1D, XS_F32, false, "1x1", {12, 5, 1, 17, 1, 1, 1}, PC_BIAS, TOL_DOT},
+    {XS_OP_CONV1D, XS_F32, false, "one output channel", {9, 1, 7, 45, 1, 2, 1}, PC_BIAS, TOL_DOT},
+    {XS_OP_CONV1D, XS_F32, false, "one input channel", {1, 11, 7, 50, 1, 1, 1}, 0, TOL_DOT},
+    {XS_OP_CONV1D, XS_F32, true, "seanet dec out 64->1 k7", {64, 1, 7, 1926, 1, 1, 1}, PC_BIAS, TOL_DOT},
     {XS_OP_CONV1D, XS_F32, true, "seanet in 1->64 k7", {1, 64, 7, 1926, 1, 1, 1}, PC_BIAS, TOL_DOT},
     {XS_OP_CONV1D, XS_F32, true, "seanet res 64->32 k3 d1", {64, 32, 3, 1922, 1, 1, 1}, PC_BIAS, TOL_DOT},
     {XS_OP_CONV1D, XS_F32, true, "seanet res 32->64 k1", {32, 64, 1, 1920, 1, 1, 1}, PC_BIAS, TOL_DOT},
@@ -103,6 +107,8 @@ static const pcase k_cases[] = {
     {XS_OP_CONV_TRANSPOSE1D, XS_F32, false, "groups 2", {6, 4, 4, 9, 2, 2}, PC_BIAS, TOL_DOT},
     {XS_OP_CONV_TRANSPOSE1D, XS_F32, false, "depthwise", {7, 7, 4, 10, 2, 7}, 0, TOL_DOT},
     {XS_OP_CONV_TRANSPOSE1D, XS_F32, false, "x transposed", {9, 5, 6, 7, 3, 1}, PC_XT, TOL_DOT},
+    {XS_OP_CONV_TRANSPOSE1D, XS_F32, false, "many frames", {6, 35, 4, 23, 2, 1}, PC_BIAS, TOL_DOT},
+    {XS_OP_CONV1D, XS_F32, false, "many frames, dilation 3", {7, 36, 3, 40, 1, 3, 1}, 0, TOL_DOT},
     {XS_OP_CONV_TRANSPOSE1D, XS_F32, true, "mimi upsample depthwise 512 k4 s2", {512, 512, 4, 2, 2, 512}, 0, TOL_DOT},
     {XS_OP_CONV_TRANSPOSE1D, XS_F32, true, "seanet up 1024->512 k16 s8", {1024, 512, 16, 2, 8, 1}, PC_BIAS, TOL_DOT},
     {XS_OP_CONV_TRANSPOSE1D, XS_F32, true, "seanet up 512->256 k12 s6", {512, 256, 12, 8, 6, 1}, PC_BIAS, TOL_DOT},
@@ -164,6 +170,8 @@ static const pcase k_cases[] = {
     {XS_OP_SCALE, XS_F32, true, "pcm frame", {1, 1920}, 0, TOL_EW},
     {XS_OP_COPY, XS_F32, false, "transpose", {7, 13}, PC_XT, TOL_EW},
     {XS_OP_COPY, XS_F32, false, "slice", {5, 20}, PC_XS, TOL_EW},
+    {XS_OP_COPY, XS_F32, false, "into a slice (concat)", {6, 21}, PC_YS, TOL_EW},
+    {XS_OP_COPY, XS_F32, false, "transpose into a slice", {6, 21}, PC_YS | PC_XT, TOL_EW},
     {XS_OP_COPY, XS_I32, false, "i32 transpose", {6, 9}, PC_XT, TOL_EXACT},
     {XS_OP_COPY, XS_F32, true, "mimi [T, C] -> [C, T]", {16, 512}, PC_XT, TOL_EW},
     {XS_OP_FILL, XS_F32, false, "contiguous", {3, 37}, 0, TOL_EW},
@@ -493,8 +501,10 @@ static xs_status run_rowop(pctx *c, const pcase *pc, double *err) {
     const int64_t r = pc->p[0], d = pc->p[1];
     int64_t ys[2] = {r, d};
     xs_tensor x[2], y[2], w[2], b[2];
-    /* Offset inputs (mean 0.3, not 0) make layer_norm's centering matter. */
-    XS_TRY(p_input2d(c, r, d, pc->flags, -0.7f, 1.3f, x));
+    /* Offset inputs (mean 0.3, not 0) make layer_norm's centering matter;
+     * the activations get a range that reaches their saturated parts. */
+    const bool act = pc->op == XS_OP_ELU || pc->op == XS_OP_GELU;
+    XS_TRY(p_input2d(c, r, d, pc->flags, act ? -6.0f : -0.7f, act ? 4.0f : 1.3f, x));
     if (pc->flags & PC_ALIAS) {
         y[0] = x[0];
         y[1] = x[1];
@@ -568,6 +578,15 @@ static xs_status run_copy(pctx *c, const pcase *pc, double *err) {
         XS_TRY(p_tensor(c, XS_I32, 2, s, h, x));
         for (int i = 0; i < 2; i++) x[i] = xs_tensor_transpose(&x[i], 0, 1);
         XS_TRY(p_output(c, XS_I32, 2, ys, y));
+    } else if (pc->flags & PC_YS) {
+        /* y = columns [5, 5 + d) of a random [r, d + 9] tensor; score all of it. */
+        XS_TRY(p_input2d(c, r, d, pc->flags & PC_XT, -1, 1, x));
+        int64_t big[2] = {r, d + 9};
+        xs_tensor whole[2];
+        XS_TRY(p_input(c, 2, big, -1, 1, whole));
+        for (int i = 0; i < 2; i++) y[i] = xs_tensor_slice(&whole[i], 1, 5, d);
+        BOTH(xs_op_copy(be, &y[i], &x[i]));
+        return p_score(c, whole, err);
     } else {
         XS_TRY(p_input2d(c, r, d, pc->flags, -1, 1, x));
         XS_TRY(p_output(c, XS_F32, 2, ys, y));

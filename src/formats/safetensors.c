@@ -554,10 +554,25 @@ static void st_text_json_string(st_text *b, const char *s) {
     st_text_put(b, "\"", 1);
 }
 
+/* Data placement: tensors with larger elements first (stable, so add order
+ * within one size), like the reference writer. With the header padded to a
+ * multiple of 8 this puts every tensor at an offset aligned to its element
+ * size, so readers may use the mmap views as float / int64 arrays directly.
+ * The header itself lists the tensors in add order. */
+static void st_data_offsets(const xs_st_writer *w, uint64_t *begin) {
+    uint64_t off = 0;
+    for (size_t esize = 8; esize >= 1; esize /= 2)
+        for (int i = 0; i < w->n; i++)
+            if (w->t[i].dt->size == esize) {
+                begin[i] = off;
+                off += w->t[i].nbytes;
+            }
+}
+
 /* The header as the reference implementation writes it: compact JSON,
  * "__metadata__" first, then the tensors; padded with spaces so that the
  * data block starts 8-byte aligned. */
-static bool st_build_header(const xs_st_writer *w, st_text *h) {
+static bool st_build_header(const xs_st_writer *w, const uint64_t *begin, st_text *h) {
     st_text_put(h, "{", 1);
     bool first = true;
     if (w->n_meta) {
@@ -571,7 +586,6 @@ static bool st_build_header(const xs_st_writer *w, st_text *h) {
         st_text_put(h, "}", 1);
         first = false;
     }
-    uint64_t off = 0;
     for (int i = 0; i < w->n; i++) {
         const st_wtensor *t = &w->t[i];
         if (!first) st_text_put(h, ",", 1);
@@ -585,10 +599,9 @@ static bool st_build_header(const xs_st_writer *w, st_text *h) {
             st_text_u64(h, (uint64_t)t->shape[d]);
         }
         st_text_str(h, "],\"data_offsets\":[");
-        st_text_u64(h, off);
+        st_text_u64(h, begin[i]);
         st_text_put(h, ",", 1);
-        off += t->nbytes;
-        st_text_u64(h, off);
+        st_text_u64(h, begin[i] + t->nbytes);
         st_text_str(h, "]}");
     }
     st_text_put(h, "}", 1);
@@ -601,10 +614,14 @@ static bool st_write_all(FILE *f, const void *p, size_t n) { return n == 0 || fw
 xs_status xs_st_writer_save(xs_st_writer *w, const char *path) {
     if (!w || !path) return xs_error(XS_ERR_ARG, "xs_st_writer_save: NULL argument");
     st_text h = {0};
-    if (!st_build_header(w, &h)) {
+    uint64_t *begin = malloc((size_t)(w->n ? w->n : 1) * sizeof *begin);
+    if (begin) st_data_offsets(w, begin);
+    if (!begin || !st_build_header(w, begin, &h)) {
+        free(begin);
         free(h.p);
         return xs_error(XS_ERR_NOMEM, "%s: out of memory for the header", path);
     }
+    free(begin);
     /* Write next to the target and rename, so a failed save never leaves a
      * truncated model file under the real name. */
     size_t plen = strlen(path);
@@ -624,7 +641,9 @@ xs_status xs_st_writer_save(xs_st_writer *w, const char *path) {
     uint8_t len[8];
     for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)h.n >> (8 * i));
     bool ok = st_write_all(f, len, 8) && st_write_all(f, h.p, h.n);
-    for (int i = 0; ok && i < w->n; i++) ok = st_write_all(f, w->t[i].data, w->t[i].nbytes);
+    for (size_t esize = 8; esize >= 1; esize /= 2) /* the order of st_data_offsets */
+        for (int i = 0; ok && i < w->n; i++)
+            if (w->t[i].dt->size == esize) ok = st_write_all(f, w->t[i].data, w->t[i].nbytes);
     int e = errno;
     if (fclose(f) != 0) ok = false;
     free(h.p);

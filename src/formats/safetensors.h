@@ -25,7 +25,10 @@ const xs_tensor *xs_st_find(const xs_safetensors *st, const char *name);
 /* Metadata value of key, or NULL. */
 const char *xs_st_metadata(const xs_safetensors *st, const char *key);
 
-/* Writer: tensors are copied at add time and written in add order. */
+/* Writer: tensors are copied at add time and listed in add order (the
+ * reader's xs_st_at order); their data is laid out by element size (8, 4, 2,
+ * 1 bytes, add order within a size) so that every view read back is aligned
+ * to its element size. */
 typedef struct xs_st_writer xs_st_writer;
 xs_st_writer *xs_st_writer_new(void);
 /* data holds numel(shape) contiguous elements of dtype (host memory). */

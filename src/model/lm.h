@@ -61,6 +61,10 @@ typedef struct lm_config {
     int dep_low_rank;             /* 0: none */
     lm_pos_kind dep_pos;
     float dep_max_period;
+    /* sampling defaults: LMGen's (0.8 / 0.7 / 250 / 25) unless the config's
+     * "lm_gen_config" says otherwise */
+    float gen_temp, gen_temp_text;
+    int gen_top_k, gen_top_k_text;
 } lm_config;
 
 /* The released Moshi 7B (2024-09) configuration (loaders._lm_kwargs). */
@@ -69,6 +73,9 @@ void lm_config_moshi_7b(lm_config *c);
  * values (depformer_norm, layer_scale, demux, ...) are errors naming them. */
 xs_status lm_config_load(const char *path, lm_config *c);
 xs_status lm_config_parse(const char *json, const char *label, lm_config *c);
+/* "config.json" in the folder of lm_path (a Hugging Face snapshot keeps it
+ * there) written into buf, or NULL when there is none. */
+const char *lm_config_beside(const char *lm_path, char *buf, size_t n);
 int lm_config_max_delay(const lm_config *c);
 int lm_config_dep_sets(const lm_config *c); /* number of depformer weight sets */
 
@@ -78,7 +85,8 @@ typedef struct lm_norm {
 } lm_norm;
 
 typedef struct lm_set {        /* one weight set of one layer */
-    xs_tensor wq, wk, wv, wo;  /* [D, D] row blocks of in_proj / out_proj */
+    xs_tensor wqkv;            /* [3D, D] this set's rows of in_proj: q, k, v */
+    xs_tensor wo;              /* [D, D] this set's rows of out_proj */
     xs_tensor ff_in, ff_out;   /* gating: [2H, D], [D, H]; plain: linear1 [H, D], linear2 [D, H] */
 } lm_set;
 
@@ -143,9 +151,11 @@ void lm_model_free(lm_model *m);
 /* ---- per-session execution state (lm_transformer.c) -------------------- */
 typedef struct lm_stack_state {
     xs_kv_cache *kv;                   /* [n_layers] */
-    xs_tensor xn, q, k, v, att, proj;  /* [1, D] */
+    xs_tensor xn, att, proj;           /* [1, D] */
+    xs_tensor qkv;                     /* [1, 3D]: q, k, v side by side */
     xs_tensor ffh, ffa;                /* [1, 2H], [1, H] */
     xs_tensor pos;                     /* i32 [1] */
+    xs_tensor pos_table;               /* i32 [capacity] = 0..capacity-1 (depformer) or unset */
     xs_tensor pe;                      /* f32 [1, D] sinusoidal embedding */
     float *pe_host;
 } lm_stack_state;
@@ -160,12 +170,12 @@ typedef struct lm_exec {
     xs_tensor text_logits;      /* [1, text_card] */
     xs_tensor dx, demb, dlr;    /* [1, Dd] depformer residual + scratch; dlr [1, r] */
     xs_tensor audio_logits;     /* [1, card] */
-    xs_tensor ids;              /* i32 [1] token to embed */
-    xs_tensor tok;              /* i32 [1] sampled token */
+    xs_tensor ids;              /* i32 [1] a host token to embed (scoring) */
+    xs_tensor main_ids;         /* i32 [1 + n_q] the tokens of this temporal step */
+    xs_tensor sampled;          /* i32 [1 + dep_q] tokens picked this step (stay on the
+                                   backend: sub-step k + 1 embeds slot k directly) */
     xs_tensor tap_layers;       /* [1, L, D] */
     xs_tensor tap_dep_in, tap_dep_out, tap_dep_logits; /* [1, dep_q, Dd | card] */
-    xs_tensor tap_in_tokens;    /* i32 [1, 1 + n_q] */
-    xs_tensor tap_sampled;      /* i32 [1, 1 + dep_q] */
     int64_t main_pos;           /* next temporal position */
 } lm_exec;
 
@@ -177,12 +187,16 @@ xs_status lm_exec_reset(lm_exec *e); /* empty KV caches, position 0 */
  * temporal transformer at e->main_pos (then ++), out_norm, text logits. */
 xs_status lm_exec_main(lm_exec *e, const int32_t *tokens);
 /* Depformer sub-step k of the current time step (k == 0 resets its cache):
- * input = depformer_in[set](e->normed) + emb(prev_token); logits in
- * e->audio_logits. */
-xs_status lm_exec_dep(lm_exec *e, int k, int32_t prev_token);
+ * input = depformer_in[set](e->normed) + emb(prev), prev an i32 [1] tensor in
+ * backend memory (a slot of e->sampled, or e->ids); logits in e->audio_logits. */
+xs_status lm_exec_dep(lm_exec *e, int k, const xs_tensor *prev);
+/* View of slot i of an i32 vector in backend memory, as an i32 [1] tensor. */
+xs_tensor lm_slot(const xs_tensor *v, int i);
 
 /* One transformer stack step on x [1, D] in place at position pos with weight
- * set `set`; layer outputs copied into layers_out [1, L, D] when non-NULL. */
+ * set `set`; layer outputs copied into layers_out [1, L, D] when non-NULL.
+ * The position reaches the backend through st->pos_table when it covers pos
+ * (no host transfer), else by one upload. */
 xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_state *st, xs_tensor *x,
                         int64_t pos, int set, xs_tensor *layers_out);
 xs_status lm_stack_state_init(xs_backend *be, const lm_stack *s, lm_stack_state *st);
@@ -198,6 +212,8 @@ typedef struct lm_sampling {
 } lm_sampling;
 
 void lm_sampling_default(lm_sampling *s);
+/* Defaults of that model (its config's lm_gen_config). */
+void lm_sampling_from_config(lm_sampling *s, const lm_config *c);
 
 typedef struct lm_gen lm_gen;
 xs_status lm_gen_new(const lm_model *m, const lm_sampling *s, xs_taps *taps, lm_gen **out);

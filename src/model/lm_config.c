@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include <cjson/cJSON.h>
 
 #include "model/lm.h"
@@ -46,6 +48,10 @@ void lm_config_moshi_7b(lm_config *c) {
     c->dep_low_rank = 0;
     c->dep_pos = LM_POS_NONE;
     c->dep_max_period = 10000.f;
+    c->gen_temp = 0.8f;
+    c->gen_temp_text = 0.7f;
+    c->gen_top_k = 250;
+    c->gen_top_k_text = 25;
 }
 
 int lm_config_max_delay(const lm_config *c) {
@@ -138,8 +144,9 @@ static xs_status parse_root(const cJSON *root, const char *label, lm_config *c) 
     XS_TRY(get_int(root, label, "num_layers", &c->num_layers, 1, 1024));
     const cJSON *hs = get(root, "hidden_scale");
     if (hs) {
-        if (!cJSON_IsNumber(hs) || hs->valuedouble <= 0)
-            return xs_error(XS_ERR_FORMAT, "%s: \"hidden_scale\" must be a positive number", label);
+        /* Bounded so that hidden_scale * dim stays a valid int (fuzz finding). */
+        if (!cJSON_IsNumber(hs) || !(hs->valuedouble > 0 && hs->valuedouble <= 64))
+            return xs_error(XS_ERR_FORMAT, "%s: \"hidden_scale\" must be a number in (0, 64]", label);
         c->hidden_scale = hs->valuedouble;
     }
     int ctx = 0;
@@ -147,8 +154,8 @@ static xs_status parse_root(const cJSON *root, const char *label, lm_config *c) 
     c->context = ctx;
     const cJSON *mp = get(root, "max_period");
     if (mp) {
-        if (!cJSON_IsNumber(mp) || mp->valuedouble <= 1)
-            return xs_error(XS_ERR_FORMAT, "%s: \"max_period\" must be a number > 1", label);
+        if (!cJSON_IsNumber(mp) || !(mp->valuedouble > 1 && mp->valuedouble <= 1e12))
+            return xs_error(XS_ERR_FORMAT, "%s: \"max_period\" must be a number in (1, 1e12]", label);
         c->max_period = (float)mp->valuedouble;
     }
     XS_TRY(get_int(root, label, "text_card", &c->text_card, 1, 1 << 24));
@@ -203,7 +210,22 @@ static xs_status parse_root(const cJSON *root, const char *label, lm_config *c) 
         if (get(root, must_be_null[i]))
             return xs_error(XS_ERR_UNSUPPORTED, "%s: \"%s\" other than null is not supported",
                             label, must_be_null[i]);
+    /* Conditioning (conditioners / fuser), cross-attention and LoRA change
+     * the computation: refuse them instead of silently ignoring weights. */
+    const cJSON *cond = get(root, "conditioners");
+    if (cond && !(cJSON_IsObject(cond) && !cond->child))
+        return xs_error(XS_ERR_UNSUPPORTED, "%s: conditioned models (\"conditioners\") are not "
+                        "supported", label);
+    if (get(root, "fuser"))
+        return xs_error(XS_ERR_UNSUPPORTED, "%s: \"fuser\" is not supported", label);
     bool flag = false;
+    XS_TRY(get_bool(root, label, "cross_attention", &flag));
+    if (flag) return xs_error(XS_ERR_UNSUPPORTED, "%s: \"cross_attention\" is not supported", label);
+    XS_TRY(get_bool(root, label, "lora", &flag));
+    if (flag) return xs_error(XS_ERR_UNSUPPORTED, "%s: LoRA checkpoints are not supported", label);
+    XS_TRY(get_bool(root, label, "demux_second_stream", &flag));
+    if (flag)
+        return xs_error(XS_ERR_UNSUPPORTED, "%s: \"demux_second_stream\" is not supported", label);
     XS_TRY(get_bool(root, label, "norm_emb", &flag));
     if (flag) return xs_error(XS_ERR_UNSUPPORTED, "%s: \"norm_emb\": true is not supported", label);
     XS_TRY(get_bool(root, label, "bias_proj", &flag));
@@ -229,7 +251,11 @@ static xs_status parse_root(const cJSON *root, const char *label, lm_config *c) 
     XS_TRY(get_bool(root, label, "depformer_weights_per_step", &c->dep_weights_per_step));
     XS_TRY(get_int(root, label, "depformer_low_rank_embeddings", &c->dep_low_rank, 1, 1 << 16));
     const cJSON *dmp = get(root, "depformer_max_period");
-    if (dmp && cJSON_IsNumber(dmp)) c->dep_max_period = (float)dmp->valuedouble;
+    if (dmp) {
+        if (!cJSON_IsNumber(dmp) || !(dmp->valuedouble > 1 && dmp->valuedouble <= 1e12))
+            return xs_error(XS_ERR_FORMAT, "%s: \"depformer_max_period\" must be a number in (1, 1e12]", label);
+        c->dep_max_period = (float)dmp->valuedouble;
+    }
     s = NULL;
     XS_TRY(get_str(root, label, "depformer_pos_emb", &s));
     if (s && parse_pos(s, &c->dep_pos))
@@ -262,6 +288,16 @@ static xs_status parse_root(const cJSON *root, const char *label, lm_config *c) 
         if (!c->dep_weights_per_step)
             return xs_error(XS_ERR_FORMAT, "%s: a weights-per-step schedule needs "
                             "depformer_weights_per_step", label);
+    }
+    /* Hugging Face config.json may carry the repo's sampling defaults. */
+    const cJSON *gen = get(root, "lm_gen_config");
+    c->gen_temp = 0.8f; c->gen_temp_text = 0.7f; c->gen_top_k = 250; c->gen_top_k_text = 25;
+    if (gen && cJSON_IsObject(gen)) {
+        const cJSON *v;
+        if ((v = get(gen, "temp")) && cJSON_IsNumber(v)) c->gen_temp = (float)v->valuedouble;
+        if ((v = get(gen, "temp_text")) && cJSON_IsNumber(v)) c->gen_temp_text = (float)v->valuedouble;
+        if ((v = get(gen, "top_k")) && cJSON_IsNumber(v)) c->gen_top_k = (int)v->valuedouble;
+        if ((v = get(gen, "top_k_text")) && cJSON_IsNumber(v)) c->gen_top_k_text = (int)v->valuedouble;
     }
     return XS_OK;
 }
@@ -301,4 +337,12 @@ xs_status lm_config_load(const char *path, lm_config *c) {
     xs_status rc = lm_config_parse(buf, path, c);
     free(buf);
     return rc;
+}
+
+const char *lm_config_beside(const char *lm_path, char *buf, size_t n) {
+    const char *slash = strrchr(lm_path, '/');
+    if (slash) snprintf(buf, n, "%.*s/config.json", (int)(slash - lm_path), lm_path);
+    else snprintf(buf, n, "config.json");
+    struct stat st;
+    return (stat(buf, &st) == 0 && S_ISREG(st.st_mode)) ? buf : NULL;
 }

@@ -42,6 +42,14 @@ void lm_sampling_default(lm_sampling *s) {
     s->seed = 0;
 }
 
+void lm_sampling_from_config(lm_sampling *s, const lm_config *c) {
+    lm_sampling_default(s);
+    s->temp = c->gen_temp;
+    s->text_temp = c->gen_temp_text;
+    s->top_k = c->gen_top_k;
+    s->text_top_k = c->gen_top_k_text;
+}
+
 xs_status lm_gen_reset(lm_gen *g) {
     int n = g->m->cfg.n_delays;
     for (int i = 0; i < n * g->ct; i++) g->cache[i] = LM_UNGENERATED;
@@ -77,19 +85,15 @@ xs_status lm_gen_new(const lm_model *m, const lm_sampling *s, xs_taps *taps, lm_
 
 int64_t lm_gen_steps(const lm_gen *g) { return g->step; }
 
-static xs_status pick(lm_gen *g, const xs_tensor *logits, bool text, int cb, int32_t *token) {
+/* Choose a token from logits into `id` (an i32 [1] slot of e->sampled). */
+static xs_status pick(lm_gen *g, const xs_tensor *logits, bool text, int cb, xs_tensor *id) {
     xs_backend *be = g->ex.be;
     const lm_sampling *s = &g->samp;
-    if (s->greedy) {
-        XS_TRY(xs_op_argmax(be, &g->ex.tok, logits));
-    } else {
-        float temp = text ? s->text_temp : s->temp;
-        int top_k = text ? s->text_top_k : s->top_k;
-        uint64_t stream = text ? 0 : 1 + (uint64_t)cb;
-        XS_TRY(xs_op_sample_topk(be, &g->ex.tok, logits, temp, top_k, s->seed, stream,
-                                 (uint64_t)g->step));
-    }
-    return xs_tensor_download(be, token, &g->ex.tok);
+    if (s->greedy) return xs_op_argmax(be, id, logits);
+    float temp = text ? s->text_temp : s->temp;
+    int top_k = text ? s->text_top_k : s->top_k;
+    uint64_t stream = text ? 0 : 1 + (uint64_t)cb;
+    return xs_op_sample_topk(be, id, logits, temp, top_k, s->seed, stream, (uint64_t)g->step);
 }
 
 xs_status lm_gen_step(lm_gen *g, const int32_t *user_codes, int32_t *out, bool *valid) {
@@ -116,22 +120,22 @@ xs_status lm_gen_step(lm_gen *g, const int32_t *user_codes, int32_t *out, bool *
         XS_ASSERT(in[k] != LM_UNGENERATED);
     }
     lm_exec *e = &g->ex;
-    if (e->taps) {
-        XS_TRY(xs_tensor_upload(e->be, &e->tap_in_tokens, in));
-        XS_TRY(XS_TAP(e->taps, e->be, "lm.main_input_tokens", &e->tap_in_tokens, 0));
-    }
     XS_TRY(lm_exec_main(e, in));
-    int32_t sampled[LM_MAX_DEP + 1];
-    XS_TRY(pick(g, &e->text_logits, true, 0, &sampled[0]));
+    /* The picks stay in backend memory; sub-step k embeds slot k. One
+     * download per step brings them to the host delay cache. */
+    xs_tensor slot = lm_slot(&e->sampled, 0);
+    XS_TRY(pick(g, &e->text_logits, true, 0, &slot));
     for (int k = 0; k < dq; k++) {
-        XS_TRY(lm_exec_dep(e, k, sampled[k]));
-        XS_TRY(pick(g, &e->audio_logits, false, k, &sampled[1 + k]));
+        xs_tensor prev = lm_slot(&e->sampled, k), next = lm_slot(&e->sampled, k + 1);
+        XS_TRY(lm_exec_dep(e, k, &prev));
+        XS_TRY(pick(g, &e->audio_logits, false, k, &next));
     }
+    int32_t sampled[LM_MAX_DEP + 1];
+    XS_TRY(xs_tensor_download(e->be, sampled, &e->sampled));
     if (e->taps) {
-        XS_TRY(xs_tensor_upload(e->be, &e->tap_sampled, sampled));
         int64_t one = 1, sh[2] = {1, dq};
-        xs_tensor t0v = xs_tensor_make(XS_I32, 1, &one, e->tap_sampled.data);
-        xs_tensor t1 = xs_tensor_make(XS_I32, 2, sh, (int32_t *)e->tap_sampled.data + 1);
+        xs_tensor t0v = xs_tensor_make(XS_I32, 1, &one, e->sampled.data);
+        xs_tensor t1 = xs_tensor_make(XS_I32, 2, sh, (int32_t *)e->sampled.data + 1);
         XS_TRY(XS_TAP(e->taps, e->be, "lm.sampled_text", &t0v, 0));
         XS_TRY(XS_TAP(e->taps, e->be, "lm.sampled_audio", &t1, 0));
     }

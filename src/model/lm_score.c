@@ -49,7 +49,9 @@ xs_status lm_score(const lm_model *m, const int64_t *codes, int B, int T, float 
             rc = lm_exec_main(&e, in);
             if (rc == XS_OK) rc = xs_tensor_download(e.be, raw_text + (int64_t)t * V, &e.text_logits);
             for (int k = 0; rc == XS_OK && k < dq; k++) {
-                rc = lm_exec_dep(&e, k, delayed_token(c, cb, T, k, t + 1));
+                int32_t tok = delayed_token(c, cb, T, k, t + 1);
+                rc = xs_tensor_upload(e.be, &e.ids, &tok);
+                if (rc == XS_OK) rc = lm_exec_dep(&e, k, &e.ids);
                 if (rc == XS_OK)
                     rc = xs_tensor_download(e.be, raw_audio + ((int64_t)k * T + t) * C,
                                             &e.audio_logits);

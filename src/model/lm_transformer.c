@@ -40,9 +40,7 @@ xs_status lm_stack_state_init(xs_backend *be, const lm_stack *s, lm_stack_state 
     for (int l = 0; l < s->n_layers; l++)
         XS_TRY(xs_kv_cache_alloc(be, s->capacity, s->dim, &st->kv[l]));
     XS_TRY(alloc2(be, &st->xn, 1, s->dim));
-    XS_TRY(alloc2(be, &st->q, 1, s->dim));
-    XS_TRY(alloc2(be, &st->k, 1, s->dim));
-    XS_TRY(alloc2(be, &st->v, 1, s->dim));
+    XS_TRY(alloc2(be, &st->qkv, 1, 3 * (int64_t)s->dim));
     XS_TRY(alloc2(be, &st->att, 1, s->dim));
     XS_TRY(alloc2(be, &st->proj, 1, s->dim));
     XS_TRY(alloc2(be, &st->ffh, 1, 2 * (int64_t)s->hidden));
@@ -52,6 +50,15 @@ xs_status lm_stack_state_init(xs_backend *be, const lm_stack *s, lm_stack_state 
     XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &one, &st->pos));
     st->pe_host = malloc((size_t)s->dim * sizeof(float));
     if (!st->pe_host) return xs_error(XS_ERR_NOMEM, "lm: out of memory");
+    if (s->capacity <= LM_MAX_DEP) {
+        /* the depformer's positions are always 0..dep_q-1: keep them on the
+         * backend once for all */
+        int32_t p[LM_MAX_DEP];
+        for (int i = 0; i < s->capacity; i++) p[i] = i;
+        int64_t n = s->capacity;
+        XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &n, &st->pos_table));
+        XS_TRY(xs_tensor_upload(be, &st->pos_table, p));
+    }
     return lm_stack_state_reset(be, s, st);
 }
 
@@ -59,8 +66,8 @@ void lm_stack_state_free(xs_backend *be, const lm_stack *s, lm_stack_state *st) 
     if (st->kv)
         for (int l = 0; l < s->n_layers; l++) xs_kv_cache_free(be, &st->kv[l]);
     free(st->kv);
-    xs_tensor *all[] = {&st->xn, &st->q, &st->k, &st->v, &st->att, &st->proj,
-                        &st->ffh, &st->ffa, &st->pos, &st->pe};
+    xs_tensor *all[] = {&st->xn, &st->qkv, &st->att, &st->proj,
+                        &st->ffh, &st->ffa, &st->pos, &st->pe, &st->pos_table};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) xs_tensor_free(be, all[i]);
     free(st->pe_host);
     memset(st, 0, sizeof *st);
@@ -85,8 +92,14 @@ static void sin_embedding(float *out, int dim, int64_t pos, float max_period) {
 
 xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_state *st, xs_tensor *x,
                         int64_t pos, int set, xs_tensor *layers_out) {
-    int32_t p32 = (int32_t)pos;
-    XS_TRY(xs_tensor_upload(be, &st->pos, &p32));
+    xs_tensor pos_t;
+    if (st->pos_table.data && pos >= 0 && pos < st->pos_table.shape[0]) {
+        pos_t = lm_slot(&st->pos_table, (int)pos);
+    } else {
+        int32_t p32 = (int32_t)pos;
+        XS_TRY(xs_tensor_upload(be, &st->pos, &p32));
+        pos_t = st->pos;
+    }
     if (s->pos == LM_POS_SIN || s->pos == LM_POS_SIN_ROPE) {
         sin_embedding(st->pe_host, s->dim, pos, s->max_period);
         XS_TRY(xs_tensor_upload(be, &st->pe, st->pe_host));
@@ -96,23 +109,27 @@ xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_state *st, x
     int hd = s->dim / s->heads;
     float scale = 1.0f / sqrtf((float)hd);
     int64_t hshape[3] = {1, s->heads, hd};
+    /* one matmul for q, k and v (the set's rows of in_proj are contiguous);
+     * with a single row the three outputs are contiguous [1, D] views */
+    float *qkv = st->qkv.data;
+    xs_tensor q = xs_tensor_2d(XS_F32, qkv, 1, s->dim);
+    xs_tensor k = xs_tensor_2d(XS_F32, qkv + s->dim, 1, s->dim);
+    xs_tensor v = xs_tensor_2d(XS_F32, qkv + 2 * s->dim, 1, s->dim);
     for (int l = 0; l < s->n_layers; l++) {
         const lm_layer *L = &s->layers[l];
         const lm_set *w = &L->sets[set];
         /* attention block */
         XS_TRY(apply_norm(be, s->norm, &L->norm1, &st->xn, x));
-        XS_TRY(xs_op_matmul(be, &st->q, &st->xn, &w->wq, NULL));
-        XS_TRY(xs_op_matmul(be, &st->k, &st->xn, &w->wk, NULL));
-        XS_TRY(xs_op_matmul(be, &st->v, &st->xn, &w->wv, NULL));
+        XS_TRY(xs_op_matmul(be, &st->qkv, &st->xn, &w->wqkv, NULL));
         if (rope) {
             xs_tensor q3, k3;
-            XS_TRY(xs_tensor_reshape(&st->q, 3, hshape, &q3));
-            XS_TRY(xs_tensor_reshape(&st->k, 3, hshape, &k3));
-            XS_TRY(xs_op_rope(be, &q3, &st->pos, s->max_period));
-            XS_TRY(xs_op_rope(be, &k3, &st->pos, s->max_period));
+            XS_TRY(xs_tensor_reshape(&q, 3, hshape, &q3));
+            XS_TRY(xs_tensor_reshape(&k, 3, hshape, &k3));
+            XS_TRY(xs_op_rope(be, &q3, &pos_t, s->max_period));
+            XS_TRY(xs_op_rope(be, &k3, &pos_t, s->max_period));
         }
-        XS_TRY(xs_op_kv_store(be, &st->kv[l], &st->k, &st->v, &st->pos));
-        XS_TRY(xs_op_attention(be, &st->att, &st->q, &st->kv[l], &st->pos, s->heads, s->context,
+        XS_TRY(xs_op_kv_store(be, &st->kv[l], &k, &v, &pos_t));
+        XS_TRY(xs_op_attention(be, &st->att, &q, &st->kv[l], &pos_t, s->heads, s->context,
                                scale));
         XS_TRY(xs_op_matmul(be, &st->proj, &st->att, &w->wo, NULL));
         XS_TRY(xs_op_add(be, x, x, &st->proj));
@@ -129,14 +146,17 @@ xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_state *st, x
         XS_TRY(xs_op_add(be, x, x, &st->proj));
         if (layers_out) {
             /* [1, L, D] tap buffer: row l <- x */
-            xs_tensor row = xs_tensor_slice(layers_out, 1, l, 1);
-            xs_tensor row2;
-            int64_t rs[2] = {1, s->dim};
-            row2 = xs_tensor_make(XS_F32, 2, rs, row.data);
-            XS_TRY(xs_op_copy(be, &row2, x));
+            xs_tensor row = xs_tensor_2d(XS_F32, (float *)layers_out->data + (int64_t)l * s->dim,
+                                         1, s->dim);
+            XS_TRY(xs_op_copy(be, &row, x));
         }
     }
     return XS_OK;
+}
+
+xs_tensor lm_slot(const xs_tensor *v, int i) {
+    int64_t one = 1;
+    return xs_tensor_make(XS_I32, 1, &one, (int32_t *)v->data + i);
 }
 
 /* ---- the LM's execution state ------------------------------------------- */
@@ -160,7 +180,9 @@ xs_status lm_exec_init(lm_exec *e, const lm_model *m, xs_taps *taps) {
     XS_TRY(alloc2(be, &e->audio_logits, 1, c->card));
     int64_t one = 1;
     XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &one, &e->ids));
-    XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &one, &e->tok));
+    int64_t nm = c->n_delays, ns = 1 + c->dep_q;
+    XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &nm, &e->main_ids));
+    XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &ns, &e->sampled));
     int64_t s1[3] = {1, c->num_layers, c->dim};
     XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s1, &e->tap_layers));
     int64_t s2[3] = {1, c->dep_q, c->dep_dim};
@@ -168,9 +190,6 @@ xs_status lm_exec_init(lm_exec *e, const lm_model *m, xs_taps *taps) {
     XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s2, &e->tap_dep_out));
     int64_t s3[3] = {1, c->dep_q, c->card};
     XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s3, &e->tap_dep_logits));
-    int64_t s4[2] = {1, c->n_delays}, s5[2] = {1, 1 + c->dep_q};
-    XS_TRY(xs_tensor_alloc(be, XS_I32, 2, s4, &e->tap_in_tokens));
-    XS_TRY(xs_tensor_alloc(be, XS_I32, 2, s5, &e->tap_sampled));
     e->main_pos = 0;
     return XS_OK;
 }
@@ -181,8 +200,8 @@ void lm_exec_free(lm_exec *e) {
     lm_stack_state_free(be, &e->m->main, &e->ms);
     lm_stack_state_free(be, &e->m->dep, &e->ds);
     xs_tensor *all[] = {&e->x, &e->emb, &e->normed, &e->text_logits, &e->dx, &e->demb, &e->dlr,
-                        &e->audio_logits, &e->ids, &e->tok, &e->tap_layers, &e->tap_dep_in,
-                        &e->tap_dep_out, &e->tap_dep_logits, &e->tap_in_tokens, &e->tap_sampled};
+                        &e->audio_logits, &e->ids, &e->main_ids, &e->sampled, &e->tap_layers,
+                        &e->tap_dep_in, &e->tap_dep_out, &e->tap_dep_logits};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) xs_tensor_free(be, all[i]);
     memset(e, 0, sizeof *e);
 }
@@ -194,15 +213,12 @@ xs_status lm_exec_reset(lm_exec *e) {
     return XS_OK;
 }
 
-/* y = emb(token) for one token; low-rank tables go through their linear.
- * Token -1 gives zeros (the embedding op's zero row, and 0 . W = 0). */
-static xs_status embed(lm_exec *e, const lm_emb *emb, int32_t token, int64_t rows, xs_tensor *y) {
-    if (token < -1 || token >= rows)
-        return xs_error(XS_ERR_ARG, "lm: token %d out of range for a table of %lld rows", token,
-                        (long long)rows);
-    XS_TRY(xs_tensor_upload(e->be, &e->ids, &token));
-    if (!emb->low_rank.data) return xs_op_embedding(e->be, y, &emb->table, &e->ids);
-    XS_TRY(xs_op_embedding(e->be, &e->dlr, &emb->table, &e->ids));
+/* y = emb(id) for one token id (i32 [1] in backend memory); low-rank tables
+ * go through their linear. Id -1 gives zeros (the embedding op's zero row,
+ * and 0 . W = 0); the op rejects ids outside the table. */
+static xs_status embed(lm_exec *e, const lm_emb *emb, const xs_tensor *id, xs_tensor *y) {
+    if (!emb->low_rank.data) return xs_op_embedding(e->be, y, &emb->table, id);
+    XS_TRY(xs_op_embedding(e->be, &e->dlr, &emb->table, id));
     return xs_op_matmul(e->be, y, &e->dlr, &emb->low_rank, NULL);
 }
 
@@ -210,13 +226,27 @@ xs_status lm_exec_main(lm_exec *e, const int32_t *tokens) {
     const lm_model *m = e->m;
     const lm_config *c = &m->cfg;
     xs_backend *be = e->be;
+    for (int k = 0; k < c->n_delays; k++) {
+        int32_t hi = k == 0 ? c->text_card : c->card;
+        if (tokens[k] < -1 || tokens[k] > hi)
+            return xs_error(XS_ERR_ARG, "lm: token %d of stream %d out of range (-1..%d)",
+                            tokens[k], k, hi);
+    }
+    XS_TRY(xs_tensor_upload(be, &e->main_ids, tokens));
+    if (e->taps) {
+        int64_t sh[2] = {1, c->n_delays};
+        xs_tensor row = xs_tensor_make(XS_I32, 2, sh, e->main_ids.data);
+        XS_TRY(xs_tap_record(e->taps, be, "lm.main_input_tokens", &row, 0));
+    }
     /* Kyutai's order: audio embeddings summed in stream order, then text. */
     for (int i = 0; i < c->n_q; i++) {
         xs_tensor *dst = i == 0 ? &e->x : &e->emb;
-        XS_TRY(embed(e, &m->emb[i], tokens[1 + i], c->card + 1, dst));
+        xs_tensor id = lm_slot(&e->main_ids, 1 + i);
+        XS_TRY(embed(e, &m->emb[i], &id, dst));
         if (i > 0) XS_TRY(xs_op_add(be, &e->x, &e->x, &e->emb));
     }
-    XS_TRY(embed(e, &m->text_emb, tokens[0], c->text_card + 1, c->n_q ? &e->emb : &e->x));
+    xs_tensor id0 = lm_slot(&e->main_ids, 0);
+    XS_TRY(embed(e, &m->text_emb, &id0, c->n_q ? &e->emb : &e->x));
     if (c->n_q) XS_TRY(xs_op_add(be, &e->x, &e->x, &e->emb));
     XS_TRY(XS_TAP(e->taps, be, "lm.main_emb_sum", &e->x, 0));
     XS_TRY(lm_stack_step(be, &m->main, &e->ms, &e->x, e->main_pos, 0,
@@ -238,7 +268,7 @@ static xs_status tap_row(xs_backend *be, xs_tensor *buf, int k, const xs_tensor 
     return xs_op_copy(be, &dst, row);
 }
 
-xs_status lm_exec_dep(lm_exec *e, int k, int32_t prev_token) {
+xs_status lm_exec_dep(lm_exec *e, int k, const xs_tensor *prev) {
     const lm_model *m = e->m;
     const lm_config *c = &m->cfg;
     xs_backend *be = e->be;
@@ -247,8 +277,8 @@ xs_status lm_exec_dep(lm_exec *e, int k, int32_t prev_token) {
     int in_index = c->dep_multi_linear ? set : 0;
     if (c->dep_multi_linear && !c->has_dep_schedule) in_index = k;
     XS_TRY(xs_op_matmul(be, &e->dx, &e->normed, &m->dep_in[in_index], NULL));
-    if (k == 0) XS_TRY(embed(e, &m->dep_text_emb, prev_token, c->text_card + 1, &e->demb));
-    else XS_TRY(embed(e, &m->dep_emb[k - 1], prev_token, c->card + 1, &e->demb));
+    if (k == 0) XS_TRY(embed(e, &m->dep_text_emb, prev, &e->demb));
+    else XS_TRY(embed(e, &m->dep_emb[k - 1], prev, &e->demb));
     XS_TRY(xs_op_add(be, &e->dx, &e->dx, &e->demb));
     if (e->taps) XS_TRY(tap_row(be, &e->tap_dep_in, k, &e->dx));
     XS_TRY(lm_stack_step(be, &m->dep, &e->ds, &e->dx, k, set, NULL));

@@ -211,9 +211,7 @@ static xs_status layer_set(lm_model *m, const lm_stack *s, const char *attn_pref
     int64_t D = s->dim;
     snprintf(name, sizeof name, "%s.in_proj_weight", attn_prefix);
     int64_t base = (int64_t)set_rows * 3 * D;
-    XS_TRY(matrix_rows(m, name, n_fused * 3 * D, D, base, D, &ws->wq));
-    XS_TRY(matrix_rows(m, name, n_fused * 3 * D, D, base + D, D, &ws->wk));
-    XS_TRY(matrix_rows(m, name, n_fused * 3 * D, D, base + 2 * D, D, &ws->wv));
+    XS_TRY(matrix_rows(m, name, n_fused * 3 * D, D, base, 3 * D, &ws->wqkv));
     snprintf(name, sizeof name, "%s.out_proj.weight", attn_prefix);
     XS_TRY(matrix_rows(m, name, n_fused * D, D, (int64_t)set_rows * D, D, &ws->wo));
     if (s->gating) {

@@ -105,10 +105,10 @@ xs_status mimi_random_source(void *user, const char *name, int ndim, const int64
 /* Open a Mimi weights file with its configuration: config_path when given;
  * else mimi_config.json next to the weights; else a config.json there that
  * has a "seanet" key (a Mimi config, as in golden/mimi_tiny); else the
- * built-in preset. `used` (may be NULL) gets the config's path or "preset".
+ * built-in preset. matmul_bf16: see mimi_config. `used` (may be NULL) gets the config's path or "preset".
  * The weights file is closed again before returning. */
 xs_status mimi_model_open(xs_backend *be, const char *weights_path, const char *config_path,
-                          mimi_model **out, char *used, size_t used_n);
+                          bool matmul_bf16, mimi_model **out, char *used, size_t used_n);
 void mimi_model_free(mimi_model *m);
 /* Ask src about every checkpoint tensor cfg needs, with dst == NULL (the
  * source then only checks name and shape): lists or validates a checkpoint
@@ -125,6 +125,9 @@ void mimi_stream_free(mimi_stream *s);
 /* Back to the state of a fresh stream (zero contexts, empty KV caches,
  * positions 0). */
 xs_status mimi_stream_reset(mimi_stream *s);
+/* Make dst continue exactly where src is (both streams of the same model):
+ * snapshot / restore, or fork a conversation. Taps are not copied. */
+xs_status mimi_stream_copy(mimi_stream *dst, const mimi_stream *src);
 /* Record taps of this stream's calls into taps (NULL: none). Not owned. */
 void mimi_stream_set_taps(mimi_stream *s, xs_taps *taps);
 

@@ -114,11 +114,11 @@ typedef struct mimi_scratch {
     int n;                            /* slots handed out in this call */
 } mimi_scratch;
 
-
 /* Everything a stream carries between calls. The backend part is one f32
  * buffer of conv contexts and convtr tails plus one KV ring per transformer
- * layer; the host part is three counters. Reset = zero + empty rings +
- * counters 0. */
+ * layer; the host part is five counters/flags. Reset = zeros + empty rings
+ * + counters 0. A stream is used by one thread at a time; streams of one
+ * model may run concurrently only if the backend's ops are thread-safe. */
 struct mimi_stream {
     mimi_model *m;
     xs_taps *taps;
@@ -133,7 +133,6 @@ struct mimi_stream {
     int64_t dec_frames;
     bool downsample_primed; /* replicate padding done */
 };
-
 
 xs_status mimi_tmp(mimi_scratch *sc, int64_t d0, int64_t d1, xs_tensor *out);
 xs_status mimi_tmp_dtype(mimi_scratch *sc, xs_dtype dt, int64_t d0, int64_t d1, xs_tensor *out);

@@ -85,6 +85,31 @@ xs_status mimi_stream_new(mimi_model *m, mimi_stream **out) {
     return XS_OK;
 }
 
+static xs_status copy_kv(xs_backend *be, xs_kv_cache *d, const xs_kv_cache *s) {
+    XS_TRY(xs_op_copy(be, &d->k, &s->k));
+    XS_TRY(xs_op_copy(be, &d->v, &s->v));
+    return xs_op_copy(be, &d->pos, &s->pos);
+}
+
+xs_status mimi_stream_copy(mimi_stream *dst, const mimi_stream *src) {
+    if (!dst || !src) return xs_error(XS_ERR_ARG, "mimi_stream_copy: NULL stream");
+    if (dst->m != src->m)
+        return xs_error(XS_ERR_ARG, "mimi_stream_copy: streams of different models");
+    if (dst == src) return XS_OK;
+    xs_backend *be = src->m->be;
+    if (src->conv_state.data) XS_TRY(xs_op_copy(be, &dst->conv_state, &src->conv_state));
+    for (int i = 0; i < src->m->cfg.num_layers; i++) {
+        XS_TRY(copy_kv(be, &dst->enc_kv[i], &src->enc_kv[i]));
+        XS_TRY(copy_kv(be, &dst->dec_kv[i], &src->dec_kv[i]));
+    }
+    dst->enc_pos = src->enc_pos;
+    dst->dec_pos = src->dec_pos;
+    dst->enc_frames = src->enc_frames;
+    dst->dec_frames = src->dec_frames;
+    dst->downsample_primed = src->downsample_primed;
+    return XS_OK;
+}
+
 void mimi_stream_set_taps(mimi_stream *s, xs_taps *taps) {
     if (s) s->taps = taps;
 }
@@ -138,7 +163,6 @@ xs_status mimi_encode(mimi_stream *s, const float *pcm, int64_t n, int n_codeboo
 static xs_status decode_frames(mimi_scratch *sc, mimi_stream *s, const int32_t *codes,
                                int64_t nf, int n_codebooks, float *pcm) {
     mimi_model *m = s->m;
-    const mimi_config *c = &m->cfg;
     xs_tensor cb, lat, up, tr, y;
     XS_TRY(mimi_tmp_dtype(sc, XS_I32, n_codebooks, nf, &cb));
     int32_t *h = malloc((size_t)(nf * n_codebooks) * sizeof *h);
@@ -157,7 +181,6 @@ static xs_status decode_frames(mimi_scratch *sc, mimi_stream *s, const int32_t *
     XS_TRY(xs_tensor_download(m->be, pcm, &y));
     s->dec_pos += up.shape[1];
     s->dec_frames += nf;
-    (void)c;
     return XS_OK;
 }
 

@@ -92,6 +92,27 @@ static xs_status load(loader *L, const char *name, int ndim, const int64_t *shap
     return rc;
 }
 
+/* A matmul weight: f32, or bf16 when cfg.matmul_bf16 (the matmul op takes
+ * both; conv weights must stay f32). */
+static xs_status load_mm(loader *L, const char *name, int ndim, const int64_t *shape,
+                         xs_tensor *out) {
+    if (!L->m->cfg.matmul_bf16 || !L->m->be) return load(L, name, ndim, shape, out);
+    float *h = NULL;
+    XS_TRY(fetch(L, name, ndim, shape, &h));
+    int64_t n = numel(ndim, shape);
+    uint16_t *b = malloc((size_t)n * sizeof *b);
+    xs_status rc = b ? XS_OK : xs_error(XS_ERR_NOMEM, "mimi: out of memory");
+    for (int64_t i = 0; b && i < n; i++) b[i] = xs_f32_to_bf16(h[i]);
+    free(h);
+    xs_tensor t;
+    if (rc == XS_OK) rc = xs_tensor_alloc(L->m->be, XS_BF16, ndim, shape, &t);
+    if (rc == XS_OK && (rc = own(L->m, &t)) != XS_OK) xs_tensor_free(L->m->be, &t);
+    if (rc == XS_OK) rc = xs_tensor_upload(L->m->be, &t, b);
+    if (rc == XS_OK) *out = t;
+    free(b);
+    return rc;
+}
+
 /* ---- layers ------------------------------------------------------------ */
 
 static xs_status load_conv(loader *L, mimi_conv *cv, const char *prefix, int cin, int cout, int k,
@@ -248,16 +269,16 @@ static xs_status load_transformer(loader *L, mimi_transformer *tr, const char *w
         XS_TRY(load(L, P("norm2.weight"), 1, vd, &ly->norm2_w));
         XS_TRY(load(L, P("norm2.bias"), 1, vd, &ly->norm2_b));
         xs_tensor in_proj;
-        XS_TRY(load(L, P("self_attn.in_proj_weight"), 2, in_s, &in_proj));
+        XS_TRY(load_mm(L, P("self_attn.in_proj_weight"), 2, in_s, &in_proj));
         if (in_proj.data) { /* (NULL in a dry run) */
             /* rows: q (D), then k (D), then v (D); contiguous row blocks */
             ly->wq = xs_tensor_slice(&in_proj, 0, 0, D);
             ly->wk = xs_tensor_slice(&in_proj, 0, D, D);
             ly->wv = xs_tensor_slice(&in_proj, 0, 2 * D, D);
         }
-        XS_TRY(load(L, P("self_attn.out_proj.weight"), 2, dd, &ly->wo));
-        XS_TRY(load(L, P("linear1.weight"), 2, fd, &ly->lin1));
-        XS_TRY(load(L, P("linear2.weight"), 2, df, &ly->lin2));
+        XS_TRY(load_mm(L, P("self_attn.out_proj.weight"), 2, dd, &ly->wo));
+        XS_TRY(load_mm(L, P("linear1.weight"), 2, fd, &ly->lin1));
+        XS_TRY(load_mm(L, P("linear2.weight"), 2, df, &ly->lin2));
         XS_TRY(load(L, P("layer_scale_1.scale"), 1, vd, &ly->ls1));
         XS_TRY(load(L, P("layer_scale_2.scale"), 1, vd, &ly->ls2));
 #undef P
@@ -424,61 +445,6 @@ const mimi_config *mimi_model_config(const mimi_model *m) { return &m->cfg; }
 xs_backend *mimi_model_backend(const mimi_model *m) { return m->be; }
 int64_t mimi_model_params(const mimi_model *m) { return m->n_params; }
 
-/* ---- random weights (benchmarks) --------------------------------------- */
-
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static bool ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
-
-xs_status mimi_random_source(void *user, const char *name, int ndim, const int64_t *shape,
-                             float *dst) {
-    uint64_t seed = user ? *(const uint64_t *)user : 1;
-    uint64_t h = seed * 0x9E3779B97F4A7C15ull;
-    for (const char *p = name; *p; p++) h = mix64(h ^ (unsigned char)*p);
-    int64_t n = numel(ndim, shape);
-    if (!dst) return XS_OK;
-    /* Uniform(-a, a) has variance a^2/3: a = sqrt(3 / fan_in) keeps a layer's
-     * output at the scale of its input. */
-    float a = 0.01f, base = 0.0f;
-    if (ends_with(name, "cluster_usage")) {
-        a = 0.0f;
-        base = 1.0f;
-    } else if (ends_with(name, "embedding_sum")) {
-        a = 1.0f;
-    } else if (strstr(name, "norm") && ends_with(name, ".weight")) {
-        a = 0.0f;
-        base = 1.0f;
-    } else if (strstr(name, "norm") && ends_with(name, ".bias")) {
-        a = 0.0f;
-    } else if (strstr(name, "layer_scale")) {
-        a = 0.02f;
-        base = 0.08f;
-    } else if (ends_with(name, ".bias")) {
-        a = 0.01f;
-    } else if (strstr(name, "upsample")) {
-        a = sqrtf(1.5f); /* depthwise: each output sums k / stride = 2 taps */
-    } else if (strstr(name, "convtr") && ndim == 3) {
-        /* [cin, cout, k]: each output sums cin * k / stride = 2 cin taps */
-        a = sqrtf(3.0f / (float)(2 * shape[0]));
-    } else if (ndim == 3) {
-        a = sqrtf(3.0f / (float)(shape[1] * shape[2]));
-    } else if (ndim == 2) {
-        a = sqrtf(3.0f / (float)shape[1]);
-    }
-    for (int64_t i = 0; i < n; i++) {
-        double u = (double)(mix64(h + (uint64_t)i * 0x9E3779B97F4A7C15ull) >> 11) * 0x1.0p-53;
-        dst[i] = base + (float)((2.0 * u - 1.0) * a);
-    }
-    return XS_OK;
-}
-
 /* ---- open by path ---------------------------------------------------------- */
 
 static bool file_has(const char *path, const char *needle) {
@@ -501,7 +467,7 @@ static bool file_has(const char *path, const char *needle) {
 }
 
 xs_status mimi_model_open(xs_backend *be, const char *weights_path, const char *config_path,
-                          mimi_model **out, char *used, size_t used_n) {
+                          bool matmul_bf16, mimi_model **out, char *used, size_t used_n) {
     if (!be || !weights_path || !out) return xs_error(XS_ERR_ARG, "mimi_model_open: NULL argument");
     mimi_config cfg;
     char found[4096] = "";
@@ -526,6 +492,7 @@ xs_status mimi_model_open(xs_backend *be, const char *weights_path, const char *
     }
     if (found[0]) XS_TRY(mimi_config_load(found, &cfg));
     else mimi_config_preset(&cfg);
+    cfg.matmul_bf16 = matmul_bf16;
     xs_weights *w = NULL;
     XS_TRY(xs_weights_open(weights_path, &w));
     mimi_model *m = NULL;

@@ -1,10 +1,13 @@
 /*
  * fuzz_gguf.c — libFuzzer target for the GGUF reader: failure with a
  * status, or tensors whose bytes all lie inside the input and key/values
- * that can be walked to the bottom.
+ * that can be walked to the bottom. Tensors of inputs that parse are
+ * written back with our writer and must re-read identically.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "formats/gguf.h"
 
@@ -39,6 +42,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (xs_gguf_find(g, t->name) == NULL) __builtin_trap();
     }
     (void)sink;
+
+    xs_gguf_writer *w = xs_gguf_writer_new(xs_gguf_version(g));
+    bool added = w != NULL;
+    for (int i = 0; added && i < xs_gguf_count(g); i++) {
+        const xs_tensor *t = xs_gguf_at(g, i);
+        added = xs_gguf_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data) == XS_OK;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/fuzz_gguf_%d.gguf", (int)getpid());
+    xs_gguf *back = NULL;
+    if (added && xs_gguf_writer_save(w, path) == XS_OK) {
+        if (xs_gguf_open(path, &back) != XS_OK) __builtin_trap(); /* we must read what we write */
+        if (xs_gguf_count(back) != xs_gguf_count(g)) __builtin_trap();
+        for (int i = 0; i < xs_gguf_count(g); i++) {
+            const xs_tensor *a = xs_gguf_at(g, i), *b = xs_gguf_at(back, i);
+            if (strcmp(a->name, b->name) || a->dtype != b->dtype || !xs_tensor_same_shape(a, b) ||
+                memcmp(a->data, b->data, xs_tensor_nbytes(a)))
+                __builtin_trap();
+        }
+        xs_gguf_close(back);
+        unlink(path);
+    }
+    xs_gguf_writer_free(w);
     xs_gguf_close(g);
     return 0;
 }

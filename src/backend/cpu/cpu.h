@@ -20,6 +20,7 @@
 #ifndef XS_BACKEND_CPU_CPU_H
 #define XS_BACKEND_CPU_CPU_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,8 +50,17 @@ typedef void (*cpu_dot_fn)(const void *w, const float *x, int64_t ldx, int nx, i
 /* Dequantize/convert n values of a weight row to f32. */
 typedef void (*cpu_to_f32_fn)(const void *w, float *y, int64_t n);
 
+/* y[i] += a * x[i] for i < n. */
+typedef void (*cpu_axpy_fn)(float *y, const float *x, float a, int64_t n);
+/* y[i] = x[i] > 0 ? x[i] : alpha * expm1(x[i]) (y may alias x). The SIMD
+ * versions use a degree-9 expm1 series on (-0.5, 0] and a range-reduced
+ * degree-7 exp below: a few ulp, NaN passed through. */
+typedef void (*cpu_elu_fn)(float *y, const float *x, float alpha, int64_t n);
+
 typedef struct cpu_kernels {
     cpu_dot_fn dot[XS_DTYPE_COUNT];       /* indexed by weight dtype; NULL = none */
+    cpu_axpy_fn axpy;
+    cpu_elu_fn elu;
     cpu_to_f32_fn to_f32[XS_DTYPE_COUNT];
 } cpu_kernels;
 
@@ -64,6 +74,10 @@ cpu_kernels cpu_kernels_for(cpu_isa isa);
 
 /* ---- backend context ----------------------------------------------------- */
 typedef struct cpu_ctx {
+    /* One op at a time per backend: the pool is not reentrant and the
+     * scratch is shared, so sessions on several threads sharing one
+     * backend are serialized here (uncontended: ~20 ns per op). */
+    pthread_mutex_t lock;
     xs_threadpool *pool;
     int n_threads;
     cpu_isa isa;
@@ -84,6 +98,12 @@ static inline float *cpu_scratch(cpu_ctx *c, int tid) {
 /* Contiguous f32 data of t: t's own pointer when contiguous, else a gathered
  * copy in *owned (free() it; NULL when not needed). NULL on out of memory. */
 const float *cpu_contig_f32(const xs_tensor *t, float **owned);
+
+/* The GEMV path of matmul with a strided output, for other ops (conv with
+ * few output frames): y[m*ys_m + n*ys_n] = x[m, :K] . w[n, :] (+ bias[n]),
+ * M <= 16 for speed, threaded over n. */
+void cpu_gemv(cpu_ctx *c, float *y, int64_t ys_m, int64_t ys_n, const float *x, int64_t ldx,
+              const void *w, xs_dtype wt, const float *bias, int64_t M, int64_t N, int64_t K);
 
 /* ---- ops ----------------------------------------------------------------- */
 xs_status cpu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
@@ -111,7 +131,20 @@ xs_status cpu_embedding(xs_backend *be, xs_tensor *y, const xs_tensor *table,
 xs_status cpu_add(xs_backend *be, xs_tensor *y, const xs_tensor *a, const xs_tensor *b);
 xs_status cpu_mul(xs_backend *be, xs_tensor *y, const xs_tensor *a, const xs_tensor *b);
 xs_status cpu_scale(xs_backend *be, xs_tensor *y, const xs_tensor *x, float s, float b);
+xs_status cpu_copy(xs_backend *be, xs_tensor *y, const xs_tensor *x);
+xs_status cpu_fill(xs_backend *be, xs_tensor *y, float value);
 xs_status cpu_argmax(xs_backend *be, xs_tensor *ids, const xs_tensor *logits);
+
+ /* Grain (items per chunk) so that each chunk does at least ~64K units of
+ * work (multiply-adds, elements): below that, waking another thread costs
+ * more than it saves, and on a busy machine a preempted helper can stall
+ * the whole op. */
+#define CPU_MIN_CHUNK_WORK 65536.0
+static inline int64_t cpu_grain(double work_per_item) {
+    if (work_per_item <= 0) return 1 << 30;
+    double g = CPU_MIN_CHUNK_WORK / work_per_item;
+    return g < 1 ? 1 : g > (double)(1 << 30) ? (1 << 30) : (int64_t)g + 1;
+}
 
 /* A view is "plain" when it is contiguous f32/i32 data: the fast paths
  * handle plain views; anything else is handed to the ref backend. */

@@ -1,8 +1,8 @@
 /*
  * cpu_backend.c — the `cpu` backend: SIMD kernels chosen at run time,
  * threads from one xs_threadpool per backend, OpenBLAS sgemm for the
- * many-row products. Ops left NULL here (kv_store, copy, fill,
- * sample_topk: memory moves or once-per-step work) run `ref` through the
+ * many-row products. Ops left NULL here (kv_store, sample_topk: small
+ * once-per-step work) run `ref` through the
  * ops.h wrappers; a fast op that meets an input layout it does not handle
  * calls the ref function itself.
  */
@@ -29,12 +29,51 @@ xs_status cpu_scratch_reserve(cpu_ctx *c, size_t n) {
 static void cpu_destroy(xs_backend *be) {
     cpu_ctx *c = be->ctx;
     if (c) {
+        pthread_mutex_destroy(&c->lock);
         xs_threadpool_free(c->pool);
         free(c->scratch);
         free(c);
     }
     free(be);
 }
+
+/* Each op runs under the backend's lock (see cpu_ctx.lock). */
+#define LOCKED(NAME, PARAMS, ARGS)                          \
+    static xs_status NAME##_locked PARAMS {                 \
+        cpu_ctx *c_ = be->ctx;                              \
+        pthread_mutex_lock(&c_->lock);                      \
+        xs_status rc_ = NAME ARGS;                          \
+        pthread_mutex_unlock(&c_->lock);                    \
+        return rc_;                                         \
+    }
+LOCKED(cpu_matmul, (xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                    const xs_tensor *bias), (be, y, x, w, bias))
+LOCKED(cpu_conv1d, (xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                    const xs_tensor *bias, int stride, int dilation, int groups),
+       (be, y, x, w, bias, stride, dilation, groups))
+LOCKED(cpu_conv_transpose1d, (xs_backend *be, xs_tensor *y, const xs_tensor *x,
+                              const xs_tensor *w, const xs_tensor *bias, int stride, int groups),
+       (be, y, x, w, bias, stride, groups))
+LOCKED(cpu_layer_norm, (xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                        const xs_tensor *b, float eps), (be, y, x, w, b, eps))
+LOCKED(cpu_rms_norm, (xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *a,
+                      float eps), (be, y, x, a, eps))
+LOCKED(cpu_rope, (xs_backend *be, xs_tensor *x, const xs_tensor *pos, float mp), (be, x, pos, mp))
+LOCKED(cpu_softmax, (xs_backend *be, xs_tensor *y, const xs_tensor *x), (be, y, x))
+LOCKED(cpu_attention, (xs_backend *be, xs_tensor *y, const xs_tensor *q, const xs_kv_cache *kv,
+                       const xs_tensor *pos, int nh, int64_t ctx, float sc),
+       (be, y, q, kv, pos, nh, ctx, sc))
+LOCKED(cpu_elu, (xs_backend *be, xs_tensor *y, const xs_tensor *x, float a), (be, y, x, a))
+LOCKED(cpu_gelu, (xs_backend *be, xs_tensor *y, const xs_tensor *x), (be, y, x))
+LOCKED(cpu_silu_mul, (xs_backend *be, xs_tensor *y, const xs_tensor *x), (be, y, x))
+LOCKED(cpu_embedding, (xs_backend *be, xs_tensor *y, const xs_tensor *t, const xs_tensor *ids),
+       (be, y, t, ids))
+LOCKED(cpu_add, (xs_backend *be, xs_tensor *y, const xs_tensor *a, const xs_tensor *b),
+       (be, y, a, b))
+LOCKED(cpu_mul, (xs_backend *be, xs_tensor *y, const xs_tensor *a, const xs_tensor *b),
+       (be, y, a, b))
+LOCKED(cpu_scale, (xs_backend *be, xs_tensor *y, const xs_tensor *x, float s, float b),
+       (be, y, x, s, b))
 
 static const xs_backend_iface k_cpu_iface = {
     .name = "cpu",
@@ -45,21 +84,23 @@ static const xs_backend_iface k_cpu_iface = {
     .upload = xs_host_upload,
     .download = xs_host_download,
     .synchronize = xs_host_synchronize,
-    .matmul = cpu_matmul,
-    .conv1d = cpu_conv1d,
-    .conv_transpose1d = cpu_conv_transpose1d,
-    .layer_norm = cpu_layer_norm,
-    .rms_norm = cpu_rms_norm,
-    .rope = cpu_rope,
-    .softmax = cpu_softmax,
-    .attention = cpu_attention,
-    .elu = cpu_elu,
-    .gelu = cpu_gelu,
-    .silu_mul = cpu_silu_mul,
-    .embedding = cpu_embedding,
-    .add = cpu_add,
-    .mul = cpu_mul,
-    .scale = cpu_scale,
+    .matmul = cpu_matmul_locked,
+    .conv1d = cpu_conv1d_locked,
+    .conv_transpose1d = cpu_conv_transpose1d_locked,
+    .layer_norm = cpu_layer_norm_locked,
+    .rms_norm = cpu_rms_norm_locked,
+    .rope = cpu_rope_locked,
+    .softmax = cpu_softmax_locked,
+    .attention = cpu_attention_locked,
+    .elu = cpu_elu_locked,
+    .gelu = cpu_gelu_locked,
+    .silu_mul = cpu_silu_mul_locked,
+    .embedding = cpu_embedding_locked,
+    .add = cpu_add_locked,
+    .mul = cpu_mul_locked,
+    .scale = cpu_scale_locked,
+    .copy = cpu_copy,
+    .fill = cpu_fill,
     .argmax = cpu_argmax,
 };
 
@@ -78,6 +119,7 @@ xs_status xs_backend_cpu_new(int n_threads, xs_backend **out) {
         free(c);
         return xs_error(XS_ERR_NOMEM, "cpu backend: cannot start %d threads", n_threads);
     }
+    pthread_mutex_init(&c->lock, NULL);
     c->n_threads = xs_threadpool_size(c->pool);
     c->isa = cpu_isa_detect();
     c->k = cpu_kernels_for(c->isa);

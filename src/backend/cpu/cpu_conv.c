@@ -8,6 +8,10 @@
  *  conv_transpose1d, groups = 1: for a block of output channels,
  *    col[cb*K, Tin] = w[:, block]^T . x (one sgemm), then col2im adds
  *    col[co*K + k, t] into y[co, t*stride + k] in (t, k) order.
+ *  few frames (<= CONV_FEW_FRAMES, the wide layers of a streaming frame):
+ *    conv1d runs as a GEMV over the weights, conv_transpose1d as axpy over
+ *    weight rows; both stream the weights once instead of packing them.
+ *  stride 1 with few channels (Cout < 8 or Cin*K < 16): direct axpy rows.
  *  groups > 1: one task per group doing the same on the group's slices;
  *    one input and one output channel per group (Mimi's depthwise upsample)
  *    is a direct loop.
@@ -21,6 +25,13 @@
 #include "backend/ref/ref.h"
 
 #define CONV_CO_BLOCK 32
+/* At most this many frames, convs use the GEMV / axpy paths instead of
+ * sgemm, whose packing does not pay for so few columns. */
+#define CONV_FEW_FRAMES 16
+/* Output channels per task on the few-frames transposed path: long
+ * contiguous weight row segments (128 * K floats) stream better than many
+ * short ones. */
+#define CONVTR_FEW_BLOCK 128
 
 typedef struct conv_job {
     cpu_ctx *c;
@@ -64,6 +75,24 @@ static void conv1d_co_blocks(void *arg, int64_t b0, int64_t b1, int tid) {
                     1.0f, j->w + c0 * ck, (int)ck, j->col, (int)j->tout, 0.0f,
                     j->y + c0 * j->tout, (int)j->tout);
         add_bias_rows(j->y, j->bias, c0, c0 + nc, j->tout);
+    }
+}
+
+/* Direct conv1d for stride 1 and few channels (Mimi's first and last
+ * convs: 1 -> 64 and 64 -> 1, kernel 7): y[co, :] += w[co, ci, k] *
+ * x[ci, k*dil : k*dil + Tout], one contiguous axpy per weight, where
+ * im2col + sgemm would pack a tall, thin matrix for little work. */
+static void conv1d_direct_rows(void *arg, int64_t c0, int64_t c1, int tid) {
+    (void)tid;
+    const conv_job *j = arg;
+    for (int64_t co = c0; co < c1; co++) {
+        float *yc = j->y + co * j->tout;
+        const float b = j->bias ? j->bias[co] : 0.0f;
+        for (int64_t t = 0; t < j->tout; t++) yc[t] = b;
+        for (int64_t ci = 0; ci < j->cin; ci++)
+            for (int64_t k = 0; k < j->kk; k++)
+                j->c->k.axpy(yc, j->x + ci * j->tin + k * j->dilation,
+                             j->w[(co * j->cin + ci) * j->kk + k], j->tout);
     }
 }
 
@@ -125,7 +154,26 @@ xs_status cpu_conv1d(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_
                   .kk = w->shape[2], .tout = y->shape[1],
                   .stride = stride, .dilation = dilation, .groups = groups};
     xs_status rc = XS_OK;
-    if (groups == 1) {
+    if (groups == 1 && j.tout <= CONV_FEW_FRAMES) {
+        /* Few output frames (the deep, wide layers of a streaming frame):
+         * y^T[Tout, Cout] = col^T[Tout, Cin*K] . w^T, the matmul GEMV path,
+         * which streams the (large) weights once at memory speed. */
+        int64_t ck = j.cin * j.kk;
+        float *colt = malloc((size_t)(j.tout * ck) * sizeof(float));
+        if (!colt) {
+            rc = xs_error(XS_ERR_NOMEM, "cpu conv1d: out of memory (im2col)");
+        } else {
+            for (int64_t t = 0; t < j.tout; t++)
+                for (int64_t ci = 0; ci < j.cin; ci++)
+                    for (int64_t k = 0; k < j.kk; k++)
+                        colt[t * ck + ci * j.kk + k] = j.x[ci * j.tin + t * stride + k * dilation];
+            cpu_gemv(c, j.y, 1, j.tout, colt, ck, j.w, XS_F32, j.bias, j.tout, j.cout, ck);
+            free(colt);
+        }
+    } else if (groups == 1 && stride == 1 && (j.cout < 8 || j.cin * j.kk < 16)) {
+        xs_threadpool_for(c->pool, j.cout, cpu_grain((double)(j.cin * j.kk * j.tout)),
+                          conv1d_direct_rows, &j);
+    } else if (groups == 1) {
         int64_t rows = j.cin * j.kk;
         /* 1x1 conv with stride 1: x itself is the im2col matrix. */
         if (j.kk == 1 && stride == 1 && j.tout == j.tin) {
@@ -133,16 +181,20 @@ xs_status cpu_conv1d(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_
         } else {
             j.col = malloc((size_t)rows * (size_t)j.tout * sizeof(float));
             if (!j.col) rc = xs_error(XS_ERR_NOMEM, "cpu conv1d: out of memory (im2col)");
-            else xs_threadpool_for(c->pool, rows, 8, im2col_rows, &j);
+            else xs_threadpool_for(c->pool, rows, cpu_grain((double)j.tout), im2col_rows, &j);
         }
         if (rc == XS_OK)
-            xs_threadpool_for(c->pool, (j.cout + CONV_CO_BLOCK - 1) / CONV_CO_BLOCK, 1,
+            xs_threadpool_for(c->pool, (j.cout + CONV_CO_BLOCK - 1) / CONV_CO_BLOCK,
+                              cpu_grain((double)CONV_CO_BLOCK * (double)(rows * j.tout)),
                               conv1d_co_blocks, &j);
         if (j.col != in.x) free(j.col);
     } else {
         int64_t cig = j.cin / groups;
         rc = cpu_scratch_reserve(c, (size_t)(cig * j.kk * j.tout));
-        if (rc == XS_OK) xs_threadpool_for(c->pool, groups, 1, conv1d_groups, &j);
+        if (rc == XS_OK)
+            xs_threadpool_for(c->pool, groups,
+                              cpu_grain((double)(j.cout / groups) * (double)(cig * j.kk * j.tout)),
+                              conv1d_groups, &j);
     }
     free(in.x_owned);
     free(in.w_owned);
@@ -167,6 +219,32 @@ static void convtr_channels(const conv_job *j, float *col, int64_t g, int64_t c0
         for (int64_t t = 0; t < tout; t++) yc[t] = b;
         for (int64_t t = 0; t < tin; t++)
             for (int64_t k = 0; k < kk; k++) yc[t * s + k] += col[(c * kk + k) * tin + t];
+    }
+}
+
+/* Few input frames: col^T[Tin, nc*K] = x^T . w[:, block], accumulated one
+ * input channel at a time (axpy over a contiguous weight row segment), so
+ * the weights stream once; then col2im as above. */
+static void convtr_few_blocks(void *arg, int64_t b0, int64_t b1, int tid) {
+    const conv_job *j = arg;
+    float *acc = cpu_scratch(j->c, tid);
+    const int64_t kk = j->kk, tin = j->tin, ldw = j->cout * kk;
+    for (int64_t b = b0; b < b1; b++) {
+        int64_t c0 = b * CONVTR_FEW_BLOCK;
+        int64_t nc = j->cout - c0 < CONVTR_FEW_BLOCK ? j->cout - c0 : CONVTR_FEW_BLOCK;
+        int64_t w = nc * kk;
+        memset(acc, 0, (size_t)(tin * w) * sizeof *acc);
+        for (int64_t ci = 0; ci < j->cin; ci++) {
+            const float *wr = j->w + ci * ldw + c0 * kk;
+            for (int64_t t = 0; t < tin; t++) j->c->k.axpy(acc + t * w, wr, j->x[ci * tin + t], w);
+        }
+        for (int64_t c = 0; c < nc; c++) {
+            float *yc = j->y + (c0 + c) * j->tout;
+            float bias = j->bias ? j->bias[c0 + c] : 0.0f;
+            for (int64_t t = 0; t < j->tout; t++) yc[t] = bias;
+            for (int64_t t = 0; t < tin; t++)
+                for (int64_t k = 0; k < kk; k++) yc[t * j->stride + k] += acc[t * w + c * kk + k];
+        }
     }
 }
 
@@ -212,14 +290,25 @@ xs_status cpu_conv_transpose1d(xs_backend *be, xs_tensor *y, const xs_tensor *x,
                   .kk = w->shape[2], .tout = y->shape[1],
                   .stride = stride, .dilation = 1, .groups = groups};
     xs_status rc;
-    if (groups == 1) {
+    if (groups == 1 && j.tin <= CONV_FEW_FRAMES) {
+        rc = cpu_scratch_reserve(c, (size_t)(CONVTR_FEW_BLOCK * j.kk * j.tin));
+        if (rc == XS_OK)
+            xs_threadpool_for(c->pool, (j.cout + CONVTR_FEW_BLOCK - 1) / CONVTR_FEW_BLOCK,
+                              cpu_grain((double)CONVTR_FEW_BLOCK * (double)(j.kk * j.tin * j.cin)),
+                              convtr_few_blocks, &j);
+    } else if (groups == 1) {
         rc = cpu_scratch_reserve(c, (size_t)(CONV_CO_BLOCK * j.kk * j.tin));
         if (rc == XS_OK)
-            xs_threadpool_for(c->pool, (j.cout + CONV_CO_BLOCK - 1) / CONV_CO_BLOCK, 1,
+            xs_threadpool_for(c->pool, (j.cout + CONV_CO_BLOCK - 1) / CONV_CO_BLOCK,
+                              cpu_grain((double)CONV_CO_BLOCK * (double)(j.kk * j.tin * j.cin)),
                               convtr_co_blocks, &j);
     } else {
         rc = cpu_scratch_reserve(c, (size_t)((j.cout / groups) * j.kk * j.tin));
-        if (rc == XS_OK) xs_threadpool_for(c->pool, groups, 1, convtr_groups, &j);
+        if (rc == XS_OK)
+            xs_threadpool_for(c->pool, groups,
+                              cpu_grain((double)(j.cin / groups) * (double)(j.cout / groups) *
+                                        (double)(j.kk * j.tin)),
+                              convtr_groups, &j);
     }
     free(in.x_owned);
     free(in.w_owned);

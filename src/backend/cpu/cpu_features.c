@@ -44,6 +44,8 @@ cpu_kernels cpu_kernels_for(cpu_isa isa) {
     if (isa == CPU_ISA_AVX512) fast = &cpu_kernels_avx512;
     else if (isa == CPU_ISA_AVX2) fast = &cpu_kernels_avx2;
     if (fast) {
+        if (fast->axpy) k.axpy = fast->axpy;
+        if (fast->elu) k.elu = fast->elu;
         for (int t = 0; t < XS_DTYPE_COUNT; t++) {
             if (fast->dot[t]) k.dot[t] = fast->dot[t];
             if (fast->to_f32[t]) k.to_f32[t] = fast->to_f32[t];

@@ -6,6 +6,7 @@
  */
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <math.h>
 
 #include "backend/cpu/cpu.h"
 #include "core/quant.h"
@@ -118,7 +119,16 @@ DOT256(dot_f16_avx2, uint16_t, ld8_f16, cv_f16)
 DOTQ256(dot_q8_0_avx2, xs_block_q8_0, UNPACK8_Q8)
 DOTQ256(dot_q4_0_avx2, xs_block_q4_0, UNPACK8_Q4)
 
+T256 static void axpy_avx2(float *y, const float *x, float a, int64_t n) {
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
+}
+
 const cpu_kernels cpu_kernels_avx2 = {
+    .axpy = axpy_avx2,
     .dot = {[XS_F32] = dot_f32_avx2,
             [XS_BF16] = dot_bf16_avx2,
             [XS_F16] = dot_f16_avx2,

@@ -18,6 +18,12 @@
 #include "backend/cpu/cpu.h"
 #include "core/quant.h"
 
+/* Software prefetch distance for the weight stream: a GEMV's only memory
+ * traffic is one sequential stream per thread, and the hardware prefetcher
+ * alone keeps too few lines in flight to reach DRAM bandwidth. Prefetching
+ * past the end of a row touches the next row (or at worst one line past
+ * the matrix, which a prefetch never faults on). */
+#define CPU_PREFETCH_BYTES 1024
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define AI __attribute__((always_inline)) inline
 
@@ -48,6 +54,8 @@ T512 static AI __m512 ld_f16(const uint16_t *w, int n) {
         for (int m = 0; m < NX; m++) a0[m] = a1[m] = a2[m] = a3[m] = _mm512_setzero_ps(); \
         int64_t k = 0;                                                                   \
         for (; k + 64 <= K; k += 64) {                                                   \
+            _mm_prefetch((const char *)(w + k) + CPU_PREFETCH_BYTES, _MM_HINT_T0);         \
+            _mm_prefetch((const char *)(w + k) + CPU_PREFETCH_BYTES + 64, _MM_HINT_T0);    \
             __m512 w0 = LOAD(w + k, 16), w1 = LOAD(w + k + 16, 16);                      \
             __m512 w2 = LOAD(w + k + 32, 16), w3 = LOAD(w + k + 48, 16);                 \
             for (int m = 0; m < NX; m++) {                                               \
@@ -93,6 +101,7 @@ DOT512(dot_f16_avx512, uint16_t, ld_f16)
         const int64_t nb = K / XS_QK;                                                    \
         int64_t b = 0;                                                                   \
         for (; b + 2 <= nb; b += 2) {                                                    \
+            _mm_prefetch((const char *)(w + b) + CPU_PREFETCH_BYTES, _MM_HINT_T0);         \
             __m512 d0 = _mm512_set1_ps(_cvtsh_ss(w[b].d));                               \
             __m512 d1 = _mm512_set1_ps(_cvtsh_ss(w[b + 1].d));                           \
             __m512i q0, q1, q2, q3;                                                      \
@@ -191,7 +200,68 @@ T512 static void to_f32_q4_0_avx512(const void *wv, float *y, int64_t n) {
     }
 }
 
+T512 static void axpy_avx512(float *y, const float *x, float a, int64_t n) {
+    __m512 va = _mm512_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i),
+                                                        _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+/* ELU, 16 lanes: expm1 by series near 0 (no cancellation), exp(x) - 1 with
+ * exp = 2^n * p(r), r = x - n ln2 in [-ln2/2, ln2/2], below -0.5. */
+T512 static AI __m512 elu16(__m512 x, __m512 alpha) {
+    const __m512 half = _mm512_set1_ps(-0.5f), one = _mm512_set1_ps(1.0f);
+    /* series: x * (1 + x/2 (1 + x/3 (1 + ... x/9))) written as Horner in x */
+    __m512 s = _mm512_set1_ps(1.0f / 362880.0f);
+    s = _mm512_fmadd_ps(s, x, _mm512_set1_ps(1.0f / 40320.0f));
+    s = _mm512_fmadd_ps(s, x, _mm512_set1_ps(1.0f / 5040.0f));
+    s = _mm512_fmadd_ps(s, x, _mm512_set1_ps(1.0f / 720.0f));
+    s = _mm512_fmadd_ps(s, x, _mm512_set1_ps(1.0f / 120.0f));
+    s = _mm512_fmadd_ps(s, x, _mm512_set1_ps(1.0f / 24.0f));
+    s = _mm512_fmadd_ps(s, x, _mm512_set1_ps(1.0f / 6.0f));
+    s = _mm512_fmadd_ps(s, x, _mm512_set1_ps(0.5f));
+    s = _mm512_fmadd_ps(s, x, one);
+    s = _mm512_mul_ps(s, x);
+    /* exp(x) - 1 for x <= -0.5 (x clamped at -30: the result is -1 in f32) */
+    __m512 xc = _mm512_max_ps(x, _mm512_set1_ps(-30.0f));
+    __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(0.693145751953125f), xc);
+    r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, one);
+    p = _mm512_fmadd_ps(p, r, one);
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(nf), _mm512_set1_epi32(127)), 23);
+    __m512 big = _mm512_sub_ps(_mm512_mul_ps(p, _mm512_castsi512_ps(e)), one);
+    __m512 neg = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, half, _CMP_GT_OQ), big, s);
+    __m512 y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ),
+                                    _mm512_mul_ps(alpha, neg), x);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x); /* NaN stays */
+}
+
+T512 static void elu_avx512(float *y, const float *x, float alpha, int64_t n) {
+    __m512 a = _mm512_set1_ps(alpha);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, elu16(_mm512_loadu_ps(x + i), a));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, elu16(_mm512_maskz_loadu_ps(m, x + i), a));
+    }
+}
+
 const cpu_kernels cpu_kernels_avx512 = {
+    .axpy = axpy_avx512,
+    .elu = elu_avx512,
     .dot = {[XS_F32] = dot_f32_avx512,
             [XS_BF16] = dot_bf16_avx512,
             [XS_F16] = dot_f16_avx512,

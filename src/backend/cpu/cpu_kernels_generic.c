@@ -6,6 +6,7 @@
  * error similar); q8_0 / q4_0 sum each block in f32 and scale it once, like
  * llama2.c's runq.c.
  */
+#include <math.h>
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
@@ -95,7 +96,17 @@ static void to_f32_q4_0(const void *w, float *y, int64_t n) {
     xs_dequantize_row_q4_0(w, y, n);
 }
 
+static void axpy_generic(float *y, const float *x, float a, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void elu_generic(float *y, const float *x, float alpha, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : alpha * expm1f(x[i]);
+}
+
 const cpu_kernels cpu_kernels_generic = {
+    .axpy = axpy_generic,
+    .elu = elu_generic,
     .dot = {[XS_F32] = dot_f32_generic,
             [XS_BF16] = dot_bf16_generic,
             [XS_F16] = dot_f16_generic,

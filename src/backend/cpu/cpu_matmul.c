@@ -27,6 +27,7 @@
 typedef struct mm_job {
     cpu_ctx *c;
     float *y;
+    int64_t ys_m, ys_n; /* y[m, n] is y[m * ys_m + n * ys_n] */
     const float *x;
     int64_t ldx;
     const uint8_t *w;
@@ -47,7 +48,7 @@ static void gemv_range(void *arg, int64_t n0, int64_t n1, int tid) {
         for (int64_t m = 0; m < j->M; m += CPU_MAX_NX) {
             int nx = j->M - m < CPU_MAX_NX ? (int)(j->M - m) : CPU_MAX_NX;
             dot(wrow, j->x + m * j->ldx, j->ldx, nx, j->K, out);
-            for (int i = 0; i < nx; i++) j->y[(m + i) * j->N + n] = out[i] + b;
+            for (int i = 0; i < nx; i++) j->y[(m + i) * j->ys_m + n * j->ys_n] = out[i] + b;
         }
     }
 }
@@ -73,6 +74,14 @@ static void gemm_blocks(void *arg, int64_t b0, int64_t b1, int tid) {
             for (int64_t m = 0; m < j->M; m++)
                 for (int64_t i = 0; i < nb; i++) j->y[m * j->N + n0 + i] += j->bias[n0 + i];
     }
+}
+
+void cpu_gemv(cpu_ctx *c, float *y, int64_t ys_m, int64_t ys_n, const float *x, int64_t ldx,
+              const void *w, xs_dtype wt, const float *bias, int64_t M, int64_t N, int64_t K) {
+    mm_job j = {.c = c, .y = y, .ys_m = ys_m, .ys_n = ys_n, .x = x, .ldx = ldx, .w = w,
+                .w_row_bytes = xs_dtype_row_bytes(wt, K), .wt = wt, .bias = bias,
+                .M = M, .N = N, .K = K};
+    xs_threadpool_for(c->pool, N, cpu_grain((double)K * (double)M), gemv_range, &j);
 }
 
 xs_status cpu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
@@ -102,6 +111,8 @@ xs_status cpu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_
     }
     mm_job j = {.c = c,
                 .y = y->data,
+                .ys_m = N,
+                .ys_n = 1,
                 .x = xd,
                 .ldx = ldx,
                 .w = w->data,
@@ -113,12 +124,13 @@ xs_status cpu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_
                 .K = K};
     xs_status rc = XS_OK;
     if (M <= CPU_GEMV_MAX_M) {
-        /* grain: >= 16 rows per chunk, so tiny products do not wake threads. */
-        xs_threadpool_for(c->pool, N, 16, gemv_range, &j);
+        xs_threadpool_for(c->pool, N, cpu_grain((double)K * (double)M), gemv_range, &j);
     } else {
         if (w->dtype != XS_F32) rc = cpu_scratch_reserve(c, (size_t)CPU_GEMM_NB * (size_t)K);
         if (rc == XS_OK)
-            xs_threadpool_for(c->pool, (N + CPU_GEMM_NB - 1) / CPU_GEMM_NB, 1, gemm_blocks, &j);
+            xs_threadpool_for(c->pool, (N + CPU_GEMM_NB - 1) / CPU_GEMM_NB,
+                              cpu_grain((double)CPU_GEMM_NB * (double)K * (double)M), gemm_blocks,
+                              &j);
     }
     free(owned);
     return rc;

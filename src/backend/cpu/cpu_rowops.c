@@ -22,7 +22,7 @@
 #include "backend/ref/ref.h"
 
 #define LANES 16
-#define ELEM_GRAIN 16384 /* elements per chunk below which threads do not pay */
+#define ELEM_GRAIN 32768 /* elements per chunk below which threads do not pay */
 
 static inline float sum_lanes(const float *a) {
     float s = 0;
@@ -250,7 +250,9 @@ xs_status cpu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     attn_job j = {.c = c, .y = y->data, .q = q->data, .cache = cache, .qpos = pos->data,
                   .pos_stride = pos->stride[0], .n_heads = n_heads, .D = hd / n_heads,
                   .hd = hd, .context = context, .scale = scale};
-    xs_threadpool_for(c->pool, pos->shape[0] * n_heads, 1, attn_items, &j);
+    xs_threadpool_for(c->pool, pos->shape[0] * n_heads,
+                      cpu_grain(2.0 * (double)cache->capacity * (double)(hd / n_heads)), attn_items,
+                      &j);
     return XS_OK;
 }
 
@@ -260,6 +262,7 @@ typedef enum ew_kind { EW_ELU, EW_GELU, EW_SCALE, EW_ADD, EW_MUL, EW_ADD_ROW, EW
 
 typedef struct ew_job {
     ew_kind kind;
+    cpu_elu_fn elu;
     float *y;
     const float *a, *b;
     int64_t d; /* row length for broadcast */
@@ -273,7 +276,7 @@ static void ew_range(void *arg, int64_t i0, int64_t i1, int tid) {
     const float *a = j->a, *b = j->b;
     switch (j->kind) {
     case EW_ELU:
-        for (int64_t i = i0; i < i1; i++) y[i] = a[i] > 0 ? a[i] : j->p0 * expm1f(a[i]);
+        j->elu(y + i0, a + i0, j->p0, i1 - i0);
         break;
     case EW_GELU:
         for (int64_t i = i0; i < i1; i++)
@@ -308,7 +311,8 @@ static void ew_run(xs_backend *be, ew_job *j, int64_t n) {
 
 xs_status cpu_elu(xs_backend *be, xs_tensor *y, const xs_tensor *x, float alpha) {
     if (!all_contig(y, x, NULL)) return ref_elu(be, y, x, alpha);
-    ew_job j = {.kind = EW_ELU, .y = y->data, .a = x->data, .p0 = alpha};
+    ew_job j = {.kind = EW_ELU, .elu = cpu_ctx_of(be)->k.elu, .y = y->data, .a = x->data,
+                .p0 = alpha};
     ew_run(be, &j, xs_tensor_numel(x));
     return XS_OK;
 }
@@ -413,5 +417,50 @@ xs_status cpu_argmax(xs_backend *be, xs_tensor *ids, const xs_tensor *logits) {
         }
         ((int32_t *)ids->data)[r * (ids->ndim ? ids->stride[0] : 1)] = (int32_t)best;
     }
+    return XS_OK;
+}
+
+/* ---- copy, fill ------------------------------------------------------------- */
+
+/* Strided copy of 4-byte elements (f32 or i32: bits are copied, never
+ * converted). Rows whose innermost stride is 1 on both sides move with
+ * memmove (the model's concatenations, slices and conv contexts); other
+ * layouts (transposes) use a plain 4-deep loop. */
+xs_status cpu_copy(xs_backend *be, xs_tensor *y, const xs_tensor *x) {
+    (void)be;
+    int64_t sh[4] = {1, 1, 1, 1}, sy[4] = {0, 0, 0, 0}, sx[4] = {0, 0, 0, 0};
+    const int off = 4 - x->ndim;
+    for (int d = 0; d < x->ndim; d++) {
+        sh[off + d] = x->shape[d];
+        sx[off + d] = x->stride[d];
+        sy[off + d] = y->stride[d];
+    }
+    if (xs_tensor_numel(x) == 0) return XS_OK;
+    if (xs_tensor_is_contiguous(x) && xs_tensor_is_contiguous(y)) {
+        memmove(y->data, x->data, (size_t)xs_tensor_numel(x) * 4);
+        return XS_OK;
+    }
+    uint32_t *yd = y->data;
+    const uint32_t *xd = x->data;
+    const bool rows = (sh[3] == 1 || (sx[3] == 1 && sy[3] == 1));
+    for (int64_t a = 0; a < sh[0]; a++)
+        for (int64_t b = 0; b < sh[1]; b++)
+            for (int64_t c = 0; c < sh[2]; c++) {
+                uint32_t *yr = yd + a * sy[0] + b * sy[1] + c * sy[2];
+                const uint32_t *xr = xd + a * sx[0] + b * sx[1] + c * sx[2];
+                if (rows) {
+                    memmove(yr, xr, (size_t)sh[3] * 4);
+                } else {
+                    for (int64_t d = 0; d < sh[3]; d++) yr[d * sy[3]] = xr[d * sx[3]];
+                }
+            }
+    return XS_OK;
+}
+
+xs_status cpu_fill(xs_backend *be, xs_tensor *y, float value) {
+    if (!xs_tensor_is_contiguous(y)) return ref_fill(be, y, value);
+    float *d = y->data;
+    const int64_t n = xs_tensor_numel(y);
+    for (int64_t i = 0; i < n; i++) d[i] = value;
     return XS_OK;
 }
