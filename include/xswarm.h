@@ -48,6 +48,57 @@ const char *xswarm_last_error(void);
 /* Version string, e.g. "0.1.0". */
 const char *xswarm_version(void);
 
+
+/* ---- model and sessions ------------------------------------------------
+ * One loaded model (Mimi codec + Moshi LM + optional SentencePiece text
+ * tokenizer) serves any number of sessions; each session owns its own
+ * conversation state (codec stream, LM caches, sampler, text), so sessions
+ * of one model may run on different threads (one thread per session).
+ *
+ * Audio in and out: mono float PCM in [-1, 1] at XSWARM_SAMPLE_RATE (24 kHz),
+ * processed in frames of XSWARM_FRAME_SAMPLES (1920 samples, 80 ms). Push any
+ * number of samples; every complete frame is processed at once (encode, LM
+ * step, decode) and its 1920 response samples become available to pull. The
+ * loop is Kyutai's offline one (moshi/run_inference.py): the first frame's
+ * codes are given to the LM twice so the answer stays aligned with the
+ * input; so N pushed frames give N response frames.
+ */
+typedef struct xswarm_model xswarm_model;
+typedef struct xswarm_session xswarm_session;
+
+/* Load a model bundle: a folder laid out like a Hugging Face snapshot of a
+ * Kyutai repo (model.safetensors | model.q8.gguf | ..., tokenizer-*.safetensors,
+ * tokenizer_spm_*.model, optional config.json and mimi_config.json).
+ * backend: "ref", "cpu", "cuda" or NULL (cuda when usable, else cpu);
+ * threads <= 0: one per core. */
+xswarm_status xswarm_model_load(const char *dir, const char *backend, int threads,
+                                xswarm_model **out);
+/* The same from parts; NULL for lm_config / mimi_config / tokenizer means
+ * none (LM: Moshi 7B preset; Mimi: the file's neighbour config or the
+ * released preset; no tokenizer: no text). */
+xswarm_status xswarm_model_load_parts(const char *lm, const char *lm_config, const char *mimi,
+                                      const char *mimi_config, const char *tokenizer,
+                                      const char *backend, int threads, xswarm_model **out);
+void xswarm_model_free(xswarm_model *m); /* after all its sessions; NULL ok */
+
+/* A new conversation. Sampling: the model's defaults (Kyutai's temperature
+ * 0.8 / text 0.7, top-k 250 / 25) with this seed; same seed, same backend,
+ * same input: identical output. */
+xswarm_status xswarm_session_new(xswarm_model *m, uint64_t seed, xswarm_session **out);
+/* Change sampling before the first push. greedy != 0: argmax everywhere. */
+xswarm_status xswarm_session_set_sampling(xswarm_session *s, int greedy, float temp, int top_k,
+                                          float text_temp, int text_top_k);
+/* Feed n samples (any n >= 0); complete frames are processed now. */
+xswarm_status xswarm_session_push(xswarm_session *s, const float *pcm, size_t n);
+/* Move up to max response samples into pcm; returns how many. */
+size_t xswarm_session_pull(xswarm_session *s, float *pcm, size_t max);
+/* Move the response text produced so far (UTF-8, NUL-terminated, at most
+ * n - 1 bytes) into buf; returns its length. Empty without a tokenizer. */
+size_t xswarm_session_pull_text(xswarm_session *s, char *buf, size_t n);
+/* Back to a fresh conversation (same model, same sampling and seed). */
+xswarm_status xswarm_session_reset(xswarm_session *s);
+void xswarm_session_free(xswarm_session *s); /* NULL ok */
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,7 +3,8 @@
  * Mimi sizes (64 filters, dimension 512, 8-layer transformers, 2048-entry
  * codebooks) on random weights and real speech (golden mimi_tiny input),
  * over 50 frames: codes exact, every tap within 1e-4 * max(1, max|ref|),
- * decoded pcm within 1e-4. `ref` takes ~0.3 s a frame here, hence _slow.
+ * decoded pcm within 1e-4; then 10 frames with the matmul weights in bf16.
+ * `ref` takes ~0.3 s a frame here, hence _slow.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 #include "model/mimi.h"
 #include "testutil.h"
 
-#define FRAMES 50
+#define MAX_FRAMES 50
 #define FRAME 1920
 
 typedef struct run {
@@ -22,7 +23,7 @@ typedef struct run {
     mimi_model *m;
     mimi_stream *s;
     xs_taps *taps;
-    int32_t codes[FRAMES * 8];
+    int32_t codes[MAX_FRAMES * 8];
     float *pcm;
 } run;
 
@@ -35,7 +36,7 @@ static bool run_open(run *r, const char *backend, const mimi_config *c) {
     CHECK(r->m && mimi_stream_new(r->m, &r->s) == XS_OK, "%s: stream", backend);
     r->taps = xs_taps_new();
     if (r->s) mimi_stream_set_taps(r->s, r->taps);
-    r->pcm = calloc(FRAMES * FRAME, sizeof *r->pcm);
+    r->pcm = calloc(MAX_FRAMES * FRAME, sizeof *r->pcm);
     return r->s != NULL;
 }
 
@@ -47,23 +48,16 @@ static void run_close(run *r) {
     if (r->be) xs_backend_close(r->be);
 }
 
-int main(void) {
-    xs_safetensors *g = NULL;
-    if (xs_st_open(golden_path("mimi_tiny/golden.safetensors"), &g) != XS_OK)
-        test_skip("golden mimi_tiny missing");
-    const xs_tensor *in = xs_st_find(g, "input_pcm");
-    CHECK(in && xs_tensor_numel(in) >= FRAMES * FRAME, "speech input");
-    if (!in) return test_summary("test_mimi_real_parity_slow");
-    const float *x = in->data;
-
+/* Returns false when the cpu backend is unavailable. */
+static bool parity(const float *x, bool bf16, int FRAMES) {
     mimi_config c;
     mimi_config_preset(&c);
+    c.matmul_bf16 = bf16;
     run a, b;
     CHECK(run_open(&a, "ref", &c), "ref");
     if (!run_open(&b, "cpu", &c)) {
         run_close(&a);
-        xs_st_close(g);
-        test_skip("cpu backend unavailable");
+        return false;
     }
     int K = c.num_codebooks;
     for (int t = 0; t < FRAMES; t++) {
@@ -103,10 +97,26 @@ int main(void) {
               err, mx);
         n++;
     }
-    printf("real-size parity: %d taps, codes %d mismatches, pcm err %.3g, %d distinct cb0 codes\n",
-           n, bad, perr, uniq);
+    printf("real-size parity (%s matmul weights, %d frames): %d taps, codes %d mismatches, "
+           "pcm err %.3g, %d distinct cb0 codes\n",
+           bf16 ? "bf16" : "f32", FRAMES, n, bad, perr, uniq);
     run_close(&a);
     run_close(&b);
+    return true;
+}
+
+int main(void) {
+    xs_safetensors *g = NULL;
+    if (xs_st_open(golden_path("mimi_tiny/golden.safetensors"), &g) != XS_OK)
+        test_skip("golden mimi_tiny missing");
+    const xs_tensor *in = xs_st_find(g, "input_pcm");
+    CHECK(in && xs_tensor_numel(in) >= MAX_FRAMES * FRAME, "speech input");
+    if (!in) return test_summary("test_mimi_real_parity_slow");
+    if (!parity(in->data, false, MAX_FRAMES)) {
+        xs_st_close(g);
+        test_skip("cpu backend unavailable");
+    }
+    parity(in->data, true, 10);
     xs_st_close(g);
     return test_summary("test_mimi_real_parity_slow");
 }

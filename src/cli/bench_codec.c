@@ -108,8 +108,8 @@ int cmd_bench_codec(int argc, char **argv) {
                    "Mimi per-frame encode and decode time (p50/p99) at the released model's\n"
                    "sizes with random weights, the real-time factor (80 ms / time) and the floor\n"
                    "max(weight bytes / bandwidth, FLOPs / matmul FLOP rate) measured in the same\n"
-                   "run. Default backend cpu, 50 frames. --bf16: transformer matmul weights\n"
-                   "in bf16 (half the weight bytes).\n");
+                   "run. Default backend cpu, 50 frames. --bf16: matmul weights (transformers,\n"
+                   "deep convs) in bf16 (178 MB read per frame instead of 334 MB).\n");
             return 0;
         }
         if (!strcmp(argv[i], "--bf16")) {
@@ -185,11 +185,7 @@ int cmd_bench_codec(int argc, char **argv) {
         if (bw <= 0) bw = 1e-9;
         if (gf <= 0) gf = 1e-9;
         /* every weight is read once per frame, except the codebooks past K */
-        double unused = (double)(cfg.n_q - K) * cfg.bins * (cfg.q_dimension + 1);
-        double bytes = 4.0 * ((double)mimi_model_params(m) - unused);
-        if (bf16) /* the transformer linears are read as 2-byte values */
-            bytes -= 2.0 * 2 * cfg.num_layers *
-                     (4.0 * cfg.d_model * cfg.d_model + 2.0 * cfg.d_model * cfg.dim_feedforward);
+        double bytes = (double)mimi_model_frame_bytes(m, K);
         double floor_bw = bytes / (bw * 1e9) * 1e3;
         double floor_fl = (k.enc_flops + k.dec_flops) / (gf * 1e9) * 1e3;
         double floor_ms = floor_bw > floor_fl ? floor_bw : floor_fl;

@@ -8,8 +8,10 @@
  *     measured bandwidth. The weights are cycled through several copies
  *     (>= 512 MiB in all) so they come from DRAM as in a real 7B step (8 GB
  *     in Q8_0), not from the last-level cache;
- *  3. Mimi's SEANet convolutions for one 80 ms frame.
+ *  3. Mimi's SEANet convolutions for one 80 ms frame;
+ *  4. attention of one query over a full ring KV cache (7B, Mimi, depformer).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,12 +221,59 @@ static int bench_conv(xs_backend *be, bool quick) {
     return 0;
 }
 
+/* One query against a full ring KV cache (one layer of a step): the cache
+ * is read once, so report GB/s of K + V against the bandwidth. */
+static int bench_attention(xs_backend *be, double bw, bool quick) {
+    const struct { const char *what; int64_t cap, heads, dim; } shapes[] = {
+        {"7B layer, ctx 3000, 32x128", 3000, 32, 128},
+        {"mimi layer, ctx 250, 8x64", 250, 8, 64},
+        {"depformer, ctx 8, 16x64", 8, 16, 64},
+    };
+    printf("\nattention, 1 query over a full ring KV cache (f32 K and V):\n");
+    printf("  %-28s %10s %10s %9s %8s\n", "shape", "MB/call", "p50 us", "GB/s", "% of bw");
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int64_t cap = shapes[s].cap, hd = shapes[s].heads * shapes[s].dim;
+        xs_kv_cache kv;
+        if (xs_kv_cache_alloc(be, cap, hd, &kv) != XS_OK) return cli_fail("bench ops: kv cache");
+        float *k = kv.k.data, *v = kv.v.data;
+        int32_t *cp = kv.pos.data;
+        for (int64_t i = 0; i < cap * hd; i++) {
+            k[i] = (float)(mix((uint64_t)i) >> 40) * 0x1.0p-24f - 0.5f;
+            v[i] = (float)(mix((uint64_t)i + 7) >> 40) * 0x1.0p-24f - 0.5f;
+        }
+        const int32_t last = (int32_t)(2 * cap + 5);
+        for (int64_t sl = 0; sl < cap; sl++) cp[sl] = last - (int32_t)(((last - sl) % cap + cap) % cap);
+        float *q = malloc(sizeof(float) * (size_t)hd), *y = malloc(sizeof(float) * (size_t)hd);
+        for (int64_t i = 0; i < hd; i++) q[i] = (float)(i % 9) * 0.1f - 0.4f;
+        xs_tensor qt = xs_tensor_2d(XS_F32, q, 1, hd), yt = xs_tensor_2d(XS_F32, y, 1, hd);
+        xs_tensor pt = xs_tensor_1d(XS_I32, (void *)&last, 1);
+        const int reps = quick ? 20 : 60;
+        double ts[60];
+        xs_status rc = XS_OK;
+        for (int i = -3; i < reps && rc == XS_OK; i++) {
+            double t0 = xs_now_seconds();
+            rc = xs_op_attention(be, &yt, &qt, &kv, &pt, (int)shapes[s].heads, cap,
+                                 1.0f / sqrtf((float)shapes[s].dim));
+            if (i >= 0) ts[i] = xs_now_seconds() - t0;
+        }
+        free(q), free(y);
+        xs_kv_cache_free(be, &kv);
+        if (rc != XS_OK) return cli_fail("bench ops: attention");
+        qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
+        double bytes = 2.0 * (double)cap * (double)hd * 4.0, p50 = ts[reps / 2];
+        printf("  %-28s %10.2f %10.1f %9.2f %7.0f%%\n", shapes[s].what, bytes / 1e6, p50 * 1e6,
+               bytes / p50 / 1e9, 100.0 * bytes / p50 / 1e9 / bw);
+    }
+    return 0;
+}
+
 static void usage(void) {
     printf("usage: xswarm bench ops [--threads N] [--quick] [--membw-mib N] [--skip-gemv] "
-           "[--skip-conv]\n"
+           "[--skip-conv] [--skip-attention]\n"
            "Measures memory read bandwidth and the sgemm rate, then times the cpu backend's\n"
-           "GEMV per weight dtype at Moshi 7B shapes (GB/s and %% of the bandwidth) and Mimi's\n"
-           "SEANet convolutions for one 80 ms frame. --quick: smaller buffers, fewer calls.\n");
+           "GEMV per weight dtype at Moshi 7B shapes (GB/s and %% of the bandwidth), Mimi's\n"
+           "SEANet convolutions for one 80 ms frame, and attention over a full KV ring.\n"
+           "--quick: smaller buffers, fewer calls.\n");
 }
 
 int cmd_bench_ops(int argc, char **argv) {
@@ -233,7 +282,7 @@ int cmd_bench_ops(int argc, char **argv) {
         return 0;
     }
     cli_common com = {.backend = "cpu", .threads = 0};
-    bool quick = false, skip_gemv = false, skip_conv = false;
+    bool quick = false, skip_gemv = false, skip_conv = false, skip_attn = false;
     long mib = 1024;
     for (int i = 1; i < argc; i++) {
         int r = cli_common_parse(&com, argc, argv, &i);
@@ -242,6 +291,7 @@ int cmd_bench_ops(int argc, char **argv) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--skip-gemv")) skip_gemv = true;
         else if (!strcmp(argv[i], "--skip-conv")) skip_conv = true;
+        else if (!strcmp(argv[i], "--skip-attention")) skip_attn = true;
         else if (!strcmp(argv[i], "--membw-mib") && i + 1 < argc) {
             mib = strtol(argv[++i], NULL, 10);
             if (mib < 1 || mib > 65536) {
@@ -283,6 +333,7 @@ int cmd_bench_ops(int argc, char **argv) {
     int rc = 0;
     if (!skip_gemv) rc = bench_gemv(be, bw, quick);
     if (!rc && !skip_conv) rc = bench_conv(be, quick);
+    if (!rc && !skip_attn) rc = bench_attention(be, bw, quick);
     xs_backend_close(be);
     return rc;
 }

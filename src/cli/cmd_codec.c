@@ -52,8 +52,9 @@ static void usage(FILE *f, const char *verb) {
                    "network). Config: --mimi-config, else\n"
                    "mimi_config.json or a Mimi config.json next to the weights, else the released\n"
                    "Mimi's preset. --dump-taps FILE records intermediate tensors (names as in\n"
-                   "golden/mimi_tiny, mimi.* for act.*). --bf16 keeps the transformer weights in\n"
-                   "bf16 (faster; exact for a bf16 file, rounds an f32 one).\n");
+                   "golden/mimi_tiny, mimi.* for act.*). --bf16 keeps the matmul weights\n"
+                   "(transformers, deep convs) in bf16: faster; exact for a bf16 file, rounds an\n"
+                   "f32 one.\n");
 }
 
 static bool has_suffix(const char *s, const char *suf) {

@@ -142,6 +142,7 @@ static const pcase k_cases[] = {
     /* attention: p = {capacity, heads, head_dim, T, last position, context} */
     {XS_OP_ATTENTION, XS_F32, false, "ring wrapped", {7, 3, 10, 2, 12, 6}, 0, TOL_DOT},
     {XS_OP_ATTENTION, XS_F32, false, "partly filled", {16, 2, 9, 3, 5, 16}, 0, TOL_DOT},
+    {XS_OP_ATTENTION, XS_F32, false, "long ring, short context", {300, 3, 8, 3, 700, 200}, 0, TOL_DOT},
     {XS_OP_ATTENTION, XS_F32, true, "mimi 8x64 ctx 250", {250, 8, 64, 2, 600, 250}, 0, TOL_DOT},
     {XS_OP_ATTENTION, XS_F32, true, "7B 32x128 ctx 3000", {3000, 32, 128, 1, 4500, 3000}, 0, TOL_DOT},
     {XS_OP_ATTENTION, XS_F32, true, "depformer 16x64", {8, 16, 64, 1, 5, 8}, 0, TOL_DOT},

@@ -349,15 +349,6 @@ static xs_status build_all(lm_model *m) {
     return build_dep(m);
 }
 
-/* Layout from the names, whatever the formats reader thinks. */
-static xs_layout detect_layout(const xs_weights *w) {
-    if (xs_weights_find(w, "depformer.0.linear_in.weight")) return XS_LAYOUT_CANDLE;
-    const xs_tensor *t = xs_weights_find(w, "text_linear.weight");
-    if (xs_weights_find(w, "depformer_in.0.weight") || xs_weights_find(w, "linears.0.weight"))
-        return (t && t->dtype == XS_I8) ? XS_LAYOUT_PYTORCH_INT8 : XS_LAYOUT_PYTORCH;
-    return XS_LAYOUT_UNKNOWN;
-}
-
 void lm_model_free(lm_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_prepared; i++) xs_backend_weight_release(m->be, m->prepared[i]);
@@ -376,13 +367,17 @@ xs_status lm_model_build(const lm_config *cfg, xs_weights *w, xs_backend *be, lm
     m->cfg = *cfg;
     m->be = be;
     m->file = w;
-    m->layout = detect_layout(w);
-    if (m->layout == XS_LAYOUT_UNKNOWN) {
+    /* The formats reader decides the layout from the names (one rule for
+     * every tool); an LM file is one of the three LM layouts. */
+    m->layout = xs_weights_layout(w);
+    if (m->layout != XS_LAYOUT_PYTORCH && m->layout != XS_LAYOUT_CANDLE &&
+        m->layout != XS_LAYOUT_PYTORCH_INT8) {
+        xs_layout found = m->layout;
         lm_model_free(m);
-        return xs_error(XS_ERR_FORMAT, "%s: not a Moshi LM checkpoint: neither "
+        return xs_error(XS_ERR_FORMAT, "%s: not a Moshi LM checkpoint (tensor names say: %s): neither "
                         "'depformer_in.0.weight' (PyTorch layout) nor "
                         "'depformer.0.linear_in.weight' (candle layout) is present",
-                        xs_weights_path(w));
+                        xs_weights_path(w), xs_layout_name(found));
     }
     xs_status rc = build_all(m);
     if (rc != XS_OK) {

@@ -17,7 +17,8 @@
  * `replicate` (the 25 -> 12.5 Hz downsample), where the first call fills the
  * context with copies of its first input column. */
 typedef struct mimi_conv {
-    xs_tensor w;        /* [cout, cin/groups, k] */
+    xs_tensor w;        /* [cout, cin/groups, k], or data NULL in matmul form */
+    xs_tensor wm;       /* matmul form: [cout, cin*k] f32 or bf16, else data NULL */
     xs_tensor b;        /* [cout]; data NULL when the conv has no bias */
     int cin, cout, k, stride, dilation, groups;
     bool replicate;
@@ -29,6 +30,10 @@ typedef struct mimi_conv {
  * without the bias, and added to the first K - s outputs of the next call
  * (the bias must be counted once). */
 typedef struct mimi_convtr {
+    /* matmul form (K = 2 * stride, groups = 1): used when wt.data is set */
+    xs_tensor wt;         /* [cout*K, cin] f32 or bf16: wt[co*K + k, ci] = w[ci, co, k] */
+    xs_tensor bias_col;   /* [cout*K] f32: bias[co] on taps k < stride, else 0 */
+    /* op form (anything else, e.g. the depthwise upsample) */
     xs_tensor w;          /* [cin, cout/groups, k] */
     xs_tensor b;          /* [cout] or data NULL */
     xs_tensor neg_bias;   /* [cout, k - stride] = -bias per row (constant) or data NULL */

@@ -13,7 +13,8 @@
  *  - ConvTranspose1d, kernel K, stride s: the full output of T inputs is
  *    T*s + K - s columns; the first T*s leave now, the last K - s (minus the
  *    bias, which the next call adds again) are added to the next call's first
- *    K - s columns.
+ *    K - s columns. The SEANet decoder's K = 2s layers run as one matmul plus
+ *    an overlap-add (convtr_matmul); others use the conv_transpose1d op.
  */
 #include <stdio.h>
 #include <string.h>
@@ -91,6 +92,28 @@ static xs_tensor state_view(mimi_stream *s, int64_t off, int64_t rows, int64_t c
     return xs_tensor_2d(XS_F32, (float *)s->conv_state.data + off, rows, cols);
 }
 
+/* Matmul form of a conv (the deep layers, few columns per frame): gather
+ * the windows into im[t, ci*k + j] = xin[ci, t*stride + j*dilation] with one
+ * strided copy, then y^T = im . wm^T (+ bias): the weights stream once per
+ * frame, in bf16 when the model keeps matmul weights in bf16. */
+static xs_status conv_matmul(mimi_scratch *sc, const mimi_conv *cv, const xs_tensor *xin,
+                             xs_tensor *out) {
+    xs_backend *be = sc->be;
+    int64_t Tout = out->shape[1];
+    int64_t ws[3] = {Tout, cv->cin, cv->k};
+    xs_tensor win = xs_tensor_make(XS_F32, 3, ws, xin->data), im, im3, yt;
+    win.stride[0] = cv->stride * xin->stride[1];
+    win.stride[1] = xin->stride[0];
+    win.stride[2] = (int64_t)cv->dilation * xin->stride[1];
+    XS_TRY(mimi_tmp(sc, Tout, (int64_t)cv->cin * cv->k, &im));
+    XS_TRY(xs_tensor_reshape(&im, 3, ws, &im3));
+    XS_TRY(xs_op_copy(be, &im3, &win));
+    XS_TRY(mimi_tmp(sc, Tout, cv->cout, &yt));
+    XS_TRY(xs_op_matmul(be, &yt, &im, &cv->wm, cv->b.data ? &cv->b : NULL));
+    xs_tensor ytt = xs_tensor_transpose(&yt, 0, 1);
+    return xs_op_copy(be, out, &ytt);
+}
+
 xs_status mimi_conv_run(mimi_scratch *sc, const mimi_conv *cv, mimi_stream *s,
                         const xs_tensor *x, xs_tensor *y) {
     xs_backend *be = sc->be;
@@ -101,33 +124,83 @@ xs_status mimi_conv_run(mimi_scratch *sc, const mimi_conv *cv, mimi_stream *s,
     if (T <= 0 || T % cv->stride != 0)
         return xs_error(XS_ERR_SHAPE, "mimi conv: %lld steps are not a multiple of stride %d",
                         (long long)T, cv->stride);
-    xs_tensor out;
+    xs_tensor out, xin = *x;
     XS_TRY(mimi_tmp(sc, cv->cout, T / cv->stride, &out));
     const xs_tensor *bias = cv->b.data ? &cv->b : NULL;
-    if (P == 0) {
-        XS_TRY(xs_op_conv1d(be, &out, x, &cv->w, bias, cv->stride, cv->dilation, cv->groups));
-        *y = out;
-        return XS_OK;
-    }
-    xs_tensor ctx = state_view(s, cv->state_off, cv->cin, P);
-    if (cv->replicate && !s->downsample_primed) {
-        /* Replicate padding: the context starts as copies of the first column. */
-        xs_tensor first = xs_tensor_slice(x, 1, 0, 1);
-        for (int64_t j = 0; j < P; j++) {
-            xs_tensor dst = xs_tensor_slice(&ctx, 1, j, 1);
-            XS_TRY(xs_op_copy(be, &dst, &first));
+    xs_tensor ctx = state_view(s, cv->state_off, cv->cin, P > 0 ? P : 1);
+    if (P > 0) {
+        if (cv->replicate && !s->downsample_primed) {
+            /* Replicate padding: the context starts as copies of the first column. */
+            xs_tensor first = xs_tensor_slice(x, 1, 0, 1);
+            for (int64_t j = 0; j < P; j++) {
+                xs_tensor dst = xs_tensor_slice(&ctx, 1, j, 1);
+                XS_TRY(xs_op_copy(be, &dst, &first));
+            }
         }
+        XS_TRY(mimi_tmp(sc, cv->cin, P + T, &xin));
+        xs_tensor head = xs_tensor_slice(&xin, 1, 0, P), body = xs_tensor_slice(&xin, 1, P, T);
+        XS_TRY(xs_op_copy(be, &head, &ctx));
+        XS_TRY(xs_op_copy(be, &body, x));
     }
-    xs_tensor xin;
-    XS_TRY(mimi_tmp(sc, cv->cin, P + T, &xin));
-    xs_tensor head = xs_tensor_slice(&xin, 1, 0, P), body = xs_tensor_slice(&xin, 1, P, T);
-    XS_TRY(xs_op_copy(be, &head, &ctx));
-    XS_TRY(xs_op_copy(be, &body, x));
-    XS_TRY(xs_op_conv1d(be, &out, &xin, &cv->w, bias, cv->stride, cv->dilation, cv->groups));
-    /* the new context: the last P columns seen (may reach into the old one) */
-    xs_tensor keep = xs_tensor_slice(&xin, 1, T, P);
-    XS_TRY(xs_op_copy(be, &ctx, &keep));
-    if (cv->replicate) s->downsample_primed = true;
+    if (cv->wm.data)
+        XS_TRY(conv_matmul(sc, cv, &xin, &out));
+    else
+        XS_TRY(xs_op_conv1d(be, &out, &xin, &cv->w, bias, cv->stride, cv->dilation, cv->groups));
+    if (P > 0) {
+        /* the new context: the last P columns seen (may reach into the old one) */
+        xs_tensor keep = xs_tensor_slice(&xin, 1, T, P);
+        XS_TRY(xs_op_copy(be, &ctx, &keep));
+        if (cv->replicate) s->downsample_primed = true;
+    }
+    *y = out;
+    return XS_OK;
+}
+
+/* A [C, T, S] view of col [T, C*2S] picking taps half*S .. half*S + S-1. */
+static xs_tensor taps_half(const xs_tensor *col, int64_t C, int64_t T, int64_t S, int half) {
+    int64_t shape[3] = {C, T, S};
+    xs_tensor v = xs_tensor_make(XS_F32, 3, shape, (float *)col->data + half * S);
+    v.stride[0] = 2 * S;
+    v.stride[1] = C * 2 * S;
+    v.stride[2] = 1;
+    return v;
+}
+
+/* Matmul form of a K = 2S transposed conv: col[t, co*K + k] = sum_ci
+ * x[ci, t] w[ci, co, k] (+ bias on taps k < S) is one matmul, so the weights
+ * stream once per frame (and may be bf16). Output block t (S columns) is
+ * then A_t + B_{t-1}: the first S taps of input t plus the last S taps of
+ * input t-1, where B_{-1} is the tail carried from the previous call and
+ * B_{T-1} becomes the new tail (bias-free by construction). */
+static xs_status convtr_matmul(mimi_scratch *sc, const mimi_convtr *ct, mimi_stream *s,
+                               const xs_tensor *x, xs_tensor *y) {
+    xs_backend *be = sc->be;
+    int64_t T = x->shape[1], S = ct->stride, C = ct->cout;
+    xs_tensor xt, col, out, q;
+    XS_TRY(mimi_tmp(sc, T, ct->cin, &xt));
+    xs_tensor xtv = xs_tensor_transpose(x, 0, 1);
+    XS_TRY(xs_op_copy(be, &xt, &xtv));
+    XS_TRY(mimi_tmp(sc, T, C * ct->k, &col));
+    XS_TRY(xs_op_matmul(be, &col, &xt, &ct->wt, &ct->bias_col));
+    xs_tensor A = taps_half(&col, C, T, S, 0), B = taps_half(&col, C, T, S, 1);
+    int64_t s3[3] = {C, T, S}, t3[3] = {C, 1, S};
+    xs_tensor out3, q3, tail3;
+    XS_TRY(mimi_tmp(sc, C, T * S, &out));
+    XS_TRY(mimi_tmp(sc, C, T * S, &q));
+    XS_TRY(xs_tensor_reshape(&out, 3, s3, &out3));
+    XS_TRY(xs_tensor_reshape(&q, 3, s3, &q3));
+    xs_tensor tail = state_view(s, ct->state_off, C, S);
+    XS_TRY(xs_tensor_reshape(&tail, 3, t3, &tail3));
+    XS_TRY(xs_op_copy(be, &out3, &A));
+    xs_tensor q0 = xs_tensor_slice(&q3, 1, 0, 1);
+    XS_TRY(xs_op_copy(be, &q0, &tail3));
+    if (T > 1) {
+        xs_tensor qr = xs_tensor_slice(&q3, 1, 1, T - 1), br = xs_tensor_slice(&B, 1, 0, T - 1);
+        XS_TRY(xs_op_copy(be, &qr, &br));
+    }
+    XS_TRY(xs_op_add(be, &out, &out, &q));
+    xs_tensor blast = xs_tensor_slice(&B, 1, T - 1, 1);
+    XS_TRY(xs_op_copy(be, &tail3, &blast));
     *y = out;
     return XS_OK;
 }
@@ -139,6 +212,7 @@ xs_status mimi_convtr_run(mimi_scratch *sc, const mimi_convtr *ct, mimi_stream *
     if (x->ndim != 2 || x->shape[0] != ct->cin || T <= 0)
         return xs_error(XS_ERR_SHAPE, "mimi convtr: input has %lld channels, want %d",
                         (long long)x->shape[0], ct->cin);
+    if (ct->wt.data) return convtr_matmul(sc, ct, s, x, y);
     xs_tensor full, out;
     XS_TRY(mimi_tmp(sc, ct->cout, (T - 1) * S + ct->k, &full));
     XS_TRY(xs_op_conv_transpose1d(be, &full, x, &ct->w, ct->b.data ? &ct->b : NULL, (int)S,

@@ -26,7 +26,12 @@ typedef struct loader {
     mimi_model *m;
     mimi_tensor_source src;
     void *user;
+    int64_t cols; /* columns per 80 ms frame at the layer being loaded */
 } loader;
+
+/* Convs with at most this many output columns per frame (the deep, wide
+ * layers: they hold most of the conv weights) run in matmul form. */
+#define MIMI_MM_CONV_MAX_COLS 16
 
 static xs_status own(mimi_model *m, const xs_tensor *t) {
     if (m->n_owned == m->cap_owned) {
@@ -94,22 +99,28 @@ static xs_status load(loader *L, const char *name, int ndim, const int64_t *shap
 
 /* A matmul weight: f32, or bf16 when cfg.matmul_bf16 (the matmul op takes
  * both; conv weights must stay f32). */
-static xs_status load_mm(loader *L, const char *name, int ndim, const int64_t *shape,
-                         xs_tensor *out) {
-    if (!L->m->cfg.matmul_bf16 || !L->m->be) return load(L, name, ndim, shape, out);
-    float *h = NULL;
-    XS_TRY(fetch(L, name, ndim, shape, &h));
+static xs_status upload_mm(loader *L, int ndim, const int64_t *shape, const float *h,
+                           xs_tensor *out) {
+    if (!L->m->cfg.matmul_bf16 || !L->m->be) return upload(L->m, ndim, shape, h, out);
     int64_t n = numel(ndim, shape);
     uint16_t *b = malloc((size_t)n * sizeof *b);
     xs_status rc = b ? XS_OK : xs_error(XS_ERR_NOMEM, "mimi: out of memory");
     for (int64_t i = 0; b && i < n; i++) b[i] = xs_f32_to_bf16(h[i]);
-    free(h);
     xs_tensor t;
     if (rc == XS_OK) rc = xs_tensor_alloc(L->m->be, XS_BF16, ndim, shape, &t);
     if (rc == XS_OK && (rc = own(L->m, &t)) != XS_OK) xs_tensor_free(L->m->be, &t);
     if (rc == XS_OK) rc = xs_tensor_upload(L->m->be, &t, b);
     if (rc == XS_OK) *out = t;
     free(b);
+    return rc;
+}
+
+static xs_status load_mm(loader *L, const char *name, int ndim, const int64_t *shape,
+                         xs_tensor *out) {
+    float *h = NULL;
+    XS_TRY(fetch(L, name, ndim, shape, &h));
+    xs_status rc = upload_mm(L, ndim, shape, h, out);
+    free(h);
     return rc;
 }
 
@@ -131,7 +142,21 @@ static xs_status load_conv(loader *L, mimi_conv *cv, const char *prefix, int cin
     L->m->conv_state_floats += (int64_t)cin * cv->ctx_len;
     int64_t ws[3] = {cout, cin / groups, k};
     snprintf(name, sizeof name, "%s.weight", prefix);
-    XS_TRY(load(L, name, 3, ws, &cv->w));
+    memset(&cv->w, 0, sizeof cv->w);
+    memset(&cv->wm, 0, sizeof cv->wm);
+    int64_t out_cols = L->cols / stride;
+    L->cols = out_cols;
+    if (groups == 1 && out_cols >= 1 && out_cols <= MIMI_MM_CONV_MAX_COLS) {
+        /* [cout, cin, k] is already the row-major [cout, cin*k] matrix */
+        int64_t ms[2] = {cout, (int64_t)cin * k};
+        float *h = NULL;
+        XS_TRY(fetch(L, name, 3, ws, &h));
+        xs_status rc = h ? upload_mm(L, 2, ms, h, &cv->wm) : XS_OK;
+        free(h);
+        XS_TRY(rc);
+    } else {
+        XS_TRY(load(L, name, 3, ws, &cv->w));
+    }
     memset(&cv->b, 0, sizeof cv->b);
     if (bias) {
         int64_t bs[1] = {cout};
@@ -141,9 +166,32 @@ static xs_status load_conv(loader *L, mimi_conv *cv, const char *prefix, int cin
     return XS_OK;
 }
 
+/* Transposed conv as a matmul (see mimi_seanet.c), when K = 2 * stride and
+ * groups = 1 (every SEANet decoder layer): wt[co*K + k, ci] = w[ci, co, k],
+ * and the bias goes to the first `stride` taps of each channel only, so that
+ * the overlap-add counts it once and the carried tail has none. */
+static xs_status make_matmul_form(loader *L, mimi_convtr *ct, const float *w, const float *b) {
+    int64_t cin = ct->cin, cout = ct->cout, K = ct->k, S = ct->stride;
+    float *wt = malloc((size_t)(cout * K * cin) * sizeof *wt);
+    float *bc = calloc((size_t)(cout * K), sizeof *bc);
+    xs_status rc = wt && bc ? XS_OK : xs_error(XS_ERR_NOMEM, "mimi: out of memory");
+    for (int64_t ci = 0; rc == XS_OK && ci < cin; ci++)
+        for (int64_t co = 0; co < cout; co++)
+            for (int64_t k = 0; k < K; k++) wt[(co * K + k) * cin + ci] = w[(ci * cout + co) * K + k];
+    for (int64_t co = 0; rc == XS_OK && b && co < cout; co++)
+        for (int64_t k = 0; k < S; k++) bc[co * K + k] = b[co];
+    int64_t ws[2] = {cout * K, cin}, bs[1] = {cout * K};
+    if (rc == XS_OK) rc = upload_mm(L, 2, ws, wt, &ct->wt);
+    if (rc == XS_OK) rc = upload(L->m, 1, bs, bc, &ct->bias_col);
+    free(wt);
+    free(bc);
+    return rc;
+}
+
 static xs_status load_convtr(loader *L, mimi_convtr *ct, const char *prefix, int cin, int cout,
                              int k, int stride, int groups, bool bias) {
     char name[256];
+    memset(ct, 0, sizeof *ct);
     ct->cin = cin;
     ct->cout = cout;
     ct->k = k;
@@ -153,30 +201,34 @@ static xs_status load_convtr(loader *L, mimi_convtr *ct, const char *prefix, int
     if (ct->tail_len < 0) return xs_error(XS_ERR_ARG, "mimi: %s: stride %d > kernel", prefix, stride);
     ct->state_off = L->m->conv_state_floats;
     L->m->conv_state_floats += (int64_t)cout * ct->tail_len;
-    int64_t ws[3] = {cin, cout / groups, k};
+    L->cols *= stride;
+    int64_t ws[3] = {cin, cout / groups, k}, bs[1] = {cout};
+    float *hw = NULL, *hb = NULL;
     snprintf(name, sizeof name, "%s.weight", prefix);
-    XS_TRY(load(L, name, 3, ws, &ct->w));
-    memset(&ct->b, 0, sizeof ct->b);
-    memset(&ct->neg_bias, 0, sizeof ct->neg_bias);
+    XS_TRY(fetch(L, name, 3, ws, &hw));
+    xs_status rc = XS_OK;
     if (bias) {
-        int64_t bs[1] = {cout};
-        float *h = NULL;
         snprintf(name, sizeof name, "%s.bias", prefix);
-        XS_TRY(fetch(L, name, 1, bs, &h));
-        xs_status rc = upload(L->m, 1, bs, h, &ct->b);
-        if (rc == XS_OK && ct->tail_len > 0 && h) {
+        rc = fetch(L, name, 1, bs, &hb);
+    }
+    if (rc == XS_OK && hw && groups == 1 && k == 2 * stride) {
+        rc = make_matmul_form(L, ct, hw, hb);
+    } else if (rc == XS_OK && hw) {
+        rc = upload(L->m, 3, ws, hw, &ct->w);
+        if (rc == XS_OK && hb) rc = upload(L->m, 1, bs, hb, &ct->b);
+        if (rc == XS_OK && hb && ct->tail_len > 0) {
             float *plane = malloc((size_t)(cout * ct->tail_len) * sizeof *plane);
             if (!plane) rc = xs_error(XS_ERR_NOMEM, "mimi: out of memory");
             for (int64_t c = 0; plane && c < cout; c++)
-                for (int64_t j = 0; j < ct->tail_len; j++) plane[c * ct->tail_len + j] = -h[c];
+                for (int64_t j = 0; j < ct->tail_len; j++) plane[c * ct->tail_len + j] = -hb[c];
             int64_t ps[2] = {cout, ct->tail_len};
             if (rc == XS_OK) rc = upload(L->m, 2, ps, plane, &ct->neg_bias);
             free(plane);
         }
-        free(h);
-        XS_TRY(rc);
     }
-    return XS_OK;
+    free(hw);
+    free(hb);
+    return rc;
 }
 
 static xs_status load_resblock(loader *L, mimi_resblock *rb, const char *prefix, int dim,
@@ -382,7 +434,7 @@ static xs_status build(xs_backend *be, const mimi_config *cfg, mimi_tensor_sourc
     if (!m) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
     m->be = be;
     m->cfg = *cfg;
-    loader L = {m, src, user};
+    loader L = {m, src, user, mimi_frame_samples(cfg)};
     int D = cfg->dimension, ds = mimi_downsample_stride(cfg);
     xs_status rc = load_seanet_enc(&L);
     if (rc == XS_OK) rc = load_transformer(&L, &m->enc_tr, "encoder_transformer");
@@ -444,6 +496,15 @@ void mimi_model_free(mimi_model *m) {
 const mimi_config *mimi_model_config(const mimi_model *m) { return &m->cfg; }
 xs_backend *mimi_model_backend(const mimi_model *m) { return m->be; }
 int64_t mimi_model_params(const mimi_model *m) { return m->n_params; }
+
+int64_t mimi_model_frame_bytes(const mimi_model *m, int n_codebooks) {
+    int64_t n = 0;
+    for (int i = 0; i < m->n_owned; i++) n += (int64_t)xs_tensor_nbytes(&m->owned[i]);
+    for (int k = n_codebooks; k < m->cfg.n_q; k++)
+        n -= (int64_t)(xs_tensor_nbytes(&m->rvq.books[k].centroids) +
+                       xs_tensor_nbytes(&m->rvq.books[k].neg_half_sq));
+    return n;
+}
 
 /* ---- open by path ---------------------------------------------------------- */
 

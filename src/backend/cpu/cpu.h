@@ -2,20 +2,24 @@
  * cpu.h — internals of the `cpu` backend (not for model code).
  *
  * Layout of the folder:
- *   cpu_backend.c     the iface table, context (thread pool, scratch, ref
- *                     backend for the rare inputs we do not special-case)
+ *   cpu_backend.c     the iface table (each op under the backend lock),
+ *                     context (thread pool, per-thread scratch)
  *   cpu_features.c    which ISA this machine has, chosen once at open
- *   cpu_kernels_*.c   dot-product kernels: generic (plain C, always built),
+ *   cpu_kernels_*.c   dot, axpy, ELU kernels: generic (plain C, always built),
  *                     avx2 (+fma, f16c) and avx512 (f, bw, vl) via target
  *                     attributes, so the base build stays portable x86-64
  *   cpu_matmul.c      matmul driver: GEMV kernels for few rows, per-block
  *                     OpenBLAS sgemm (dequantized weight tile) for many
- *   cpu_conv.c        conv1d / conv_transpose1d (im2col + sgemm)
- *   cpu_rowops.c      norms, softmax, activations, attention, rope, misc
+ *   cpu_conv.c        conv1d / conv_transpose1d (im2col + sgemm, GEMV or
+ *                     axpy for few frames, direct for few channels)
+ *   cpu_rowops.c      norms, softmax, activations, attention, rope, copy...
+ * Inputs the fast paths do not handle (strided views of most row ops) go
+ * to the ref implementation of the op (backend/ref/ref.h), call by call.
  *
  * Determinism: every op splits work over independent outputs (rows,
- * channels, heads) in fixed-size blocks, so results are bit-identical for
- * any thread count.
+ * channels, heads) and computes each from its index alone, so results are
+ * bit-identical for any thread count (tests/test_cpu_matmul.c checks it).
+ * XSWARM_CPU_ISA=generic|avx2 lowers the kernel choice (tests use it).
  */
 #ifndef XS_BACKEND_CPU_CPU_H
 #define XS_BACKEND_CPU_CPU_H
@@ -53,8 +57,8 @@ typedef void (*cpu_to_f32_fn)(const void *w, float *y, int64_t n);
 /* y[i] += a * x[i] for i < n. */
 typedef void (*cpu_axpy_fn)(float *y, const float *x, float a, int64_t n);
 /* y[i] = x[i] > 0 ? x[i] : alpha * expm1(x[i]) (y may alias x). The SIMD
- * versions use a degree-9 expm1 series on (-0.5, 0] and a range-reduced
- * degree-7 exp below: a few ulp, NaN passed through. */
+ * versions (avx2, avx512) use a degree-9 expm1 series on (-0.5, 0] and a
+ * range-reduced degree-7 exp below: a few ulp, NaN passed through. */
 typedef void (*cpu_elu_fn)(float *y, const float *x, float alpha, int64_t n);
 
 typedef struct cpu_kernels {
@@ -86,11 +90,17 @@ typedef struct cpu_ctx {
      * scratch + tid * scratch_per_thread floats. */
     float *scratch;
     size_t scratch_per_thread;
+    /* One buffer shared by all threads of an op (e.g. attention's per-block
+     * partial results), grown on demand. */
+    float *shared;
+    size_t shared_n;
 } cpu_ctx;
 
 static inline cpu_ctx *cpu_ctx_of(xs_backend *be) { return (cpu_ctx *)be->ctx; }
 /* Make sure every thread has `n` floats of scratch. */
 xs_status cpu_scratch_reserve(cpu_ctx *c, size_t n);
+/* Make sure the shared buffer holds `n` floats. */
+xs_status cpu_shared_reserve(cpu_ctx *c, size_t n);
 static inline float *cpu_scratch(cpu_ctx *c, int tid) {
     return c->scratch + (size_t)tid * c->scratch_per_thread;
 }
@@ -135,7 +145,7 @@ xs_status cpu_copy(xs_backend *be, xs_tensor *y, const xs_tensor *x);
 xs_status cpu_fill(xs_backend *be, xs_tensor *y, float value);
 xs_status cpu_argmax(xs_backend *be, xs_tensor *ids, const xs_tensor *logits);
 
- /* Grain (items per chunk) so that each chunk does at least ~64K units of
+/* Grain (items per chunk) so that each chunk does at least ~64K units of
  * work (multiply-adds, elements): below that, waking another thread costs
  * more than it saves, and on a busy machine a preempted helper can stall
  * the whole op. */
@@ -145,9 +155,5 @@ static inline int64_t cpu_grain(double work_per_item) {
     double g = CPU_MIN_CHUNK_WORK / work_per_item;
     return g < 1 ? 1 : g > (double)(1 << 30) ? (1 << 30) : (int64_t)g + 1;
 }
-
-/* A view is "plain" when it is contiguous f32/i32 data: the fast paths
- * handle plain views; anything else is handed to the ref backend. */
-static inline int cpu_plain(const xs_tensor *t) { return t == NULL || xs_tensor_is_contiguous(t); }
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * cpu_backend.c — the `cpu` backend: SIMD kernels chosen at run time,
  * threads from one xs_threadpool per backend, OpenBLAS sgemm for the
- * many-row products. Ops left NULL here (kv_store, sample_topk: small
- * once-per-step work) run `ref` through the
+ * many-row products. The one op left NULL here (sample_topk: a few rows
+ * per LM step) runs `ref` through the
  * ops.h wrappers; a fast op that meets an input layout it does not handle
  * calls the ref function itself.
  */
@@ -26,12 +26,24 @@ xs_status cpu_scratch_reserve(cpu_ctx *c, size_t n) {
     return XS_OK;
 }
 
+xs_status cpu_shared_reserve(cpu_ctx *c, size_t n) {
+    if (n <= c->shared_n) return XS_OK;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n * sizeof(float)) != 0)
+        return xs_error(XS_ERR_NOMEM, "cpu backend: cannot allocate %zu floats", n);
+    free(c->shared);
+    c->shared = p;
+    c->shared_n = n;
+    return XS_OK;
+}
+
 static void cpu_destroy(xs_backend *be) {
     cpu_ctx *c = be->ctx;
     if (c) {
         pthread_mutex_destroy(&c->lock);
         xs_threadpool_free(c->pool);
         free(c->scratch);
+        free(c->shared);
         free(c);
     }
     free(be);
@@ -99,6 +111,7 @@ static const xs_backend_iface k_cpu_iface = {
     .add = cpu_add_locked,
     .mul = cpu_mul_locked,
     .scale = cpu_scale_locked,
+    .kv_store = cpu_kv_store,
     .copy = cpu_copy,
     .fill = cpu_fill,
     .argmax = cpu_argmax,

@@ -127,8 +127,56 @@ T256 static void axpy_avx2(float *y, const float *x, float a, int64_t n) {
     for (; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
 }
 
+/* ELU, 8 lanes: the same series / range-reduced exp as the AVX-512 twin
+ * (see cpu_kernels_avx512.c). */
+T256 static AI __m256 elu8(__m256 x, __m256 alpha) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 s = _mm256_set1_ps(1.0f / 362880.0f);
+    s = _mm256_fmadd_ps(s, x, _mm256_set1_ps(1.0f / 40320.0f));
+    s = _mm256_fmadd_ps(s, x, _mm256_set1_ps(1.0f / 5040.0f));
+    s = _mm256_fmadd_ps(s, x, _mm256_set1_ps(1.0f / 720.0f));
+    s = _mm256_fmadd_ps(s, x, _mm256_set1_ps(1.0f / 120.0f));
+    s = _mm256_fmadd_ps(s, x, _mm256_set1_ps(1.0f / 24.0f));
+    s = _mm256_fmadd_ps(s, x, _mm256_set1_ps(1.0f / 6.0f));
+    s = _mm256_fmadd_ps(s, x, _mm256_set1_ps(0.5f));
+    s = _mm256_fmadd_ps(s, x, one);
+    s = _mm256_mul_ps(s, x);
+    __m256 xc = _mm256_max_ps(x, _mm256_set1_ps(-30.0f));
+    __m256 nf = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(nf, _mm256_set1_ps(0.693145751953125f), xc);
+    r = _mm256_fnmadd_ps(nf, _mm256_set1_ps(1.428606765330187e-06f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, one);
+    p = _mm256_fmadd_ps(p, r, one);
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(nf), _mm256_set1_epi32(127)), 23);
+    __m256 big = _mm256_sub_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), one);
+    __m256 neg = _mm256_blendv_ps(big, s, _mm256_cmp_ps(x, _mm256_set1_ps(-0.5f), _CMP_GT_OQ));
+    __m256 y = _mm256_blendv_ps(_mm256_mul_ps(alpha, neg), x,
+                                _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ));
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q)); /* NaN stays */
+}
+
+T256 static void elu_avx2(float *y, const float *x, float alpha, int64_t n) {
+    __m256 a = _mm256_set1_ps(alpha);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, elu8(_mm256_loadu_ps(x + i), a));
+    if (i < n) { /* tail through a buffer, so no load reads past the end of x */
+        float buf[8] = {0};
+        for (int64_t j = i; j < n; j++) buf[j - i] = x[j];
+        _mm256_storeu_ps(buf, elu8(_mm256_loadu_ps(buf), a));
+        for (int64_t j = i; j < n; j++) y[j] = buf[j - i];
+    }
+}
+
 const cpu_kernels cpu_kernels_avx2 = {
     .axpy = axpy_avx2,
+    .elu = elu_avx2,
     .dot = {[XS_F32] = dot_f32_avx2,
             [XS_BF16] = dot_bf16_avx2,
             [XS_F16] = dot_f16_avx2,

@@ -104,13 +104,13 @@ DOT512(dot_f16_avx512, uint16_t, ld_f16)
             _mm_prefetch((const char *)(w + b) + CPU_PREFETCH_BYTES, _MM_HINT_T0);         \
             __m512 d0 = _mm512_set1_ps(_cvtsh_ss(w[b].d));                               \
             __m512 d1 = _mm512_set1_ps(_cvtsh_ss(w[b + 1].d));                           \
-            __m512i q0, q1, q2, q3;                                                      \
+            __m512 q0, q1, q2, q3;                                                      \
             UNPACK(w[b].qs, q0, q1);                                                     \
             UNPACK(w[b + 1].qs, q2, q3);                                                 \
-            __m512 w0 = _mm512_mul_ps(d0, _mm512_cvtepi32_ps(q0));                       \
-            __m512 w1 = _mm512_mul_ps(d0, _mm512_cvtepi32_ps(q1));                       \
-            __m512 w2 = _mm512_mul_ps(d1, _mm512_cvtepi32_ps(q2));                       \
-            __m512 w3 = _mm512_mul_ps(d1, _mm512_cvtepi32_ps(q3));                       \
+            __m512 w0 = _mm512_mul_ps(d0, q0);                       \
+            __m512 w1 = _mm512_mul_ps(d0, q1);                       \
+            __m512 w2 = _mm512_mul_ps(d1, q2);                       \
+            __m512 w3 = _mm512_mul_ps(d1, q3);                       \
             for (int m = 0; m < NX; m++) {                                               \
                 const float *xb = x + m * ldx + b * XS_QK;                               \
                 a0[m] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xb), a0[m]);                 \
@@ -121,10 +121,10 @@ DOT512(dot_f16_avx512, uint16_t, ld_f16)
         }                                                                                \
         if (b < nb) {                                                                    \
             __m512 d0 = _mm512_set1_ps(_cvtsh_ss(w[b].d));                               \
-            __m512i q0, q1;                                                              \
+            __m512 q0, q1;                                                              \
             UNPACK(w[b].qs, q0, q1);                                                     \
-            __m512 w0 = _mm512_mul_ps(d0, _mm512_cvtepi32_ps(q0));                       \
-            __m512 w1 = _mm512_mul_ps(d0, _mm512_cvtepi32_ps(q1));                       \
+            __m512 w0 = _mm512_mul_ps(d0, q0);                       \
+            __m512 w1 = _mm512_mul_ps(d0, q1);                       \
             for (int m = 0; m < NX; m++) {                                               \
                 const float *xb = x + m * ldx + b * XS_QK;                               \
                 a0[m] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xb), a0[m]);                 \
@@ -145,20 +145,26 @@ DOT512(dot_f16_avx512, uint16_t, ld_f16)
         }                                                                                \
     }
 
-/* q8_0: 32 signed bytes -> two vectors of 16 int32. */
-#define UNPACK_Q8(qs, q0, q1)                                                  \
-    do {                                                                       \
-        q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qs)));      \
-        q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qs) + 1));  \
+/* Unpackers give the 32 block values as two vectors of 16 f32 (q, not yet
+ * scaled by d). q8_0: 32 signed bytes, sign-extended and converted. */
+#define UNPACK_Q8(qs, f0, f1)                                                                 \
+    do {                                                                                      \
+        f0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qs)))); \
+        f1 = _mm512_cvtepi32_ps(                                                              \
+            _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qs) + 1)));                \
     } while (0)
-/* q4_0: 16 bytes; low nibbles = elements 0..15, high nibbles = 16..31. */
-#define UNPACK_Q4(qs, q0, q1)                                                          \
-    do {                                                                               \
-        __m128i raw = _mm_loadu_si128((const __m128i *)(qs));                          \
-        __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(15));                            \
-        __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(15));         \
-        q0 = _mm512_sub_epi32(_mm512_cvtepu8_epi32(lo), _mm512_set1_epi32(8));         \
-        q1 = _mm512_sub_epi32(_mm512_cvtepu8_epi32(hi), _mm512_set1_epi32(8));         \
+/* q4_0: 16 bytes; low nibbles = elements 0..15, high nibbles = 16..31. Each
+ * byte is widened to a 32-bit lane once; vpermps then looks the value
+ * nibble - 8 up in a 16-entry f32 table, using only the low 4 bits of each
+ * lane as the index (so the low nibble needs no mask, and the high one
+ * just a shift). This replaces mask, subtract and convert per half. */
+#define UNPACK_Q4(qs, f0, f1)                                                             \
+    do {                                                                                  \
+        const __m512 lut_ = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3,    \
+                                           4, 5, 6, 7);                                   \
+        __m512i b_ = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs)));        \
+        f0 = _mm512_permutexvar_ps(b_, lut_);                                             \
+        f1 = _mm512_permutexvar_ps(_mm512_srli_epi32(b_, 4), lut_);                       \
     } while (0)
 
 DOTQ512(dot_q8_0_avx512, xs_block_q8_0, UNPACK_Q8)
@@ -183,20 +189,20 @@ T512 static void to_f32_q8_0_avx512(const void *wv, float *y, int64_t n) {
     const xs_block_q8_0 *w = wv;
     for (int64_t b = 0; b < n / XS_QK; b++) {
         __m512 d = _mm512_set1_ps(_cvtsh_ss(w[b].d));
-        __m512i q0, q1;
+        __m512 q0, q1;
         UNPACK_Q8(w[b].qs, q0, q1);
-        _mm512_storeu_ps(y + b * XS_QK, _mm512_mul_ps(d, _mm512_cvtepi32_ps(q0)));
-        _mm512_storeu_ps(y + b * XS_QK + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(q1)));
+        _mm512_storeu_ps(y + b * XS_QK, _mm512_mul_ps(d, q0));
+        _mm512_storeu_ps(y + b * XS_QK + 16, _mm512_mul_ps(d, q1));
     }
 }
 T512 static void to_f32_q4_0_avx512(const void *wv, float *y, int64_t n) {
     const xs_block_q4_0 *w = wv;
     for (int64_t b = 0; b < n / XS_QK; b++) {
         __m512 d = _mm512_set1_ps(_cvtsh_ss(w[b].d));
-        __m512i q0, q1;
+        __m512 q0, q1;
         UNPACK_Q4(w[b].qs, q0, q1);
-        _mm512_storeu_ps(y + b * XS_QK, _mm512_mul_ps(d, _mm512_cvtepi32_ps(q0)));
-        _mm512_storeu_ps(y + b * XS_QK + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(q1)));
+        _mm512_storeu_ps(y + b * XS_QK, _mm512_mul_ps(d, q0));
+        _mm512_storeu_ps(y + b * XS_QK + 16, _mm512_mul_ps(d, q1));
     }
 }
 

@@ -1,0 +1,228 @@
+/*
+ * cuda_attention.cu — rope, kv_store and attention over the ring KV cache.
+ *
+ * Ring invariants (backend.h): the slot of position p is p % capacity;
+ * cache.pos[slot] is the position stored there, -1 when empty. Attention
+ * reads cache.pos on the device to decide which slots a query sees
+ * (0 <= pos[t] - p < context), so it needs no host knowledge of how full
+ * the ring is and can be captured in a graph.
+ *
+ * RoPE frequencies must be bit-identical to ref's host expf, so they are
+ * computed on the host once per (head dim, max_period) and kept on the
+ * device; the first call with a new pair uploads its table (do it before
+ * capturing a graph). The rotation itself is in double, like ref.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "backend/cuda/cuda_internal.h"
+
+/* ---- rope ------------------------------------------------------------------------- */
+
+static xs_status rope_table(cu_ctx *c, int64_t dim, float max_period, const float **out) {
+    for (int i = 0; i < c->n_rope; i++)
+        if (c->rope[i].dim == dim && c->rope[i].max_period == max_period) {
+            *out = c->rope[i].freq;
+            return XS_OK;
+        }
+    if (c->n_rope >= CU_MAX_ROPE_TABLES)
+        return xs_error(XS_ERR_UNSUPPORTED, "cuda rope: more than %d (head dim, max_period) pairs",
+                        CU_MAX_ROPE_TABLES);
+    const int64_t half = dim / 2;
+    float *h = (float *)malloc((size_t)(half ? half : 1) * sizeof *h);
+    if (!h) return xs_error(XS_ERR_NOMEM, "cuda rope: out of memory");
+    /* the same expression as ref_rope, evaluated by the same libm */
+    const float coef = (float)(-log((double)max_period) * 2.0 / (double)dim);
+    for (int64_t i = 0; i < half; i++) h[i] = expf((float)i * coef);
+    float *d = NULL;
+    cudaError_t e = cudaMalloc(&d, (size_t)(half ? half : 1) * sizeof *d);
+    if (e == cudaSuccess) e = cudaMemcpy(d, h, (size_t)half * sizeof *d, cudaMemcpyHostToDevice);
+    free(h);
+    if (e != cudaSuccess) {
+        if (d) cudaFree(d);
+        return xs_error(XS_ERR_NOMEM, "cuda rope: frequency table: %s", cudaGetErrorString(e));
+    }
+    c->rope[c->n_rope].dim = dim;
+    c->rope[c->n_rope].max_period = max_period;
+    c->rope[c->n_rope].freq = d;
+    c->n_rope++;
+    *out = d;
+    return XS_OK;
+}
+
+__global__ void k_rope(float *x, cu_view xv, const int32_t *pos, int64_t pos_stride,
+                       const float *freq, int64_t T, int64_t H, int64_t half) {
+    const int64_t t = blockIdx.x / H, h = blockIdx.x % H;
+    if (t >= T) return;
+    const float p = (float)pos[t * pos_stride];
+    float *base = x + t * xv.stride[0] + h * xv.stride[1];
+    for (int64_t i = threadIdx.x; i < half; i += blockDim.x) {
+        const float angle = __fmul_rn(freq[i], p);
+        const double c = cos((double)angle), s = sin((double)angle);
+        float *re = base + (2 * i) * xv.stride[2], *im = base + (2 * i + 1) * xv.stride[2];
+        const double r = *re, m = *im;
+        *re = (float)__dsub_rn(__dmul_rn(r, c), __dmul_rn(m, s));
+        *im = (float)__dadd_rn(__dmul_rn(r, s), __dmul_rn(m, c));
+    }
+}
+
+xs_status cu_rope(xs_backend *be, xs_tensor *x, const xs_tensor *pos, float max_period) {
+    const int64_t T = x->shape[0], H = x->shape[1], D = x->shape[2];
+    if (!T || !H || D < 2) return XS_OK;
+    if (T * H > 2147483647LL) return xs_error(XS_ERR_UNSUPPORTED, "cuda rope: too many rows");
+    cu_ctx *c = cu_ctx_of(be);
+    const float *freq;
+    XS_TRY(rope_table(c, D, max_period, &freq));
+    const dim3 grid((unsigned)(T * H)), block(64);
+    k_rope<<<grid, block, 0, c->stream>>>((float *)x->data, cu_view_of(x),
+                                          (const int32_t *)pos->data, pos->stride[0], freq, T, H,
+                                          D / 2);
+    return cu_check_launch("rope");
+}
+
+/* ---- kv_store -------------------------------------------------------------------- */
+
+__global__ void k_kv_store(float *ck, cu_view ckv, float *cv, cu_view cvv, int32_t *cpos,
+                           int64_t cpos_stride, int64_t cap, const float *k, cu_view kv,
+                           const float *v, cu_view vv, const int32_t *pos, int64_t pos_stride,
+                           int64_t T, int64_t hd, cu_err_rec *err) {
+    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t t = blockIdx.y;
+    if (c >= hd || t >= T) return;
+    const int32_t p = pos[t * pos_stride];
+    if (p < 0) {
+        if (c == 0) cu_report(err, CU_ERR_KV_POS, t, p, 0);
+        return;
+    }
+    const int64_t slot = p % cap;
+    /* Rows are stored in order on ref: a later row for the same slot wins. */
+    for (int64_t t2 = t + 1; t2 < T; t2++) {
+        const int32_t p2 = pos[t2 * pos_stride];
+        if (p2 >= 0 && p2 % cap == slot) return;
+    }
+    ck[slot * ckv.stride[0] + c * ckv.stride[1]] = k[cu_row_off(kv, t) + c * cu_inner_stride(kv)];
+    cv[slot * cvv.stride[0] + c * cvv.stride[1]] = v[cu_row_off(vv, t) + c * cu_inner_stride(vv)];
+    if (c == 0) cpos[slot * cpos_stride] = p;
+}
+
+xs_status cu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
+                      const xs_tensor *v, const xs_tensor *pos) {
+    const int64_t T = pos->shape[0], hd = cache->k.shape[1];
+    if (!T || !hd) return XS_OK;
+    if (T > 65535) return xs_error(XS_ERR_UNSUPPORTED, "cuda kv_store: %lld rows", (long long)T);
+    cu_ctx *c = cu_ctx_of(be);
+    const dim3 grid(cu_blocks(hd, 256), (unsigned)T), block(256);
+    k_kv_store<<<grid, block, 0, c->stream>>>(
+        (float *)cache->k.data, cu_view_of(&cache->k), (float *)cache->v.data,
+        cu_view_of(&cache->v), (int32_t *)cache->pos.data, cache->pos.stride[0], cache->capacity,
+        (const float *)k->data, cu_view_of(k), (const float *)v->data, cu_view_of(v),
+        (const int32_t *)pos->data, pos->stride[0], T, hd, c->err);
+    return cu_check_launch("kv_store");
+}
+
+/* ---- attention -------------------------------------------------------------------- */
+
+#define ATT_THREADS 128
+#define ATT_MAX_SMEM (200 * 1024)
+
+/* One block per (query t, head h). Shared memory: one f32 score per slot
+ * and one visibility byte per slot (a mask, not a -inf sentinel, so that a
+ * NaN score from the data still propagates to y, as in ref). */
+__global__ void k_attention(float *y, const float *q, cu_view qv, const float *ck, cu_view ckv,
+                            const float *cv, cu_view cvv, const int32_t *cpos,
+                            int64_t cpos_stride, int64_t cap, const int32_t *pos,
+                            int64_t pos_stride, int64_t H, int64_t D, int64_t context,
+                            float scale) {
+    extern __shared__ float sm[];
+    float *score = sm;
+    unsigned char *vis = (unsigned char *)(sm + cap);
+    __shared__ float red[32];
+    __shared__ double redd[32];
+    __shared__ int anynan;
+    const int64_t t = blockIdx.x, h = blockIdx.y;
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const int64_t pt = pos[t * pos_stride];
+    const float *qr = q + cu_row_off(qv, t);
+    const int64_t qs = cu_inner_stride(qv);
+    if (threadIdx.x == 0) anynan = 0;
+    __syncthreads();
+    /* 1. scores, one warp per slot */
+    for (int64_t s = wid; s < cap; s += nw) {
+        const int64_t p = cpos[s * cpos_stride];
+        const bool ok = p >= 0 && pt - p >= 0 && pt - p < context;
+        float dot = 0.0f;
+        if (ok) {
+            const float *kr = ck + s * ckv.stride[0];
+            for (int64_t d = lane; d < D; d += 32)
+                dot = fmaf(qr[(h * D + d) * qs], kr[(h * D + d) * ckv.stride[1]], dot);
+            for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+        }
+        if (lane == 0) {
+            vis[s] = ok;
+            score[s] = dot * scale;
+            if (ok && isnan(score[s])) anynan = 1;
+        }
+    }
+    __syncthreads();
+    /* 2. max over visible slots */
+    float mx = -INFINITY;
+    for (int64_t s = threadIdx.x; s < cap; s += blockDim.x)
+        if (vis[s] && score[s] > mx) mx = score[s];
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    if (lane == 0) red[wid] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int i = 0; i < nw; i++) mx = fmaxf(mx, red[i]);
+    if (anynan) mx = NAN;
+    /* 3. weights e = exp(score - max) in place, their sum in double */
+    double sum = 0.0;
+    for (int64_t s = threadIdx.x; s < cap; s += blockDim.x)
+        if (vis[s]) {
+            const float e = (float)exp((double)score[s] - (double)mx);
+            score[s] = e;
+            sum += e;
+        }
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0) redd[wid] = sum;
+    __syncthreads();
+    sum = 0.0;
+    for (int i = 0; i < nw; i++) sum += redd[i];
+    /* 4. y = sum_s e_s v_s / sum; one thread per output dim */
+    for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int64_t s = 0; s < cap; s++)
+            if (vis[s]) acc = fmaf(score[s], cv[s * cvv.stride[0] + (h * D + d) * cvv.stride[1]], acc);
+        y[t * H * D + h * D + d] = (sum > 0.0 || isnan(sum)) ? (float)((double)acc / sum) : 0.0f;
+    }
+}
+
+xs_status cu_attention_init(void) {
+    cudaError_t e = cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         ATT_MAX_SMEM);
+    if (e != cudaSuccess)
+        return xs_error(XS_ERR_BACKEND, "cuda attention: shared memory limit: %s",
+                        cudaGetErrorString(e));
+    return XS_OK;
+}
+
+xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
+                       const xs_kv_cache *cache, const xs_tensor *pos, int n_heads,
+                       int64_t context, float scale) {
+    const int64_t T = pos->shape[0], hd = cache->k.shape[1], cap = cache->capacity;
+    const int64_t D = hd / n_heads;
+    if (!T) return XS_OK;
+    const size_t smem = (size_t)cap * (sizeof(float) + 1);
+    if (smem > ATT_MAX_SMEM)
+        return xs_error(XS_ERR_UNSUPPORTED,
+                        "cuda attention: ring capacity %lld needs %zu bytes of shared memory "
+                        "(max %d)", (long long)cap, smem, ATT_MAX_SMEM);
+    if (T > 2147483647LL || n_heads > 65535)
+        return xs_error(XS_ERR_UNSUPPORTED, "cuda attention: %lld rows, %d heads", (long long)T, n_heads);
+    const dim3 grid((unsigned)T, (unsigned)n_heads), block(ATT_THREADS);
+    k_attention<<<grid, block, smem, cu_ctx_of(be)->stream>>>(
+        (float *)y->data, (const float *)q->data, cu_view_of(q), (const float *)cache->k.data,
+        cu_view_of(&cache->k), (const float *)cache->v.data, cu_view_of(&cache->v),
+        (const int32_t *)cache->pos.data, cache->pos.stride[0], cap, (const int32_t *)pos->data,
+        pos->stride[0], n_heads, D, context, scale);
+    return cu_check_launch("attention");
+}

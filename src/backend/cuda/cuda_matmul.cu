@@ -1,0 +1,247 @@
+/*
+ * cuda_matmul.cu — matmul (y = x . w^T + bias) and embedding over f32, f16,
+ * bf16, q8_0 and q4_0 weights. Weights stay in their file dtype in GPU
+ * memory; each element is dequantized in registers exactly as ref does
+ * (d * q in f32) and accumulated in f32.
+ *
+ * One warp per weight row n, up to MM_ROWS rows of x per pass so each
+ * weight byte is read once per pass (M = 1 is the decode case: a GEMV that
+ * streams the weights once). Two kernels:
+ *  - k_matmul_vec (K % 32 == 0, x contiguous and aligned: every real
+ *    shape): wide loads. f32/f16/bf16: each lane loads 16 bytes of weights
+ *    at a time, so a warp reads 512 contiguous bytes per load; q8_0/q4_0:
+ *    each lane takes whole 34/18-byte blocks, so the warp still reads every
+ *    byte of a contiguous span and the scale is decoded once per block.
+ *  - k_matmul (anything else: odd K, strided x): element by element.
+ * Both dequantize each weight to f32 exactly as ref does (d * q rounded
+ * to f32) before multiplying by x.
+ */
+#include "backend/cuda/cuda_internal.h"
+
+#define MM_ROWS 4
+#define MM_WARPS 8
+
+template <int DT>
+__global__ void k_matmul(float *y, const float *x, cu_view xv, const unsigned char *w,
+                         size_t row_bytes, const float *bias, int64_t M, int64_t N, int64_t K) {
+    const int64_t n = (int64_t)blockIdx.x * MM_WARPS + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (n >= N) return;
+    const unsigned char *wr = w + (size_t)n * row_bytes;
+    const int64_t xs = cu_inner_stride(xv);
+    for (int64_t m0 = 0; m0 < M; m0 += MM_ROWS) {
+        const int mt = (int)(M - m0 < MM_ROWS ? M - m0 : MM_ROWS);
+        int64_t xo[MM_ROWS];
+        float acc[MM_ROWS];
+#pragma unroll
+        for (int j = 0; j < MM_ROWS; j++) {
+            xo[j] = j < mt ? cu_row_off(xv, m0 + j) : 0;
+            acc[j] = 0.0f;
+        }
+        for (int64_t c = lane; c < K; c += 32) {
+            const float wv = cu_weight_at<DT>(wr, c);
+#pragma unroll
+            for (int j = 0; j < MM_ROWS; j++)
+                if (j < mt) acc[j] = fmaf(x[xo[j] + c * xs], wv, acc[j]);
+        }
+#pragma unroll
+        for (int j = 0; j < MM_ROWS; j++)
+            for (int o = 16; o > 0; o >>= 1) acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], o);
+        if (lane == 0)
+            for (int j = 0; j < mt; j++)
+                y[(m0 + j) * N + n] = bias ? acc[j] + bias[n] : acc[j];
+    }
+}
+
+/* Eight consecutive weights of a float row from one 16-byte load (f16/bf16)
+ * or two (f32). `row` is 16-byte aligned, c a multiple of 8. */
+template <int DT>
+__device__ static inline void load8(const unsigned char *row, int64_t c, float wv[8]) {
+    if (DT == XS_F32) {
+        const float4 a = *(const float4 *)(row + c * 4), b = *(const float4 *)(row + c * 4 + 16);
+        wv[0] = a.x; wv[1] = a.y; wv[2] = a.z; wv[3] = a.w;
+        wv[4] = b.x; wv[5] = b.y; wv[6] = b.z; wv[7] = b.w;
+    } else {
+        const uint4 u = *(const uint4 *)(row + c * 2);
+        const unsigned int p[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            if (DT == XS_BF16) {
+                wv[2 * i] = __uint_as_float(p[i] << 16);
+                wv[2 * i + 1] = __uint_as_float(p[i] & 0xffff0000u);
+            } else {
+                wv[2 * i] = __half2float(__ushort_as_half((unsigned short)(p[i] & 0xffffu)));
+                wv[2 * i + 1] = __half2float(__ushort_as_half((unsigned short)(p[i] >> 16)));
+            }
+        }
+    }
+}
+
+template <int DT>
+__global__ void k_matmul_vec(float *y, const float *x, const unsigned char *w, size_t row_bytes,
+                             const float *bias, int64_t M, int64_t N, int64_t K) {
+    const int64_t n = (int64_t)blockIdx.x * MM_WARPS + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (n >= N) return;
+    const unsigned char *wr = w + (size_t)n * row_bytes;
+    for (int64_t m0 = 0; m0 < M; m0 += MM_ROWS) {
+        const int mt = (int)(M - m0 < MM_ROWS ? M - m0 : MM_ROWS);
+        const float *xr = x + m0 * K;
+        float acc[MM_ROWS];
+#pragma unroll
+        for (int j = 0; j < MM_ROWS; j++) acc[j] = 0.0f;
+        if (DT == XS_Q8_0 || DT == XS_Q4_0) {
+            const int bs = DT == XS_Q8_0 ? 34 : 18;
+            const int64_t nb = K >> 5;
+#pragma unroll 2
+            for (int64_t b = lane; b < nb; b += 32) {
+                /* 2-byte loads: blocks are only 2-byte aligned */
+                const unsigned short *bp = (const unsigned short *)(wr + b * bs);
+                const float d = __half2float(__ushort_as_half(bp[0]));
+                float wv[32];
+                if (DT == XS_Q8_0) {
+#pragma unroll
+                    for (int i = 0; i < 16; i++) {
+                        const unsigned short q = bp[1 + i];
+                        wv[2 * i] = __fmul_rn(d, (float)(signed char)(q & 0xff));
+                        wv[2 * i + 1] = __fmul_rn(d, (float)(signed char)(q >> 8));
+                    }
+                } else {
+#pragma unroll
+                    for (int i = 0; i < 8; i++) {
+                        const unsigned short q = bp[1 + i];
+                        const int b0 = q & 0xff, b1 = q >> 8;
+                        wv[2 * i] = __fmul_rn(d, (float)((b0 & 15) - 8));
+                        wv[2 * i + 1] = __fmul_rn(d, (float)((b1 & 15) - 8));
+                        wv[16 + 2 * i] = __fmul_rn(d, (float)((b0 >> 4) - 8));
+                        wv[16 + 2 * i + 1] = __fmul_rn(d, (float)((b1 >> 4) - 8));
+                    }
+                }
+#pragma unroll
+                for (int j = 0; j < MM_ROWS; j++) {
+                    if (j >= mt) break;
+                    const float4 *xv = (const float4 *)(xr + j * K + b * 32);
+#pragma unroll
+                    for (int i = 0; i < 8; i++) {
+                        const float4 xx = __ldg(xv + i);
+                        acc[j] = fmaf(xx.x, wv[4 * i], acc[j]);
+                        acc[j] = fmaf(xx.y, wv[4 * i + 1], acc[j]);
+                        acc[j] = fmaf(xx.z, wv[4 * i + 2], acc[j]);
+                        acc[j] = fmaf(xx.w, wv[4 * i + 3], acc[j]);
+                    }
+                }
+            }
+        } else {
+#pragma unroll 2
+            for (int64_t c = (int64_t)lane * 8; c < K; c += 256) {
+                float wv[8];
+                load8<DT>(wr, c, wv);
+#pragma unroll
+                for (int j = 0; j < MM_ROWS; j++) {
+                    if (j >= mt) break;
+                    const float4 *xv = (const float4 *)(xr + j * K + c);
+                    const float4 a = __ldg(xv), bb = __ldg(xv + 1);
+                    acc[j] = fmaf(a.x, wv[0], acc[j]);
+                    acc[j] = fmaf(a.y, wv[1], acc[j]);
+                    acc[j] = fmaf(a.z, wv[2], acc[j]);
+                    acc[j] = fmaf(a.w, wv[3], acc[j]);
+                    acc[j] = fmaf(bb.x, wv[4], acc[j]);
+                    acc[j] = fmaf(bb.y, wv[5], acc[j]);
+                    acc[j] = fmaf(bb.z, wv[6], acc[j]);
+                    acc[j] = fmaf(bb.w, wv[7], acc[j]);
+                }
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < MM_ROWS; j++)
+            for (int o = 16; o > 0; o >>= 1) acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], o);
+        if (lane == 0)
+            for (int j = 0; j < mt; j++)
+                y[(m0 + j) * N + n] = bias ? acc[j] + bias[n] : acc[j];
+    }
+}
+
+xs_status cu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                    const xs_tensor *bias) {
+    const int64_t n = w->shape[0], k = w->shape[1], m = cu_rows(x);
+    if (!n || !m) return XS_OK;
+    const size_t rb = xs_dtype_row_bytes(w->dtype, k);
+    const cu_view xv = cu_view_of(x);
+    const float *bp = bias ? (const float *)bias->data : NULL;
+    const unsigned char *wp = (const unsigned char *)w->data;
+    float *yp = (float *)y->data;
+    const float *xp = (const float *)x->data;
+    cudaStream_t s = cu_ctx_of(be)->stream;
+    const dim3 grid(cu_blocks(n, MM_WARPS)), block(32 * MM_WARPS);
+    /* wide-load path: whole 32-element chunks, x rows contiguous and 16-byte
+     * aligned, float weight rows 16-byte aligned (quantized: 2-byte) */
+    const bool quant = xs_dtype_is_quantized(w->dtype);
+    const bool vec = k % 32 == 0 && xs_tensor_is_contiguous(x) && (uintptr_t)xp % 16 == 0 &&
+                     (uintptr_t)wp % (quant ? 2 : 16) == 0 &&
+                     !cu_ctx_of(be)->matmul_plain;
+    if (vec) {
+        switch (w->dtype) {
+        case XS_F32: k_matmul_vec<XS_F32><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;
+        case XS_F16: k_matmul_vec<XS_F16><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;
+        case XS_BF16: k_matmul_vec<XS_BF16><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;
+        case XS_Q8_0: k_matmul_vec<XS_Q8_0><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;
+        case XS_Q4_0: k_matmul_vec<XS_Q4_0><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;
+        default:
+            return xs_error(XS_ERR_DTYPE, "cuda matmul: weight dtype %s", xs_dtype_name(w->dtype));
+        }
+        return cu_check_launch("matmul");
+    }
+    switch (w->dtype) {
+    case XS_F32: k_matmul<XS_F32><<<grid, block, 0, s>>>(yp, xp, xv, wp, rb, bp, m, n, k); break;
+    case XS_F16: k_matmul<XS_F16><<<grid, block, 0, s>>>(yp, xp, xv, wp, rb, bp, m, n, k); break;
+    case XS_BF16: k_matmul<XS_BF16><<<grid, block, 0, s>>>(yp, xp, xv, wp, rb, bp, m, n, k); break;
+    case XS_Q8_0: k_matmul<XS_Q8_0><<<grid, block, 0, s>>>(yp, xp, xv, wp, rb, bp, m, n, k); break;
+    case XS_Q4_0: k_matmul<XS_Q4_0><<<grid, block, 0, s>>>(yp, xp, xv, wp, rb, bp, m, n, k); break;
+    default:
+        return xs_error(XS_ERR_DTYPE, "cuda matmul: weight dtype %s", xs_dtype_name(w->dtype));
+    }
+    return cu_check_launch("matmul");
+}
+
+/* y[i, c] = table[ids[i], c]; id -1 -> zeros; other ids out of range are
+ * recorded (first one) and give zeros. */
+template <int DT>
+__global__ void k_embedding(float *y, const unsigned char *table, size_t row_bytes, int64_t V,
+                            int64_t D, const int32_t *ids, int64_t ids_stride, int64_t n,
+                            cu_err_rec *err) {
+    const int64_t i = blockIdx.y;
+    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n || c >= D) return;
+    const int32_t id = ids[i * ids_stride];
+    float v = 0.0f;
+    if (id >= 0 && id < V) {
+        v = cu_weight_at<DT>(table + (size_t)id * row_bytes, c);
+    } else if (id != -1 && c == 0) {
+        cu_report(err, CU_ERR_EMBED_ID, i, id, V);
+    }
+    y[i * D + c] = v;
+}
+
+xs_status cu_embedding(xs_backend *be, xs_tensor *y, const xs_tensor *table,
+                       const xs_tensor *ids) {
+    const int64_t v = table->shape[0], d = table->shape[1], n = ids->shape[0];
+    if (!n || !d) return XS_OK;
+    if (n > 65535) return xs_error(XS_ERR_UNSUPPORTED, "cuda embedding: %lld ids (max 65535)", (long long)n);
+    cu_ctx *c = cu_ctx_of(be);
+    const size_t rb = xs_dtype_row_bytes(table->dtype, d);
+    const unsigned char *tp = (const unsigned char *)table->data;
+    const int32_t *ip = (const int32_t *)ids->data;
+    float *yp = (float *)y->data;
+    const dim3 grid(cu_blocks(d, 256), (unsigned)n), block(256);
+    const int64_t is = ids->stride[0];
+    switch (table->dtype) {
+    case XS_F32: k_embedding<XS_F32><<<grid, block, 0, c->stream>>>(yp, tp, rb, v, d, ip, is, n, c->err); break;
+    case XS_F16: k_embedding<XS_F16><<<grid, block, 0, c->stream>>>(yp, tp, rb, v, d, ip, is, n, c->err); break;
+    case XS_BF16: k_embedding<XS_BF16><<<grid, block, 0, c->stream>>>(yp, tp, rb, v, d, ip, is, n, c->err); break;
+    case XS_Q8_0: k_embedding<XS_Q8_0><<<grid, block, 0, c->stream>>>(yp, tp, rb, v, d, ip, is, n, c->err); break;
+    case XS_Q4_0: k_embedding<XS_Q4_0><<<grid, block, 0, c->stream>>>(yp, tp, rb, v, d, ip, is, n, c->err); break;
+    default:
+        return xs_error(XS_ERR_DTYPE, "cuda embedding: table dtype %s", xs_dtype_name(table->dtype));
+    }
+    return cu_check_launch("embedding");
+}

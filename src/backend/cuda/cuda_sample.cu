@@ -1,0 +1,165 @@
+/*
+ * cuda_sample.cu — argmax and top-k sampling on the device, giving the same
+ * ids as ref for the same logits (see core/rng.h for the procedure).
+ *
+ * Candidate order (rng.c): larger logit first, lower index first on ties,
+ * NaN last. sample_topk runs in two kernels:
+ *  1. rank: one thread per logit counts how many logits precede it in that
+ *     order (stopping at k); a logit of rank < k is written to slot `rank`
+ *     of the row's candidate list. The order is total, so ranks are unique.
+ *  2. pick: one thread per row walks the k candidates in order, exactly as
+ *     xs_sample_topk_ref does: weights (float)exp((double)((l - lmax) /
+ *     temp)) summed in f32, u from the same Philox counter, first running
+ *     sum > u * sum wins. Serial on purpose: the f32 sum order is part of
+ *     the result.
+ */
+#include <math.h>
+
+#include "backend/cuda/cuda_internal.h"
+
+/* ---- shared candidate order ----------------------------------------------------- */
+
+/* true when (la, a) comes before (lb, b): larger first, NaN last, then index. */
+__device__ static inline bool cu_before(float la, int64_t a, float lb, int64_t b) {
+    const bool na = la != la, nb = lb != lb;
+    if (na != nb) return nb;
+    if (!na) {
+        if (la > lb) return true;
+        if (la < lb) return false;
+    }
+    return a < b;
+}
+
+/* ---- argmax ------------------------------------------------------------------------ */
+
+#define AM_THREADS 256
+
+__global__ void k_argmax(int32_t *ids, const float *l, cu_view lv, int64_t V) {
+    __shared__ float sv[AM_THREADS];
+    __shared__ int64_t si[AM_THREADS];
+    const int64_t r = blockIdx.x;
+    const float *lr = l + cu_row_off(lv, r);
+    const int64_t ls = cu_inner_stride(lv);
+    float bv = NAN;
+    int64_t bi = -1;
+    for (int64_t c = threadIdx.x; c < V; c += blockDim.x) {
+        const float v = lr[c * ls];
+        if (bi < 0 || cu_before(v, c, bv, bi)) {
+            bv = v;
+            bi = c;
+        }
+    }
+    sv[threadIdx.x] = bv;
+    si[threadIdx.x] = bi;
+    __syncthreads();
+    for (int o = blockDim.x / 2; o > 0; o >>= 1) {
+        if ((int)threadIdx.x < o) {
+            const int j = threadIdx.x + o;
+            if (si[j] >= 0 && (si[threadIdx.x] < 0 ||
+                               cu_before(sv[j], si[j], sv[threadIdx.x], si[threadIdx.x]))) {
+                sv[threadIdx.x] = sv[j];
+                si[threadIdx.x] = si[j];
+            }
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) ids[r] = (int32_t)si[0];
+}
+
+static xs_status launch_argmax(cu_ctx *c, int32_t *ids, const xs_tensor *logits) {
+    const int64_t m = cu_rows(logits), v = cu_inner(logits);
+    if (!m) return XS_OK;
+    k_argmax<<<(unsigned)m, AM_THREADS, 0, c->stream>>>(ids, (const float *)logits->data,
+                                                         cu_view_of(logits), v);
+    return cu_check_launch("argmax");
+}
+
+xs_status cu_argmax(xs_backend *be, xs_tensor *ids, const xs_tensor *logits) {
+    return launch_argmax(cu_ctx_of(be), (int32_t *)ids->data, logits);
+}
+
+/* ---- Philox4x32-10, bit for bit as core/rng.c ----------------------------------- */
+
+__device__ static float cu_rng_uniform(uint64_t seed, uint64_t stream, uint64_t step,
+                                       uint32_t draw) {
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    uint32_t c0 = (uint32_t)step, c1 = (uint32_t)(step >> 32), c2 = (uint32_t)stream, c3 = draw;
+    for (int r = 0; r < 10; r++) {
+        if (r > 0) {
+            k0 += 0x9E3779B9u;
+            k1 += 0xBB67AE85u;
+        }
+        const uint32_t lo0 = 0xD2511F53u * c0, hi0 = __umulhi(0xD2511F53u, c0);
+        const uint32_t lo1 = 0xCD9E8D57u * c2, hi1 = __umulhi(0xCD9E8D57u, c2);
+        const uint32_t n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
+        c0 = n0;
+        c1 = lo1;
+        c2 = n2;
+        c3 = lo0;
+    }
+    return __fmul_rn((float)(c0 >> 8), 0x1p-24f);
+}
+
+/* ---- sample_topk ---------------------------------------------------------------- */
+
+__global__ void k_rank(int32_t *cand, const float *l, cu_view lv, int64_t V, int64_t k) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t r = blockIdx.y;
+    if (i >= V) return;
+    const float *lr = l + cu_row_off(lv, r);
+    const int64_t ls = cu_inner_stride(lv);
+    const float li = lr[i * ls];
+    int64_t rank = 0;
+    for (int64_t j = 0; j < V && rank < k; j++)
+        if (j != i && cu_before(lr[j * ls], j, li, i)) rank++;
+    if (rank < k) cand[r * k + rank] = (int32_t)i;
+}
+
+__device__ static inline float cu_sample_weight(float l, float lmax, float temp) {
+    const float a = __fdiv_rn(__fsub_rn(l, lmax), temp);
+    return (float)exp((double)a);
+}
+
+__global__ void k_pick(int32_t *ids, const int32_t *cand, const float *l, cu_view lv, int64_t k,
+                       float temp, uint64_t seed, uint64_t stream, uint64_t counter) {
+    const int64_t r = blockIdx.x;
+    if (threadIdx.x != 0) return;
+    const float *lr = l + cu_row_off(lv, r);
+    const int64_t ls = cu_inner_stride(lv);
+    const int32_t *cr = cand + r * k;
+    const float lmax = lr[(int64_t)cr[0] * ls];
+    float sum = 0.0f;
+    for (int64_t i = 0; i < k; i++) sum = __fadd_rn(sum, cu_sample_weight(lr[(int64_t)cr[i] * ls], lmax, temp));
+    const float u = cu_rng_uniform(seed, stream, counter + (uint64_t)r, 0);
+    const float target = __fmul_rn(u, sum);
+    float run = 0.0f;
+    int32_t chosen = cr[k - 1];
+    for (int64_t i = 0; i < k; i++) {
+        run = __fadd_rn(run, cu_sample_weight(lr[(int64_t)cr[i] * ls], lmax, temp));
+        if (run > target) {
+            chosen = cr[i];
+            break;
+        }
+    }
+    ids[r] = chosen;
+}
+
+xs_status cu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits, float temp,
+                         int top_k, uint64_t seed, uint64_t stream, uint64_t counter) {
+    cu_ctx *c = cu_ctx_of(be);
+    const int64_t m = cu_rows(logits), v = cu_inner(logits);
+    if (!m) return XS_OK;
+    if (!(temp > 0.0f)) return launch_argmax(c, (int32_t *)ids->data, logits);
+    if (m > 65535) return xs_error(XS_ERR_UNSUPPORTED, "cuda sample_topk: %lld rows", (long long)m);
+    const int64_t k = (top_k <= 0 || top_k >= v) ? v : top_k;
+    void *scratch;
+    XS_TRY(cu_scratch(c, (size_t)(m * k) * sizeof(int32_t), &scratch));
+    int32_t *cand = (int32_t *)scratch;
+    const cu_view lv = cu_view_of(logits);
+    const float *lp = (const float *)logits->data;
+    k_rank<<<dim3(cu_blocks(v, 256), (unsigned)m), 256, 0, c->stream>>>(cand, lp, lv, v, k);
+    XS_TRY(cu_check_launch("sample_topk (rank)"));
+    k_pick<<<(unsigned)m, 32, 0, c->stream>>>((int32_t *)ids->data, cand, lp, lv, k, temp, seed,
+                                              stream, counter);
+    return cu_check_launch("sample_topk (pick)");
+}

@@ -1,0 +1,36 @@
+/*
+ * model_args.h — the MODEL OPTIONS shared by run, --dev, bench and diagnose:
+ *   --model DIR          a bundle folder (laid out like a Hugging Face snapshot)
+ *   --hf-repo kyutai/X   that repo's snapshot in the local Hugging Face cache
+ *   --lm FILE --config FILE --mimi FILE --mimi-config FILE --tokenizer FILE
+ *                        parts one by one (override the folder's)
+ *   $XSWARM_MODEL        a bundle folder when neither --model nor --hf-repo
+ */
+#ifndef XS_CLI_MODEL_ARGS_H
+#define XS_CLI_MODEL_ARGS_H
+
+#include <stdbool.h>
+
+#include "model/bundle.h"
+
+typedef struct model_args {
+    const char *model_dir, *hf_repo;
+    const char *lm, *lm_config, *mimi, *mimi_config, *tokenizer;
+} model_args;
+
+/* If argv[*i] is a model option, consume it and its value, advance *i and
+ * return 1; 0 when it is not one; -1 (message printed) on a missing value. */
+int model_args_parse(model_args *a, int argc, char **argv, int *i);
+
+/* True when any model option (or $XSWARM_MODEL) was given. */
+bool model_args_given(const model_args *a);
+
+/* Fill b: the folder (--model, --hf-repo, else $XSWARM_MODEL) then the parts
+ * given one by one. Returns 0, or 1 after printing why (folder missing,
+ * repo not in the cache). Does not check that the parts exist. */
+int model_args_resolve(const model_args *a, xs_bundle *b);
+
+/* Print the help paragraph of the model options. */
+void model_args_usage(void *stdio_file);
+
+#endif
