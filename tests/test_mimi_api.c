@@ -57,7 +57,8 @@ int main(void) {
     /* dumps: B and C went through the same frames */
     int64_t ns = mimi_stream_state_size(b);
     float *d1 = malloc((size_t)ns * sizeof *d1), *d2 = malloc((size_t)ns * sizeof *d2);
-    CHECK(ns > 0 && mimi_stream_state_dump(b, d1) == XS_OK && mimi_stream_state_dump(c, d2) == XS_OK,
+    CHECK(ns > 0 && mimi_stream_state_dump(b, d1) == XS_OK &&
+              mimi_stream_state_dump(c, d2) == XS_OK,
           "dumps");
     CHECK(memcmp(d1, d2, (size_t)ns * sizeof *d1) == 0, "same history, same state");
     CHECK(mimi_encode(c, x, FRAME, K, cc) == XS_OK, "one more frame");

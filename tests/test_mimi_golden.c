@@ -8,7 +8,7 @@
  *  - decode of codes_stream within 1e-4 of pcm_decoded_stream, decoder taps;
  *  - codes_stream_long exact (past the 250-step context) and its decode;
  *  - reset: a reset stream equals a fresh one (state dump and codes);
- *  - the BF16 weight file against golden_bf16w, also with the transformer
+ *  - the BF16 weight file against golden_bf16w, also with the
  *    matmul weights kept in bf16 (lossless for that file).
  */
 #include <math.h>
@@ -265,7 +265,8 @@ int main(void) {
                     true, false);
         run_backend(backends[b], "mimi_tiny/model.bf16.safetensors",
                     "mimi_tiny/golden_bf16w.safetensors", false, false);
-        /* bf16 weights kept bf16 in the transformer matmuls: still exact */
+        /* bf16 file, matmul weights (transformers, deep convs) kept in bf16:
+         * still exact */
         run_backend(backends[b], "mimi_tiny/model.bf16.safetensors",
                     "mimi_tiny/golden_bf16w.safetensors", false, true);
     }

@@ -24,17 +24,18 @@ static void run_parity(xs_backend *ref, xs_backend *cuda) {
     CHECK(pass > 100, "only %d parity cases ran", pass);
 }
 
-/* The element-wise matmul kernel (odd K, strided x) at every shape too:
- * XSWARM_CUDA_NO_VEC, read when the backend opens, turns the wide-load
- * kernel off. */
-static void run_plain_matmul(xs_backend *ref) {
-    setenv("XSWARM_CUDA_NO_VEC", "1", 1);
+/* The other matmul kernels at every shape too: XSWARM_CUDA_NO_VEC (read
+ * when the backend opens) leaves only the element-wise kernel (odd K,
+ * strided x), XSWARM_CUDA_NO_STAGE the wide-load kernel for q8_0/q4_0
+ * rows that are not 16-byte aligned. */
+static void run_plain_matmul(xs_backend *ref, const char *env, const char *label) {
+    setenv(env, "1", 1);
     xs_backend *plain = NULL;
     CHECK(xs_backend_open("cuda", 1, &plain) == XS_OK, "open cuda: %s", xs_error_msg());
-    unsetenv("XSWARM_CUDA_NO_VEC");
+    unsetenv(env);
     if (!plain) return;
     int pass = 0, fail = 0;
-    printf("== matmul, element-wise kernel only\n");
+    printf("== matmul, %s\n", label);
     xs_status rc = xs_parity_run(ref, plain, "matmul", true, stdout, &pass, &fail);
     CHECK(rc == XS_OK && fail == 0 && pass > 40, "plain matmul: %d passed, %d failed", pass, fail);
     xs_backend_close(plain);
@@ -151,7 +152,8 @@ int main(void) {
     CHECK(xs_backend_open("cuda", 1, &cuda) == XS_OK, "open cuda: %s", xs_error_msg());
     if (!ref || !cuda) return test_summary("test_parity_cuda");
     run_parity(ref, cuda);
-    run_plain_matmul(ref);
+    run_plain_matmul(ref, "XSWARM_CUDA_NO_VEC", "element-wise kernel only");
+    run_plain_matmul(ref, "XSWARM_CUDA_NO_STAGE", "wide loads without the shared-memory stage");
     check_sampling(ref, cuda);
     check_device_errors(cuda);
     check_oom(cuda);

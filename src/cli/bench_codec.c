@@ -48,7 +48,8 @@ static cost frame_cost(const mimi_config *c) {
     k.enc_flops += 2 * nf * c->channels * c->kernel_size * T;
     for (int i = c->n_ratios - 1; i >= 0; i--) {
         double r = c->ratios[i];
-        k.enc_flops += c->n_residual_layers * (2 * (ch / cp) * ch * rk * T + 2 * ch * (ch / cp) * T);
+        k.enc_flops +=
+            c->n_residual_layers * (2 * (ch / cp) * ch * rk * T + 2 * ch * (ch / cp) * T);
         T /= r;
         k.enc_flops += 2 * (2 * ch) * ch * (2 * r) * T;
         ch *= 2;
@@ -62,7 +63,8 @@ static cost frame_cost(const mimi_config *c) {
         k.dec_flops += 2 * ch * (ch / 2) * (2 * r) * Td;
         Td *= r;
         ch /= 2;
-        k.dec_flops += c->n_residual_layers * (2 * (ch / cp) * ch * rk * Td + 2 * ch * (ch / cp) * Td);
+        k.dec_flops +=
+            c->n_residual_layers * (2 * (ch / cp) * ch * rk * Td + 2 * ch * (ch / cp) * Td);
     }
     k.dec_flops += 2 * c->channels * ch * c->last_kernel_size * Td;
     /* transformers: T positions at 25 Hz, full context for attention */
@@ -180,7 +182,8 @@ int cmd_bench_codec(int argc, char **argv) {
          * FLOP rate is sgemm's, the path the SEANet convolutions take */
         double bw = 0, gf = 0;
         int nt = be->n_threads > 0 ? be->n_threads : 1;
-        if (xs_membw_read(nt, 0, 3, &bw) != XS_OK || xs_sgemm_rate(nt, 256, 512, 1024, 5, &gf) != XS_OK)
+        if (xs_membw_read(nt, 0, 3, &bw) != XS_OK ||
+            xs_sgemm_rate(nt, 256, 512, 1024, 5, &gf) != XS_OK)
             fprintf(stderr, "bench codec: floor measurement failed: %s\n", xs_error_msg());
         if (bw <= 0) bw = 1e-9;
         if (gf <= 0) gf = 1e-9;

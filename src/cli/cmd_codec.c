@@ -28,8 +28,8 @@ typedef struct codec_opts {
 
 static void usage(FILE *f, const char *verb) {
     if (!verb || !strcmp(verb, "encode"))
-        fprintf(f, "usage: xswarm codec encode --mimi FILE [--mimi-config FILE] [--codebooks N] [--bf16]\n"
-                   "                          [--backend ref|cpu|cuda] [--threads N]\n"
+        fprintf(f, "usage: xswarm codec encode --mimi FILE [--mimi-config FILE] [--codebooks N]\n"
+                   "                          [--bf16] [--backend ref|cpu|cuda] [--threads N]\n"
                    "                          [--dump-taps FILE] IN -o OUT.safetensors\n"
                    "  IN: any audio file (WAV, FLAC, OGG, MP3), mixed to mono, resampled to\n"
                    "  24 kHz, zero-padded to a multiple of 1920 samples, encoded frame by frame.\n"
@@ -42,7 +42,8 @@ static void usage(FILE *f, const char *verb) {
                    "  OUT ending in .safetensors gets tensor `pcm` (F32 [samples]); anything\n"
                    "  else is written as a 16-bit 24 kHz WAV.\n");
     if (!verb || !strcmp(verb, "roundtrip"))
-        fprintf(f, "usage: xswarm codec roundtrip --mimi FILE [--mimi-config FILE] [--codebooks N]\n"
+        fprintf(f, "usage: xswarm codec roundtrip --mimi FILE [--mimi-config FILE]\n"
+                   "                             [--codebooks N] [--bf16]\n"
                    "                             [--backend ...] [--threads N] IN -o OUT.wav\n"
                    "  encode then decode, frame by frame; OUT is cut to IN's length.\n");
     if (!verb)
@@ -256,7 +257,8 @@ static int codec_encode(int argc, char **argv) {
                 mimi_model_config(r.m)->n_q);
         rc = 2;
     }
-    if (rc == 0) rc = read_padded(o.in, mimi_frame_samples(mimi_model_config(r.m)), &pcm, &n, &n_in);
+    if (rc == 0)
+        rc = read_padded(o.in, mimi_frame_samples(mimi_model_config(r.m)), &pcm, &n, &n_in);
     int64_t frames = rc == 0 ? n / mimi_frame_samples(mimi_model_config(r.m)) : 0;
     if (rc == 0) {
         codes = malloc((size_t)(frames * K) * sizeof *codes);
@@ -335,7 +337,8 @@ static int write_pcm(const char *path, const float *pcm, int64_t n) {
         xs_st_writer_free(w);
         return rc;
     }
-    if (xs_audio_write_wav(path, pcm, n, 24000, false) != XS_OK) return cli_fail("cannot write WAV");
+    if (xs_audio_write_wav(path, pcm, n, 24000, false) != XS_OK)
+        return cli_fail("cannot write WAV");
     return 0;
 }
 
@@ -387,7 +390,8 @@ static int codec_roundtrip(int argc, char **argv) {
                 mimi_model_config(r.m)->n_q);
         rc = 2;
     }
-    if (rc == 0) rc = read_padded(o.in, mimi_frame_samples(mimi_model_config(r.m)), &pcm, &n, &n_in);
+    if (rc == 0)
+        rc = read_padded(o.in, mimi_frame_samples(mimi_model_config(r.m)), &pcm, &n, &n_in);
     int64_t frames = rc == 0 ? n / mimi_frame_samples(mimi_model_config(r.m)) : 0;
     if (rc == 0) {
         codes = malloc((size_t)(frames * K) * sizeof *codes);

@@ -116,7 +116,8 @@ static xs_status get_int(const char *path, const cJSON *obj, const char *key, in
 static xs_status get_num(const char *path, const cJSON *obj, const char *key, double *dst) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!it) return XS_OK;
-    if (!cJSON_IsNumber(it)) return xs_error(XS_ERR_FORMAT, "%s: \"%s\" must be a number", path, key);
+    if (!cJSON_IsNumber(it))
+        return xs_error(XS_ERR_FORMAT, "%s: \"%s\" must be a number", path, key);
     *dst = it->valuedouble;
     return XS_OK;
 }

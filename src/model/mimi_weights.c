@@ -137,7 +137,8 @@ static xs_status load_conv(loader *L, mimi_conv *cv, const char *prefix, int cin
     cv->groups = groups;
     cv->replicate = replicate;
     cv->ctx_len = (int64_t)(k - 1) * dilation + 1 - stride;
-    if (cv->ctx_len < 0) return xs_error(XS_ERR_ARG, "mimi: %s: stride %d > kernel", prefix, stride);
+    if (cv->ctx_len < 0)
+        return xs_error(XS_ERR_ARG, "mimi: %s: stride %d > kernel", prefix, stride);
     cv->state_off = L->m->conv_state_floats;
     L->m->conv_state_floats += (int64_t)cin * cv->ctx_len;
     int64_t ws[3] = {cout, cin / groups, k};
@@ -177,7 +178,8 @@ static xs_status make_matmul_form(loader *L, mimi_convtr *ct, const float *w, co
     xs_status rc = wt && bc ? XS_OK : xs_error(XS_ERR_NOMEM, "mimi: out of memory");
     for (int64_t ci = 0; rc == XS_OK && ci < cin; ci++)
         for (int64_t co = 0; co < cout; co++)
-            for (int64_t k = 0; k < K; k++) wt[(co * K + k) * cin + ci] = w[(ci * cout + co) * K + k];
+            for (int64_t k = 0; k < K; k++)
+                wt[(co * K + k) * cin + ci] = w[(ci * cout + co) * K + k];
     for (int64_t co = 0; rc == XS_OK && b && co < cout; co++)
         for (int64_t k = 0; k < S; k++) bc[co * K + k] = b[co];
     int64_t ws[2] = {cout * K, cin}, bs[1] = {cout * K};
@@ -198,7 +200,8 @@ static xs_status load_convtr(loader *L, mimi_convtr *ct, const char *prefix, int
     ct->stride = stride;
     ct->groups = groups;
     ct->tail_len = k - stride;
-    if (ct->tail_len < 0) return xs_error(XS_ERR_ARG, "mimi: %s: stride %d > kernel", prefix, stride);
+    if (ct->tail_len < 0)
+        return xs_error(XS_ERR_ARG, "mimi: %s: stride %d > kernel", prefix, stride);
     ct->state_off = L->m->conv_state_floats;
     L->m->conv_state_floats += (int64_t)cout * ct->tail_len;
     L->cols *= stride;

@@ -1,10 +1,9 @@
 /*
  * cpu_backend.c — the `cpu` backend: SIMD kernels chosen at run time,
  * threads from one xs_threadpool per backend, OpenBLAS sgemm for the
- * many-row products. The one op left NULL here (sample_topk: a few rows
- * per LM step) runs `ref` through the
- * ops.h wrappers; a fast op that meets an input layout it does not handle
- * calls the ref function itself.
+ * many-row products. Every op of backend.h has a cpu version; one that
+ * meets an input layout it does not special-case (most strided views)
+ * calls the ref function of the op itself (backend/ref/ref.h).
  */
 #include <cblas.h>
 #include <stdlib.h>
@@ -115,6 +114,7 @@ static const xs_backend_iface k_cpu_iface = {
     .copy = cpu_copy,
     .fill = cpu_fill,
     .argmax = cpu_argmax,
+    .sample_topk = cpu_sample_topk,
 };
 
 xs_status xs_backend_cpu_new(int n_threads, xs_backend **out) {

@@ -11,6 +11,8 @@
 #include "backend/cpu/cpu.h"
 #include "core/quant.h"
 
+/* Software prefetch distance of the weight stream (see cpu_kernels_avx512.c). */
+#define CPU_PREFETCH_BYTES 4096
 #define T256 __attribute__((target("avx2,fma,f16c")))
 #define AI __attribute__((always_inline)) inline
 
@@ -39,6 +41,7 @@ T256 static inline float cv_f16(uint16_t v) { return _cvtsh_ss(v); }
         for (int m = 0; m < NX; m++) a0[m] = a1[m] = _mm256_setzero_ps();                \
         int64_t k = 0;                                                                   \
         for (; k + 16 <= K; k += 16) {                                                   \
+            _mm_prefetch((const char *)(w + k) + CPU_PREFETCH_BYTES, _MM_HINT_T0);         \
             __m256 w0 = LOAD(w + k), w1 = LOAD(w + k + 8);                               \
             for (int m = 0; m < NX; m++) {                                               \
                 a0[m] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + m * ldx + k), a0[m]);    \
@@ -73,6 +76,7 @@ DOT256(dot_f16_avx2, uint16_t, ld8_f16, cv_f16)
         for (int m = 0; m < NX; m++) a0[m] = a1[m] = _mm256_setzero_ps();                \
         int64_t nb = K / XS_QK;                                                          \
         for (int64_t b = 0; b < nb; b++) {                                               \
+            _mm_prefetch((const char *)(w + b) + CPU_PREFETCH_BYTES, _MM_HINT_T0);         \
             __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d));                                \
             __m256i q[4];                                                                \
             UNPACK(w[b].qs, q);                                                          \

@@ -20,10 +20,13 @@
 
 /* Software prefetch distance for the weight stream: a GEMV's only memory
  * traffic is one sequential stream per thread, and the hardware prefetcher
- * alone keeps too few lines in flight to reach DRAM bandwidth. Prefetching
+ * alone keeps too few lines in flight to reach DRAM bandwidth. Measured on
+ * the 2-core Zen 5 VM, one thread, q8_0 rows from DRAM: K = 11264 went from
+ * 9.8 GB/s (no prefetch) / 14 GB/s (1 KB ahead) to 22.5 GB/s (4 KB ahead);
+ * K = 4096 from 27.7 to 31.8 GB/s. Prefetching
  * past the end of a row touches the next row (or at worst one line past
  * the matrix, which a prefetch never faults on). */
-#define CPU_PREFETCH_BYTES 1024
+#define CPU_PREFETCH_BYTES 4096
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define AI __attribute__((always_inline)) inline
 
@@ -54,8 +57,8 @@ T512 static AI __m512 ld_f16(const uint16_t *w, int n) {
         for (int m = 0; m < NX; m++) a0[m] = a1[m] = a2[m] = a3[m] = _mm512_setzero_ps(); \
         int64_t k = 0;                                                                   \
         for (; k + 64 <= K; k += 64) {                                                   \
-            _mm_prefetch((const char *)(w + k) + CPU_PREFETCH_BYTES, _MM_HINT_T0);         \
-            _mm_prefetch((const char *)(w + k) + CPU_PREFETCH_BYTES + 64, _MM_HINT_T0);    \
+            for (int o_ = 0; o_ < (int)sizeof(TYPE) * 64; o_ += 64) /* every line */    \
+                _mm_prefetch((const char *)(w + k) + CPU_PREFETCH_BYTES + o_, _MM_HINT_T0); \
             __m512 w0 = LOAD(w + k, 16), w1 = LOAD(w + k + 16, 16);                      \
             __m512 w2 = LOAD(w + k + 32, 16), w3 = LOAD(w + k + 48, 16);                 \
             for (int m = 0; m < NX; m++) {                                               \

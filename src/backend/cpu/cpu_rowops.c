@@ -15,11 +15,13 @@
 #pragma GCC optimize("O3")
 #endif
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
 #include "backend/ref/ref.h"
+#include "core/rng.h"
 
 #define LANES 16
 #define ELEM_GRAIN 32768 /* elements per chunk below which threads do not pay */
@@ -532,6 +534,63 @@ xs_status cpu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
         memcpy((float *)cache->v.data + slot * hd, (const float *)v->data + t * hd,
                (size_t)hd * sizeof(float));
         cpos[slot] = p;
+    }
+    return XS_OK;
+}
+
+/* ---- sample_topk ---------------------------------------------------------------- */
+
+/* Candidate order of core/rng.h: larger logit first, lower index first on
+ * ties, NaN last. `a` is a later index than every candidate already held,
+ * so on a tie it is never better. */
+static bool topk_better(const float *l, int32_t a, int32_t b) {
+    const bool na = l[a] != l[a], nb = l[b] != l[b];
+    if (na || nb) return !na && nb;
+    return l[a] > l[b];
+}
+
+/* The procedure of core/rng.h (xs_sample_topk_ref), with the top k found
+ * by one pass of insertion into a sorted list of k (O(V) for random
+ * logits) instead of sorting all V: the text vocabulary is 32000 and a
+ * full qsort per step cost milliseconds. Same candidates in the same
+ * order, same f32 sums, same weights, so the same token. */
+static int32_t topk_row(const float *l, int64_t V, float temp, int64_t k, float u, int32_t *cand) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < V; i++) {
+        if (n == k && !topk_better(l, (int32_t)i, cand[k - 1])) continue;
+        int64_t p = n < k ? n++ : k - 1; /* drop the last when full */
+        while (p > 0 && topk_better(l, (int32_t)i, cand[p - 1])) {
+            cand[p] = cand[p - 1];
+            p--;
+        }
+        cand[p] = (int32_t)i;
+    }
+    const float lmax = l[cand[0]];
+    float sum = 0.0f;
+    for (int64_t i = 0; i < k; i++) sum += (float)exp((double)((l[cand[i]] - lmax) / temp));
+    const float target = u * sum;
+    float run = 0.0f;
+    for (int64_t i = 0; i < k; i++) {
+        run += (float)exp((double)((l[cand[i]] - lmax) / temp));
+        if (run > target) return cand[i];
+    }
+    return cand[k - 1];
+}
+
+#define TOPK_MAX 1024 /* larger k (or all of V): ref's full sort is as good */
+
+xs_status cpu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits, float temp,
+                          int top_k, uint64_t seed, uint64_t stream, uint64_t counter) {
+    const int64_t V = inner_dim(logits), M = row_count(logits);
+    const int64_t k = (top_k <= 0 || top_k >= V) ? V : top_k;
+    if (!(temp > 0.0f)) return cpu_argmax(be, ids, logits);
+    if (!xs_tensor_is_contiguous(logits) || k > TOPK_MAX || V > INT32_MAX)
+        return ref_sample_topk(be, ids, logits, temp, top_k, seed, stream, counter);
+    int32_t cand[TOPK_MAX];
+    for (int64_t r = 0; r < M; r++) {
+        const float u = xs_rng_uniform(seed, stream, counter + (uint64_t)r, 0);
+        ((int32_t *)ids->data)[r * (ids->ndim ? ids->stride[0] : 1)] =
+            topk_row((const float *)logits->data + r * V, V, temp, k, u, cand);
     }
     return XS_OK;
 }

@@ -121,65 +121,74 @@ xs_status cu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
 }
 
 /* ---- attention -------------------------------------------------------------------- */
+/*
+ * Split over the ring ("flash decoding"): one decode query must read every
+ * visible slot, and one block per (query, head) would leave most of the
+ * GPU idle and serialize thousands of slot loads. So the slots are cut in
+ * chunks of ATT_CHUNK; block (t*H + h, chunk) writes a partial result
+ * {m = max score, l = sum exp(score - m), o[D] = sum exp(score - m) v} to
+ * the work buffer, and a second kernel merges the chunks:
+ *   M = max m_c, L = sum l_c exp(m_c - M), y = sum o_c exp(m_c - M) / L.
+ * Chunks with no visible slot have l = 0 and are skipped. A NaN score from
+ * the data makes m (and so y) NaN, as in ref; a query with no visible slot
+ * gives zeros, as in ref.
+ */
 
+#define ATT_CHUNK 128
 #define ATT_THREADS 128
-#define ATT_MAX_SMEM (200 * 1024)
 
-/* One block per (query t, head h). Shared memory: one f32 score per slot
- * and one visibility byte per slot (a mask, not a -inf sentinel, so that a
- * NaN score from the data still propagates to y, as in ref). */
-__global__ void k_attention(float *y, const float *q, cu_view qv, const float *ck, cu_view ckv,
-                            const float *cv, cu_view cvv, const int32_t *cpos,
-                            int64_t cpos_stride, int64_t cap, const int32_t *pos,
-                            int64_t pos_stride, int64_t H, int64_t D, int64_t context,
-                            float scale) {
-    extern __shared__ float sm[];
-    float *score = sm;
-    unsigned char *vis = (unsigned char *)(sm + cap);
+__global__ void k_attention_part(float *part, const float *q, cu_view qv, const float *ck,
+                                 cu_view ckv, const float *cv, cu_view cvv, const int32_t *cpos,
+                                 int64_t cpos_stride, int64_t cap, const int32_t *pos,
+                                 int64_t pos_stride, int64_t H, int64_t D, int64_t context,
+                                 float scale) {
+    extern __shared__ float qh[]; /* the query head, D floats */
+    __shared__ float sc[ATT_CHUNK];
+    __shared__ unsigned char vis[ATT_CHUNK];
     __shared__ float red[32];
     __shared__ double redd[32];
     __shared__ int anynan;
-    const int64_t t = blockIdx.x, h = blockIdx.y;
+    const int64_t th = blockIdx.x, t = th / H, h = th % H;
+    const int64_t s0 = (int64_t)blockIdx.y * ATT_CHUNK;
+    const int64_t ns = cap - s0 < ATT_CHUNK ? cap - s0 : ATT_CHUNK;
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
     const int64_t pt = pos[t * pos_stride];
     const float *qr = q + cu_row_off(qv, t);
     const int64_t qs = cu_inner_stride(qv);
+    for (int64_t d = threadIdx.x; d < D; d += blockDim.x) qh[d] = qr[(h * D + d) * qs];
+    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x) {
+        const int64_t p = cpos[(s0 + i) * cpos_stride];
+        vis[i] = p >= 0 && pt - p >= 0 && pt - p < context;
+    }
     if (threadIdx.x == 0) anynan = 0;
     __syncthreads();
-    /* 1. scores, one warp per slot */
-    for (int64_t s = wid; s < cap; s += nw) {
-        const int64_t p = cpos[s * cpos_stride];
-        const bool ok = p >= 0 && pt - p >= 0 && pt - p < context;
+    /* scores: one warp per slot, lanes over the head dim */
+    for (int64_t i = wid; i < ns; i += nw) {
+        if (!vis[i]) continue;
+        const float *kr = ck + (s0 + i) * ckv.stride[0] + h * D * ckv.stride[1];
         float dot = 0.0f;
-        if (ok) {
-            const float *kr = ck + s * ckv.stride[0];
-            for (int64_t d = lane; d < D; d += 32)
-                dot = fmaf(qr[(h * D + d) * qs], kr[(h * D + d) * ckv.stride[1]], dot);
-            for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-        }
+        for (int64_t d = lane; d < D; d += 32) dot = fmaf(qh[d], kr[d * ckv.stride[1]], dot);
+        for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
         if (lane == 0) {
-            vis[s] = ok;
-            score[s] = dot * scale;
-            if (ok && isnan(score[s])) anynan = 1;
+            sc[i] = dot * scale;
+            if (isnan(sc[i])) anynan = 1;
         }
     }
     __syncthreads();
-    /* 2. max over visible slots */
     float mx = -INFINITY;
-    for (int64_t s = threadIdx.x; s < cap; s += blockDim.x)
-        if (vis[s] && score[s] > mx) mx = score[s];
+    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x)
+        if (vis[i] && sc[i] > mx) mx = sc[i];
     for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
     if (lane == 0) red[wid] = mx;
     __syncthreads();
     mx = -INFINITY;
     for (int i = 0; i < nw; i++) mx = fmaxf(mx, red[i]);
     if (anynan) mx = NAN;
-    /* 3. weights e = exp(score - max) in place, their sum in double */
     double sum = 0.0;
-    for (int64_t s = threadIdx.x; s < cap; s += blockDim.x)
-        if (vis[s]) {
-            const float e = (float)exp((double)score[s] - (double)mx);
-            score[s] = e;
+    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x)
+        if (vis[i]) {
+            const float e = (float)exp((double)sc[i] - (double)mx);
+            sc[i] = e;
             sum += e;
         }
     for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
@@ -187,22 +196,44 @@ __global__ void k_attention(float *y, const float *q, cu_view qv, const float *c
     __syncthreads();
     sum = 0.0;
     for (int i = 0; i < nw; i++) sum += redd[i];
-    /* 4. y = sum_s e_s v_s / sum; one thread per output dim */
+    float *out = part + (th * gridDim.y + blockIdx.y) * (D + 2);
+    if (threadIdx.x == 0) {
+        out[0] = mx;
+        out[1] = (float)sum;
+    }
+    /* unnormalized output, one thread per head dim (coalesced over d) */
     for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
+        const float *vr = cv + s0 * cvv.stride[0] + (h * D + d) * cvv.stride[1];
         float acc = 0.0f;
-        for (int64_t s = 0; s < cap; s++)
-            if (vis[s]) acc = fmaf(score[s], cv[s * cvv.stride[0] + (h * D + d) * cvv.stride[1]], acc);
-        y[t * H * D + h * D + d] = (sum > 0.0 || isnan(sum)) ? (float)((double)acc / sum) : 0.0f;
+        for (int64_t i = 0; i < ns; i++)
+            if (vis[i]) acc = fmaf(sc[i], vr[i * cvv.stride[0]], acc);
+        out[2 + d] = acc;
     }
 }
 
-xs_status cu_attention_init(void) {
-    cudaError_t e = cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         ATT_MAX_SMEM);
-    if (e != cudaSuccess)
-        return xs_error(XS_ERR_BACKEND, "cuda attention: shared memory limit: %s",
-                        cudaGetErrorString(e));
-    return XS_OK;
+__global__ void k_attention_merge(float *y, const float *part, int64_t n_chunks, int64_t H,
+                                  int64_t D) {
+    const int64_t th = blockIdx.x;
+    const float *pr = part + th * n_chunks * (D + 2);
+    float M = -INFINITY;
+    bool nan = false;
+    for (int64_t c = 0; c < n_chunks; c++) {
+        const float m = pr[c * (D + 2)], l = pr[c * (D + 2) + 1];
+        if (isnan(m)) nan = true;
+        else if (l > 0.0f && m > M) M = m;
+    }
+    if (nan) M = NAN;
+    for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
+        double L = 0.0, O = 0.0;
+        for (int64_t c = 0; c < n_chunks; c++) {
+            const float m = pr[c * (D + 2)], l = pr[c * (D + 2) + 1];
+            if (!(l > 0.0f) && !isnan(m)) continue; /* no visible slot in this chunk */
+            const double f = exp((double)m - (double)M);
+            L += (double)l * f;
+            O += (double)pr[c * (D + 2) + 2 + d] * f;
+        }
+        y[th * D + d] = (L > 0.0 || isnan(L)) ? (float)(O / L) : 0.0f;
+    }
 }
 
 xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
@@ -211,18 +242,23 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     const int64_t T = pos->shape[0], hd = cache->k.shape[1], cap = cache->capacity;
     const int64_t D = hd / n_heads;
     if (!T) return XS_OK;
-    const size_t smem = (size_t)cap * (sizeof(float) + 1);
-    if (smem > ATT_MAX_SMEM)
-        return xs_error(XS_ERR_UNSUPPORTED,
-                        "cuda attention: ring capacity %lld needs %zu bytes of shared memory "
-                        "(max %d)", (long long)cap, smem, ATT_MAX_SMEM);
-    if (T > 2147483647LL || n_heads > 65535)
-        return xs_error(XS_ERR_UNSUPPORTED, "cuda attention: %lld rows, %d heads", (long long)T, n_heads);
-    const dim3 grid((unsigned)T, (unsigned)n_heads), block(ATT_THREADS);
-    k_attention<<<grid, block, smem, cu_ctx_of(be)->stream>>>(
-        (float *)y->data, (const float *)q->data, cu_view_of(q), (const float *)cache->k.data,
+    const int64_t n_chunks = (cap + ATT_CHUNK - 1) / ATT_CHUNK;
+    if (T * n_heads > 2147483647LL || n_chunks > 65535)
+        return xs_error(XS_ERR_UNSUPPORTED, "cuda attention: %lld rows x %d heads, capacity %lld",
+                        (long long)T, n_heads, (long long)cap);
+    if ((size_t)D * sizeof(float) > 48 * 1024)
+        return xs_error(XS_ERR_UNSUPPORTED, "cuda attention: head dim %lld", (long long)D);
+    cu_ctx *c = cu_ctx_of(be);
+    void *work;
+    XS_TRY(cu_scratch(c, (size_t)(T * n_heads * n_chunks * (D + 2)) * sizeof(float), &work));
+    const dim3 grid((unsigned)(T * n_heads), (unsigned)n_chunks);
+    k_attention_part<<<grid, ATT_THREADS, (size_t)D * sizeof(float), c->stream>>>(
+        (float *)work, (const float *)q->data, cu_view_of(q), (const float *)cache->k.data,
         cu_view_of(&cache->k), (const float *)cache->v.data, cu_view_of(&cache->v),
         (const int32_t *)cache->pos.data, cache->pos.stride[0], cap, (const int32_t *)pos->data,
         pos->stride[0], n_heads, D, context, scale);
-    return cu_check_launch("attention");
+    XS_TRY(cu_check_launch("attention (chunks)"));
+    k_attention_merge<<<(unsigned)(T * n_heads), 128, 0, c->stream>>>(
+        (float *)y->data, (const float *)work, n_chunks, n_heads, D);
+    return cu_check_launch("attention (merge)");
 }

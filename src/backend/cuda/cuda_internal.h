@@ -142,6 +142,7 @@ typedef struct cu_ctx {
     cu_rope_table rope[CU_MAX_ROPE_TABLES];
     int n_rope;
     bool matmul_plain;        /* XSWARM_CUDA_NO_VEC set: element-wise matmul only (tests) */
+    bool matmul_nostage;      /* XSWARM_CUDA_NO_STAGE set: no shared-memory q8_0/q4_0 kernel */
     char name[256];
 } cu_ctx;
 
@@ -176,7 +177,6 @@ xs_status cu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
 xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
                        const xs_kv_cache *cache, const xs_tensor *pos, int n_heads,
                        int64_t context, float scale);
-xs_status cu_attention_init(void); /* raise the kernel's shared-memory limit once */
 xs_status cu_elu(xs_backend *be, xs_tensor *y, const xs_tensor *x, float alpha);
 xs_status cu_gelu(xs_backend *be, xs_tensor *y, const xs_tensor *x);
 xs_status cu_silu_mul(xs_backend *be, xs_tensor *y, const xs_tensor *x);

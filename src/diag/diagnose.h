@@ -1,0 +1,105 @@
+/*
+ * diagnose.h — `xswarm diagnose`: is a bad result a backend bug (and which
+ * op), a weights problem, slow numeric drift, or none of those (so the model
+ * code / configuration is to blame)?
+ *
+ * One run (xs_diagnose_run):
+ *  1. backend A (reference) and B (suspect) each load Mimi and the LM;
+ *  2. both encode the same input frames, recording the mimi.enc.* taps;
+ *  3. A runs the LM freely (recording lm.* taps and its picked tokens); B
+ *     runs the same steps TEACHER-FORCED with A's picks, so one near-tie
+ *     cannot make the rest incomparable (diagnose_lm.c);
+ *  4. both decode A's output tokens (mimi.dec.* taps);
+ *  5. taps are compared stage by stage (encode, LM, decode), and the first
+ *     tap over tolerance (earliest step, then execution order) is reported;
+ *  6. the op: the per-op parity suite (diag/parity.h) is run on A and B for
+ *     every op; the failing op most likely to produce that tap is named.
+ *     No tap over tolerance but an op failing parity: still `backend` (the
+ *     model did not exercise it within tolerance). A divergence without a
+ *     failing op: `numerics`;
+ *  7. separately, B runs freely (own codes, own picks): token agreement;
+ *     both responses are scored by the analyzer;
+ *  8. --reference-weights: tensors of the (quantized) LM file against their
+ *     float source, each against what its dtype's rounding allows
+ *     (diagnose_weights.c): `weights` when beyond.
+ */
+#ifndef XS_DIAG_DIAGNOSE_H
+#define XS_DIAG_DIAGNOSE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/status.h"
+#include "diag/tap_compare.h"
+#include "model/lm.h"
+
+typedef struct xs_diag_opts {
+    const char *backend_a, *backend_b; /* "ref", "cpu", "cuda" */
+    int threads;                        /* 0: one per core */
+    const char *lm, *lm_config;         /* LM weights (+ config.json, NULL: preset / beside) */
+    const char *mimi, *mimi_config;
+    const char *input;                  /* audio file (24 kHz after resampling) */
+    int frames;                         /* input frames to run (<= 0: all whole frames) */
+    bool greedy;                        /* argmax instead of the config's sampling */
+    uint64_t seed;
+    const char *reference_weights;      /* float source of the LM file, or NULL */
+    const char *against;                /* dump of another runtime, or NULL */
+    const char *out_dir;                /* where artifacts go (must exist) */
+    FILE *log;                          /* progress lines, or NULL */
+} xs_diag_opts;
+
+typedef struct xs_diag_weights {
+    bool checked;
+    int n_compared, n_over, n_missing;
+    char worst[128];                    /* the tensor furthest beyond its allowance */
+    double worst_ratio;                 /* its max error / allowance (> 1: beyond) */
+} xs_diag_weights;
+
+typedef struct xs_diag_result {
+    char verdict[16];                   /* consistent | backend | weights | numerics */
+    char backend_a[16], backend_b[16];
+    int frames, lm_steps;
+    /* first divergence (has_div false: none) */
+    bool has_div;
+    char stage[8];                      /* "encode" | "lm" | "decode" */
+    xs_tap_diff div;
+    char op[32];                        /* "" when no op was found */
+    char failing_ops[256];              /* every op failing parity on B, comma-separated */
+    char later[512];                    /* later divergent taps, comma-separated */
+    /* token agreement of B's free run with A's */
+    int tok_steps, tok_equal, tok_first_diff; /* -1: none */
+    /* analyzer of both responses (score < 0: could not score) */
+    double score_a, score_b;
+    char defects_a[256], defects_b[256];
+    xs_diag_weights weights;
+    /* --against */
+    bool against_checked, against_over;
+    char against_first[96];
+    int64_t against_step;
+    double against_max_abs, against_max_rel;
+    char repro[512];                    /* reproduction command (backend verdict) */
+} xs_diag_result;
+
+xs_status xs_diagnose_run(const xs_diag_opts *o, xs_diag_result *r);
+
+/* Teacher-forced LM steps (diagnose_lm.c): user[n_steps][n_q - dep_q] codes,
+ * picks[n_steps][1 + dep_q] the tokens to use instead of sampling. Taps of
+ * the lm_exec steps go to `taps`. */
+xs_status xs_diag_lm_forced(const lm_model *m, xs_taps *taps, int n_steps, const int32_t *user,
+                            const int32_t *picks);
+
+/* Compare the tensors of `quant_path` with those of `ref_path` (by name). */
+xs_status xs_diag_compare_weights(const char *quant_path, const char *ref_path, FILE *log,
+                                  xs_diag_weights *out);
+
+/* Most likely op producing a tap, among those in `failing` (comma list);
+ * writes it to op (or "" if none). */
+void xs_diag_pick_op(const char *tap, const char *failing, char *op, size_t n);
+
+/* Write the JSON object of issue 7 (verdict, backends, first_divergence,
+ * token_agreement, audio, ...) to f. */
+void xs_diag_write_json(const xs_diag_result *r, FILE *f);
+void xs_diag_print_text(const xs_diag_result *r, FILE *f);
+
+#endif

@@ -1,0 +1,76 @@
+#!/bin/bash
+# cli_diagnose.sh — `xswarm diagnose --backends ref,cpu` on the golden tiny
+# models (lm_tiny + mimi_tiny, 4 input frames): consistent without a fault;
+# with XSWARM_FAULT=cpu:<op> for every op of issue 7, verdict `backend`
+# naming that op; a fault that starts late (matmul@step=500) is found at a
+# later step; --ops runs the parity suite; bad options are usage errors.
+# $1 = xswarm binary, $2 = golden dir, $3 = source dir.
+XS="$1"; G="$2"
+[ -x "$XS" ] || { echo "SKIP: no binary"; exit 77; }
+[ -f "$G/lm_tiny/model.safetensors" ] && [ -f "$G/mimi_tiny/model.safetensors" ] ||
+    { echo "SKIP: no golden tiny models"; exit 77; }
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass+1)); }
+ko() { fail=$((fail+1)); echo "FAIL: $*"; }
+MODEL=(--lm "$G/lm_tiny/model.safetensors" --config "$G/lm_tiny/config.json"
+       --mimi "$G/mimi_tiny/model.safetensors" --mimi-config "$G/mimi_tiny/config.json"
+       --input "$G/mimi_tiny/input.wav" --steps 4 --greedy --backends ref,cpu)
+unset XSWARM_FAULT
+# jget FILE KEY: the value of "KEY": in cJSON's printed object (first match)
+jget() { grep -m1 -o "\"$2\":[[:space:]]*[^,]*" "$1" | sed 's/^[^:]*:[[:space:]]*//; s/"//g'; }
+
+# 1. no fault: consistent, exit 0, full JSON
+"$XS" diagnose "${MODEL[@]}" --json --out "$T/none" > "$T/none.json" 2> "$T/none.err"; rc=$?
+[ $rc -eq 0 ] && ok || ko "no fault: exit $rc (want 0)"; cat "$T/none.err" | head -5
+[ "$(jget "$T/none.json" verdict)" = consistent ] && ok || ko "no fault: verdict $(jget "$T/none.json" verdict)"
+[ "$(jget "$T/none.json" first_divergence)" = null ] && ok || ko "no fault: first_divergence not null"
+[ "$(jget "$T/none.json" steps)" = 5 ] && [ "$(jget "$T/none.json" equal)" = 5 ] && ok ||
+    ko "no fault: token agreement $(jget "$T/none.json" equal)/$(jget "$T/none.json" steps)"
+for k in backends token_agreement audio score defects first_difference; do
+    grep -q "\"$k\"" "$T/none.json" && ok || ko "no fault: JSON lacks $k"
+done
+for f in report.json report.txt diagnose.log parity.txt taps_A_lm.safetensors taps_B_lm.safetensors response_A_ref.wav response_B_cpu.wav; do
+    [ -s "$T/none/$f" ] && ok || ko "no fault: $f not written"
+done
+
+# 2. every op fault on cpu: verdict backend naming that op
+for op in matmul conv1d conv_transpose1d elu gelu layer_norm rms_norm rope softmax attention embedding; do
+    XSWARM_FAULT=cpu:$op "$XS" diagnose "${MODEL[@]}" --json --out "$T/$op" > "$T/$op.json" 2> "$T/$op.err"; rc=$?
+    v=$(jget "$T/$op.json" verdict); o=$(jget "$T/$op.json" op)
+    [ $rc -eq 3 ] && [ "$v" = backend ] && [ "$o" = "$op" ] && ok ||
+        ko "fault cpu:$op: exit $rc verdict '$v' op '$o'"
+    grep -q "FAULT INJECTION ACTIVE" "$T/$op.err" && ok || ko "fault cpu:$op not announced"
+done
+# a fault in ops the tiny models run shows up as a tap, with its step
+[ "$(jget "$T/matmul.json" tap)" != null ] && ok || ko "matmul fault: no divergent tap"
+grep -q "^op: matmul" "$T/matmul/report.txt" && ok || ko "matmul: text report lacks the op"
+
+# 3. a fault that only starts late is still found, at a later step
+XSWARM_FAULT=cpu:matmul@step=500 "$XS" diagnose "${MODEL[@]}" --json --out "$T/late" > "$T/late.json" 2>/dev/null; rc=$?
+step=$(jget "$T/late.json" step)
+[ $rc -eq 3 ] && [ "$(jget "$T/late.json" op)" = matmul ] && ok || ko "late fault: exit $rc op $(jget "$T/late.json" op)"
+[ -n "$step" ] && [ "$step" != null ] && [ "$step" -ge 2 ] && ok || ko "late fault: step '$step' (want >= 2)"
+
+# 4. a fault on another backend leaves cpu alone
+XSWARM_FAULT=cuda:matmul "$XS" diagnose "${MODEL[@]}" --out "$T/other" > "$T/other.txt" 2>/dev/null; rc=$?
+[ $rc -eq 0 ] && grep -q "^verdict: consistent" "$T/other.txt" && ok || ko "cuda fault changed a ref,cpu run (exit $rc)"
+
+# 5. a malformed XSWARM_FAULT is refused loudly and ignored
+XSWARM_FAULT=cpu:nosuchop "$XS" diagnose "${MODEL[@]}" --out "$T/bad" > /dev/null 2> "$T/bad.err"; rc=$?
+[ $rc -eq 0 ] && grep -q "XSWARM_FAULT ignored" "$T/bad.err" && ok || ko "bad XSWARM_FAULT: exit $rc"
+
+# 6. --ops: the parity suite (small shapes here), fault found there too
+"$XS" diagnose --ops --small --backends ref,cpu --filter elu,matmul > "$T/ops.txt" 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q " 0 failed" "$T/ops.txt" && ok || ko "--ops: exit $rc"
+XSWARM_FAULT=cpu:elu "$XS" diagnose --ops --small --backends ref,cpu --filter elu > "$T/ops2.txt" 2>&1; rc=$?
+[ $rc -eq 3 ] && ok || ko "--ops with an elu fault: exit $rc (want 3)"
+
+# 7. usage errors
+"$XS" diagnose --backends ref > /dev/null 2>&1; [ $? -eq 2 ] && ok || ko "--backends ref: not a usage error"
+"$XS" diagnose "${MODEL[@]}" --steps 0 > /dev/null 2>&1; [ $? -eq 2 ] && ok || ko "--steps 0: not a usage error"
+"$XS" diagnose --lm /nonexistent --mimi /nonexistent --input x.wav --out "$T/e" > /dev/null 2>&1; rc=$?
+[ $rc -eq 1 ] || [ $rc -eq 2 ] && ok || ko "missing model: exit $rc (want 1 or 2)"
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
