@@ -3,7 +3,8 @@
 # models (lm_tiny + mimi_tiny, 4 input frames): consistent without a fault;
 # with XSWARM_FAULT=cpu:<op> for every op of issue 7, verdict `backend`
 # naming that op; a fault that starts late (matmul@step=500) is found at a
-# later step; --ops runs the parity suite; bad options are usage errors.
+# later step; a transient one gives `numerics`; --against and
+# --reference-weights (good and corrupted Q8); --ops runs the parity suite; bad options are usage errors.
 # $1 = xswarm binary, $2 = golden dir, $3 = source dir.
 XS="$1"; G="$2"
 [ -x "$XS" ] || { echo "SKIP: no binary"; exit 77; }
@@ -52,6 +53,12 @@ step=$(jget "$T/late.json" step)
 [ $rc -eq 3 ] && [ "$(jget "$T/late.json" op)" = matmul ] && ok || ko "late fault: exit $rc op $(jget "$T/late.json" op)"
 [ -n "$step" ] && [ "$step" != null ] && [ "$step" -ge 2 ] && ok || ko "late fault: step '$step' (want >= 2)"
 
+# 3b. a transient glitch (5 matmul calls) no op test reproduces: numerics, not backend
+XSWARM_FAULT=cpu:matmul@step=300@until=305 "$XS" diagnose "${MODEL[@]}" --json --out "$T/num" > "$T/num.json" 2>/dev/null; rc=$?
+[ $rc -eq 3 ] && [ "$(jget "$T/num.json" verdict)" = numerics ] && [ "$(jget "$T/num.json" op)" = null ] && ok ||
+    ko "transient fault: exit $rc verdict $(jget "$T/num.json" verdict) op $(jget "$T/num.json" op)"
+[ -s "$T/num/parity_real.txt" ] && ok || ko "transient fault: real-shape parity not tried"
+
 # 4. a fault on another backend leaves cpu alone
 XSWARM_FAULT=cuda:matmul "$XS" diagnose "${MODEL[@]}" --out "$T/other" > "$T/other.txt" 2>/dev/null; rc=$?
 [ $rc -eq 0 ] && grep -q "^verdict: consistent" "$T/other.txt" && ok || ko "cuda fault changed a ref,cpu run (exit $rc)"
@@ -66,7 +73,33 @@ XSWARM_FAULT=cpu:nosuchop "$XS" diagnose "${MODEL[@]}" --out "$T/bad" > /dev/nul
 XSWARM_FAULT=cpu:elu "$XS" diagnose --ops --small --backends ref,cpu --filter elu > "$T/ops2.txt" 2>&1; rc=$?
 [ $rc -eq 3 ] && ok || ko "--ops with an elu fault: exit $rc (want 3)"
 
-# 7. usage errors
+# 7. --against: ref's taps vs Kyutai's own pipeline dump (same input, same protocol)
+"$XS" diagnose "${MODEL[@]}" --out "$T/ag" --against "$G/pipeline_tiny/golden.safetensors" > "$T/ag.txt" 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q "against dump: all 1[0-9] shared taps within tolerance" "$T/ag.txt" && ok ||
+    ko "--against pipeline_tiny: exit $rc: $(grep against "$T/ag.txt")"
+# a dump of a different run (lm_tiny's own token inputs) diverges, and says where
+"$XS" diagnose "${MODEL[@]}" --json --out "$T/ag2" --against "$G/lm_tiny/golden.safetensors" > "$T/ag2.json" 2>/dev/null
+grep -A3 '"against"' "$T/ag2.json" | grep -q '"tap":[[:space:]]*"lm\.' && ok || ko "--against lm_tiny: no divergence found"
+
+# 8. --reference-weights: the candle Q8 export vs its float source; then a corrupted copy
+Q="$G/lm_tiny_candle_q8"
+if [ -f "$Q/model.q8.gguf" ] && command -v python3 >/dev/null; then
+    QM=(--lm "$Q/model.q8.gguf" --config "$Q/config.json" --mimi "$G/mimi_tiny/model.safetensors"
+        --mimi-config "$G/mimi_tiny/config.json" --input "$G/mimi_tiny/input.wav" --steps 3 --greedy
+        --backends ref,cpu --reference-weights "$Q/model.candle.safetensors")
+    "$XS" diagnose "${QM[@]}" --json --out "$T/w" > "$T/w.json" 2>/dev/null; rc=$?
+    [ $rc -eq 0 ] && [ "$(jget "$T/w.json" beyond_quantization)" = 0 ] && [ "$(jget "$T/w.json" compared)" -gt 100 ] && ok ||
+        ko "q8 vs source: exit $rc, beyond $(jget "$T/w.json" beyond_quantization)"
+    cp "$Q/model.q8.gguf" "$T/bad.gguf"; chmod u+w "$T/bad.gguf"
+    python3 -c "
+import sys; f=open(sys.argv[1],'r+b'); f.seek(400000); b=f.read(64); f.seek(400000); f.write(bytes(x^0x5a for x in b))" "$T/bad.gguf"
+    QM[1]="$T/bad.gguf"
+    "$XS" diagnose "${QM[@]}" --json --out "$T/w2" > "$T/w2.json" 2>/dev/null; rc=$?
+    [ $rc -eq 3 ] && [ "$(jget "$T/w2.json" verdict)" = weights ] && ok ||
+        ko "corrupt q8: exit $rc verdict $(jget "$T/w2.json" verdict)"
+fi
+
+# 9. usage errors
 "$XS" diagnose --backends ref > /dev/null 2>&1; [ $? -eq 2 ] && ok || ko "--backends ref: not a usage error"
 "$XS" diagnose "${MODEL[@]}" --steps 0 > /dev/null 2>&1; [ $? -eq 2 ] && ok || ko "--steps 0: not a usage error"
 "$XS" diagnose --lm /nonexistent --mimi /nonexistent --input x.wav --out "$T/e" > /dev/null 2>&1; rc=$?

@@ -3,7 +3,7 @@
 # part, empty / too short / silent / non-finite / 8 kHz stereo / over-long
 # input, and Ctrl-C. Each gives a clear message and a sane exit status (never
 # a crash); resampling and mixing down are done and said.
-XS=$1; SRC=$3
+XS=$1; G=$2; SRC=$3
 pass=0; fail=0
 ok() { if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $1"; cat "$W/err" 2>/dev/null | head -5; fi; }
 M=$(dirname "$XS")/tiny-model
@@ -25,8 +25,8 @@ rc=$(run --model "$W/partial" "$UTT" -o "$W/o.wav")
 ok "bundle without Mimi: rc $rc" 'nocrash $rc && grep -qi "no Mimi weights" "$W/err"'
 rc=$(run --model "$W/nonexistent" "$UTT" -o "$W/o.wav")
 ok "missing model folder: rc $rc" 'nocrash $rc && grep -q "nonexistent" "$W/err"'
-rc=$(run --lm "$M/model.safetensors" --config "$M/config.json" --mimi "$SRC/../shared/golden/mimi_tiny/model.safetensors" --mimi-config "$SRC/../shared/golden/mimi_tiny/config.json" "$UTT" -o "$W/o.wav")
-[ -f "$SRC/../shared/golden/mimi_tiny/model.safetensors" ] && \
+rc=$(run --lm "$M/model.safetensors" --config "$M/config.json" --mimi "$G/mimi_tiny/model.safetensors" --mimi-config "$G/mimi_tiny/config.json" "$UTT" -o "$W/o.wav")
+[ -f "$G/mimi_tiny/model.safetensors" ] && \
   ok "parts of two models (card 128 vs 64 bins): rc $rc" 'nocrash $rc && grep -q "does not match" "$W/err"'
 rc=$(run "$UTT" -o "$W/o.wav" --hf-repo kyutai/not-downloaded)
 ok "--hf-repo not in cache: rc $rc" 'nocrash $rc && grep -q "huggingface-cli download" "$W/err"'

@@ -2,7 +2,8 @@
  * test_fault_inject.c — XSWARM_FAULT machinery (backend/fault.h): a fault
  * on cpu:<op> corrupts exactly one lane per row of that op's output on cpu
  * (also when cpu falls back to ref), never on ref, never another op;
- * @step=N spares the first N calls; bad specs are refused; disarming
+ * @step=N spares the first N calls, @until=M the calls from M on; bad
+ * specs are refused; disarming
  * restores exact results.
  */
 #include <math.h>
@@ -49,8 +50,9 @@ int main(void) {
     int rows = 0, lane = -1;
 
     /* bad specs are refused and arm nothing */
-    const char *bad[] = {"cpu", ":elu", "cpu:", "cpu:nosuch", "cpu:elu@step=", "cpu:elu@step=-1",
-                         "cpu:elu@when=3"};
+    const char *bad[] = {"cpu",           ":elu",           "cpu:",
+                         "cpu:nosuch",    "cpu:elu@step=",  "cpu:elu@step=-1",
+                         "cpu:elu@when=3", "cpu:elu@step=3x", "cpu:elu@step=5@until=5"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         CHECK(xs_fault_configure(bad[i]) == XS_ERR_ARG, "spec '%s' accepted", bad[i]);
         CHECK(!xs_fault_active(), "spec '%s' armed a fault", bad[i]);
@@ -87,6 +89,13 @@ int main(void) {
     CHECK(elu_diff(ref, cpu, x, &rows, &lane) == 0, "@step=2: call 1 corrupted");
     CHECK(elu_diff(ref, cpu, x, &rows, &lane) == R, "@step=2: call 2 not corrupted");
 
+    /* @step=1@until=2: only call 1 (a transient glitch) */
+    CHECK(xs_fault_configure("cpu:elu@step=1@until=2") == XS_OK, "configure @until");
+    CHECK(!strcmp(xs_fault_describe(d, sizeof d), "cpu:elu@step=1@until=2"), "describe: %s", d);
+    CHECK(elu_diff(ref, cpu, x, &rows, &lane) == 0, "@until: call 0 corrupted");
+    CHECK(elu_diff(ref, cpu, x, &rows, &lane) == R, "@until: call 1 not corrupted");
+    CHECK(elu_diff(ref, cpu, x, &rows, &lane) == 0, "@until: call 2 corrupted");
+
     /* strided in-place output (rope on a view) stays inside the view */
     {
         CHECK(xs_fault_configure("cpu:rope") == XS_OK, "configure cpu:rope");
@@ -101,7 +110,8 @@ int main(void) {
         CHECK(xs_op_rope(cpu, &v, &tp, 10000.0f) == XS_OK, "rope: %s", xs_error_msg());
         int outside = 0;
         for (int i = 0; i < T * H; i++)
-            for (int j = HD; j < 2 * HD; j++) outside += buf[i * 2 * HD + j] != keep[i * 2 * HD + j];
+            for (int j = HD; j < 2 * HD; j++)
+                outside += buf[i * 2 * HD + j] != keep[i * 2 * HD + j];
         CHECK(outside == 0, "rope fault wrote %d values outside the view", outside);
         CHECK(xs_fault_hits() == 1, "rope fault not applied");
     }

@@ -24,10 +24,9 @@ static void run_parity(xs_backend *ref, xs_backend *cuda) {
     CHECK(pass > 100, "only %d parity cases ran", pass);
 }
 
-/* The other matmul kernels at every shape too: XSWARM_CUDA_NO_VEC (read
- * when the backend opens) leaves only the element-wise kernel (odd K,
- * strided x), XSWARM_CUDA_NO_STAGE the wide-load kernel for q8_0/q4_0
- * rows that are not 16-byte aligned. */
+/* The element-wise matmul kernel (odd K, strided x) at every shape too:
+ * XSWARM_CUDA_NO_VEC, read when the backend opens, turns the wide-load
+ * kernel off. */
 static void run_plain_matmul(xs_backend *ref, const char *env, const char *label) {
     setenv(env, "1", 1);
     xs_backend *plain = NULL;
@@ -153,7 +152,6 @@ int main(void) {
     if (!ref || !cuda) return test_summary("test_parity_cuda");
     run_parity(ref, cuda);
     run_plain_matmul(ref, "XSWARM_CUDA_NO_VEC", "element-wise kernel only");
-    run_plain_matmul(ref, "XSWARM_CUDA_NO_STAGE", "wide loads without the shared-memory stage");
     check_sampling(ref, cuda);
     check_device_errors(cuda);
     check_oom(cuda);

@@ -131,6 +131,7 @@ static void check_public_api(const float *in) {
     CHECK(again == 2 * XSWARM_FRAME_SAMPLES &&
               test_max_abs_diff(g_pcm, out, (int64_t)again) <= 1e-4,
           "after reset: %zu samples equal to the first ones", again);
+    free(out);
     xswarm_session_free(s);
     xswarm_model_free(m);
 }

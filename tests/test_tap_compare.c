@@ -33,7 +33,8 @@ static void test_tensors(void) {
     b[4 * C + 1] += (float)(3 * tol);
     b[5 * C + 0] += (float)(2 * tol);
     xs_tap_diff_tensors("lm.x", &ta, &tb, T, 0, &d);
-    CHECK(d.over && d.first_step == 4 && d.first_time == 4, "first step %lld", (long long)d.first_step);
+    CHECK(d.over && d.first_step == 4 && d.first_time == 4, "first step %lld",
+          (long long)d.first_step);
     CHECK(d.n_worst == 3 && d.worst[0][0] == 4 && d.worst[0][1] == 1 && d.worst[1][0] == 5,
           "worst indices");
     CHECK(fabs(d.max_rel - 3e-4) < 1e-5, "max rel %g", d.max_rel);
@@ -131,7 +132,8 @@ static void test_golden(xs_backend *be) {
     int compared = 0;
     for (int i = 0; i < rep.n; i++) compared += !rep.diffs[i].skipped;
     CHECK(compared >= 10, "only %d taps matched golden tensors", compared);
-    CHECK(rep.first < 0, "ref mimi diverges from golden at %s", rep.first >= 0 ? rep.diffs[rep.first].name : "");
+    CHECK(rep.first < 0, "ref mimi diverges from golden at %s",
+          rep.first >= 0 ? rep.diffs[rep.first].name : "");
     xs_tap_report_free(&rep);
     xs_taps_free(taps);
     mimi_stream_free(s);

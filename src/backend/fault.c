@@ -19,6 +19,7 @@ static struct {
     char backend[32];
     int op;                 /* xs_op */
     int64_t from_call;      /* first corrupted call (0-based) */
+    int64_t until_call;     /* first call no longer corrupted, -1: never ends */
     _Atomic int64_t calls;  /* calls of that op on that backend so far */
     _Atomic int64_t hits;
 } g_fault;
@@ -40,21 +41,25 @@ static xs_status fault_parse(const char *spec) {
     int op = xs_op_from_name(opname);
     if (op < 0)
         return xs_error(XS_ERR_ARG, "XSWARM_FAULT '%s': unknown op '%s'", spec, opname);
-    int64_t from = 0;
-    if (at) {
-        const char *v = NULL;
-        if (!strncmp(at + 1, "step=", 5)) v = at + 6;
-        else if (!strncmp(at + 1, "call=", 5)) v = at + 6;
+    int64_t from = 0, until = -1;
+    for (const char *opt = at; opt; opt = strchr(opt + 1, '@')) {
+        int64_t *dst = !strncmp(opt + 1, "step=", 5) ? &from
+                       : !strncmp(opt + 1, "until=", 6) ? &until : NULL;
+        const char *v = dst ? strchr(opt, '=') + 1 : NULL;
         char *end = NULL;
         long long n = v ? strtoll(v, &end, 10) : -1;
-        if (!v || end == v || *end || n < 0)
-            return xs_error(XS_ERR_ARG, "XSWARM_FAULT '%s': expected @step=N (N >= 0)", spec);
-        from = n;
+        if (!v || end == v || (*end && *end != '@') || n < 0)
+            return xs_error(XS_ERR_ARG,
+                            "XSWARM_FAULT '%s': options are @step=N and @until=M (N, M >= 0)", spec);
+        *dst = n;
     }
+    if (until >= 0 && until <= from)
+        return xs_error(XS_ERR_ARG, "XSWARM_FAULT '%s': @until must be after @step", spec);
     memcpy(g_fault.backend, spec, (size_t)(colon - spec));
     g_fault.backend[colon - spec] = 0;
     g_fault.op = op;
     g_fault.from_call = from;
+    g_fault.until_call = until;
     return XS_OK;
 }
 
@@ -62,11 +67,11 @@ const char *xs_fault_describe(char *buf, size_t n) {
     if (!buf || n == 0) return "";
     buf[0] = 0;
     if (atomic_load(&xs_fault_state_) != 2) return buf;
-    if (g_fault.from_call > 0)
-        snprintf(buf, n, "%s:%s@step=%lld", g_fault.backend, xs_op_name((xs_op)g_fault.op),
-                 (long long)g_fault.from_call);
-    else
-        snprintf(buf, n, "%s:%s", g_fault.backend, xs_op_name((xs_op)g_fault.op));
+    int w = snprintf(buf, n, "%s:%s", g_fault.backend, xs_op_name((xs_op)g_fault.op));
+    if (g_fault.from_call > 0 && w >= 0 && (size_t)w < n)
+        w += snprintf(buf + w, n - (size_t)w, "@step=%lld", (long long)g_fault.from_call);
+    if (g_fault.until_call >= 0 && w >= 0 && (size_t)w < n)
+        snprintf(buf + w, n - (size_t)w, "@until=%lld", (long long)g_fault.until_call);
     return buf;
 }
 
@@ -76,12 +81,12 @@ static void fault_announce(void) {
             "\n*** xswarm: FAULT INJECTION ACTIVE (XSWARM_FAULT=%s): outputs of op '%s' on "
             "backend '%s' are DELIBERATELY CORRUPTED%s. Results are wrong on purpose. ***\n\n",
             xs_fault_describe(d, sizeof d), xs_op_name((xs_op)g_fault.op), g_fault.backend,
-            g_fault.from_call > 0 ? " from a later call on" : "");
+            g_fault.from_call > 0 || g_fault.until_call >= 0 ? " for some calls only" : "");
     fflush(stderr);
 }
 
-xs_status xs_fault_configure(const char *spec) {
-    pthread_mutex_lock(&g_fault_lock);
+/* Caller holds g_fault_lock. */
+static xs_status fault_configure_locked(const char *spec) {
     xs_status rc = XS_OK;
     atomic_store(&g_fault.calls, 0);
     atomic_store(&g_fault.hits, 0);
@@ -93,22 +98,27 @@ xs_status xs_fault_configure(const char *spec) {
     } else {
         atomic_store(&xs_fault_state_, 1);
     }
+    return rc;
+}
+
+xs_status xs_fault_configure(const char *spec) {
+    pthread_mutex_lock(&g_fault_lock);
+    xs_status rc = fault_configure_locked(spec);
     pthread_mutex_unlock(&g_fault_lock);
     return rc;
 }
 
-/* First use: read XSWARM_FAULT once. A bad value is reported loudly and
- * ignored (library code never exits). */
+/* First use: read XSWARM_FAULT once (under the lock: ops may start on
+ * several threads at once). A bad value is reported loudly and ignored
+ * (library code never exits). */
 static void fault_init_from_env(void) {
     pthread_mutex_lock(&g_fault_lock);
-    int st = atomic_load(&xs_fault_state_);
-    pthread_mutex_unlock(&g_fault_lock);
-    if (st != 0) return;
-    const char *env = getenv("XSWARM_FAULT");
-    if (xs_fault_configure(env) != XS_OK) {
+    if (atomic_load(&xs_fault_state_) == 0 &&
+        fault_configure_locked(getenv("XSWARM_FAULT")) != XS_OK) {
         fprintf(stderr, "*** xswarm: XSWARM_FAULT ignored: %s ***\n", xs_error_msg());
         xs_error_clear();
     }
+    pthread_mutex_unlock(&g_fault_lock);
 }
 
 bool xs_fault_active(void) {
@@ -148,7 +158,7 @@ void xs_fault_apply(xs_backend *be, xs_op op, xs_tensor *y) {
         strcmp(be->iface->name, g_fault.backend) != 0)
         return;
     int64_t call = atomic_fetch_add(&g_fault.calls, 1);
-    if (call < g_fault.from_call) return;
+    if (call < g_fault.from_call || (g_fault.until_call >= 0 && call >= g_fault.until_call)) return;
     if (!y || !y->data || y->dtype != XS_F32 || xs_tensor_numel(y) == 0) return;
     if (be->iface->host_memory) {
         fault_corrupt_host((float *)y->data, y);

@@ -17,7 +17,9 @@
  * 0.01) — like a kernel that mishandles one lane of one SIMD block. Device
  * backends: download, modify, upload (only while a fault is armed).
  * @step=N: only calls N, N+1, ... of that op on that backend (0-based) are
- * corrupted: a bug that shows up late in a run.
+ * corrupted: a bug that shows up late in a run. @until=M: calls from M on
+ * are exact again (a transient glitch: no later op test reproduces it).
+ * Options combine: cpu:matmul@step=300@until=320.
  */
 #ifndef XS_BACKEND_FAULT_H
 #define XS_BACKEND_FAULT_H
@@ -40,7 +42,7 @@ static inline void xs_fault_after(xs_backend *be, xs_op op, xs_tensor *y) {
         xs_fault_apply(be, op, y);
 }
 
-/* Arm a fault from a spec like "cpu:matmul" or "cpu:elu@step=40" (NULL or
+/* Arm a fault from a spec like "cpu:matmul" or "cpu:elu@step=40@until=50" (NULL or
  * "": disarm). Replaces XSWARM_FAULT (which is then never read). Announces
  * on stderr. XS_ERR_ARG naming the problem for a bad spec (nothing armed).
  * Not meant to be called while ops run on other threads. */

@@ -14,7 +14,7 @@ bool xs_backend_cuda_usable(char *reason, size_t n) {
 #ifdef XSWARM_HAVE_CUDA
     return xs_cuda_probe(reason, n);
 #else
-    if (reason) snprintf(reason, n, "this build has no CUDA backend (nvcc was not found at build time)");
+    if (reason) snprintf(reason, n, "this build has no CUDA backend (built with XSWARM_CUDA=OFF or without nvcc)");
     return false;
 #endif
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/fault.h"
 #include "cli/cli.h"
@@ -23,10 +24,11 @@ static void usage(void) {
             "                       [--reference-weights FILE] [--against DUMP.safetensors]\n"
             "                       [--json] [--out DIR] [--greedy] [--seed N] [--threads N]\n"
             "       xswarm diagnose --ops [--backends A,B] [--filter OPS] [--small] [--verbose]\n"
-            "A is the reference, B the backend under suspicion (default cuda vs cpu when a GPU\n"
-            "is usable, else ref,cpu). --steps N: input frames (80 ms each) to run.\n"
+            "A is the reference, B the backend under suspicion (default cpu,cuda when a GPU\n"
+            "is usable, else ref,cpu). --input defaults to assets/test-utterance.wav;\n"
+            "--steps N: input frames (80 ms each) to run (default: all).\n"
             "Verdicts: consistent (exit 0), backend | weights | numerics (exit 3).\n"
-            "XSWARM_FAULT=<backend>:<op>[@step=N] plants a bug to test the diagnosis.\n");
+            "XSWARM_FAULT=<backend>:<op>[@step=N][@until=M] plants a bug to test the diagnosis.\n");
     model_args_usage(stderr);
 }
 
@@ -149,6 +151,11 @@ int cmd_diagnose(int argc, char **argv) {
     o.mimi = bundle.mimi;
     o.mimi_config = bundle.mimi_config[0] ? bundle.mimi_config : NULL;
     if (!o.input) o.input = getenv("XSWARM_TEST_UTTERANCE");
+#ifdef XS_SOURCE_DIR
+    /* the test utterance --dev uses */
+    static const char k_utt[] = XS_SOURCE_DIR "/assets/test-utterance.wav";
+    if (!o.input && access(k_utt, R_OK) == 0) o.input = k_utt;
+#endif
     if (!o.input) {
         fprintf(stderr, "xswarm diagnose: --input IN is required (or $XSWARM_TEST_UTTERANCE)\n");
         return 2;

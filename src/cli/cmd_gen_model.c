@@ -17,7 +17,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: xswarm gen-model --preset tiny|moshi-7b [--dtype f32|bf16] [--seed N]\n"
-            "                        [--utterance FILE.wav] -o DIR\n\n"
+            "                        [--utterance FILE.wav] [--dry-run] -o DIR\n\n"
             "Writes a model bundle with deterministic random weights: config.json +\n"
             "model.safetensors (LM, PyTorch layout), mimi_config.json +\n"
             "tokenizer-e351c8d8-checkpoint125.safetensors (Mimi), tokenizer_spm_32k_3.model\n"
@@ -26,7 +26,8 @@ static void usage(FILE *f) {
             "  moshi-7b  the released shapes: ~15 GB in bf16, ~30 GB in f32 (progress shown)\n"
             "Mimi's codebooks are drawn from the encoder's latents on speech (--utterance,\n"
             "default assets/test-utterance.wav) so that speech gives diverse codes.\n"
-            "q8_0 / q4_0: generate bf16, then `xswarm quantize` it to a candle GGUF.\n");
+            "q8_0 / q4_0: generate bf16, then `xswarm quantize` it to a candle GGUF.\n"
+            "--dry-run: write the configs, list tensor counts and sizes, write no weights.\n");
 }
 
 int cmd_gen_model(int argc, char **argv) {
@@ -40,6 +41,10 @@ int cmd_gen_model(int argc, char **argv) {
         const char *a = argv[i];
         if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             o.progress = false;
+            continue;
+        }
+        if (!strcmp(a, "--dry-run")) {
+            o.dry_run = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -94,11 +99,13 @@ int cmd_gen_model(int argc, char **argv) {
             fprintf(stderr, "gen-model: %s not found: codebooks from a synthetic voice-like signal\n", def);
     }
     o.utterance = utt;
-    if (!strcmp(o.preset, "moshi-7b"))
+    if (!strcmp(o.preset, "moshi-7b") && !o.dry_run)
         fprintf(stderr, "gen-model: moshi-7b writes %s GB to %s: this takes a while\n",
                 o.dtype == XS_BF16 ? "~15" : "~30", o.out_dir);
     if (xs_gen_model(&o) != XS_OK) return cli_fail("gen-model");
-    if (o.progress) fprintf(stderr, "gen-model: %s bundle written to %s (seed %llu)\n", o.preset,
-                            o.out_dir, (unsigned long long)o.seed);
+    if (o.progress)
+        fprintf(stderr, "gen-model: %s %s %s (seed %llu)\n", o.preset,
+                o.dry_run ? "bundle planned (dry run, configs only) in" : "bundle written to",
+                o.out_dir, (unsigned long long)o.seed);
     return 0;
 }

@@ -109,6 +109,41 @@ static xs_status lm_free(side *s, xs_taps *taps, const lm_sampling *samp, const 
     return rc;
 }
 
+/* Where B's free tokens first differ: which stream, and A's logit margin
+ * (top-1 minus top-2) there: a small margin means a near-tie, not a bug. */
+static double row_margin(const float *v, int64_t n) {
+    double t1 = -1e300, t2 = -1e300;
+    for (int64_t i = 0; i < n; i++) {
+        if (v[i] > t1) {
+            t2 = t1;
+            t1 = v[i];
+        } else if (v[i] > t2) {
+            t2 = v[i];
+        }
+    }
+    return n >= 2 ? t1 - t2 : -1;
+}
+
+static void tok_margin(const side *A, xs_diag_result *r, int dq, const int32_t *pa,
+                       const int32_t *pb) {
+    const int s = r->tok_first_diff;
+    r->tok_margin = -1;
+    int k = 0;
+    while (k <= dq && pa[(size_t)s * (1 + dq) + k] == pb[(size_t)s * (1 + dq) + k]) k++;
+    if (k > dq) return;
+    if (k == 0) snprintf(r->tok_stream, sizeof r->tok_stream, "text");
+    else snprintf(r->tok_stream, sizeof r->tok_stream, "audio%d", k - 1);
+    const xs_tensor *t =
+        xs_taps_find(A->taps[ST_LM], k == 0 ? "lm.text_logits" : "lm.depformer_logits");
+    if (!t || t->dtype != XS_F32 || t->shape[0] <= s) return;
+    if (k == 0 && t->ndim == 2)
+        r->tok_margin = row_margin((const float *)t->data + (size_t)s * t->shape[1], t->shape[1]);
+    else if (k > 0 && t->ndim == 3 && t->shape[1] >= k)
+        r->tok_margin = row_margin((const float *)t->data +
+                                       ((size_t)s * t->shape[1] + (size_t)(k - 1)) * t->shape[2],
+                                   t->shape[2]);
+}
+
 static void score(const float *pcm, int64_t n, double *sc, char *defects, size_t dn) {
     xs_analysis *a = NULL;
     *sc = -1;
@@ -125,10 +160,12 @@ static void score(const float *pcm, int64_t n, double *sc, char *defects, size_t
     xs_analysis_free(a);
 }
 
-/* Every op on which B fails the small-shape parity suite against A. */
-static xs_status failing_ops(side *a, side *b, const char *out_dir, char *list, size_t n) {
+/* Every op on which B fails the parity suite against A (small shapes, or
+ * with real the real-model shapes too); one log per shape set. */
+static xs_status failing_ops(side *a, side *b, const char *out_dir, bool real, char *list,
+                             size_t n) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/parity.txt", out_dir);
+    snprintf(path, sizeof path, "%s/parity%s.txt", out_dir, real ? "_real" : "");
     FILE *f = fopen(path, "w");
     list[0] = 0;
     size_t used = 0;
@@ -136,6 +173,7 @@ static xs_status failing_ops(side *a, side *b, const char *out_dir, char *list, 
         xs_parity_opts po;
         memset(&po, 0, sizeof po);
         po.filter = xs_op_name((xs_op)op);
+        po.real_shapes = real;
         po.seed = XS_PARITY_SEED;
         po.report = f;
         int np = 0, nf = 0;
@@ -182,7 +220,11 @@ static xs_status run(const xs_diag_opts *o, xs_diag_result *r, side *A, side *B,
                         n_user, mimi_model_config(A->mimi)->n_q);
 
     xs_audio in;
-    XS_TRY(xs_audio_read(o->input, 24000, &in, NULL));
+    xs_audio_info info;
+    memset(&info, 0, sizeof info);
+    XS_TRY(xs_audio_read(o->input, 24000, &in, &info));
+    r->input_rate = info.file_rate;
+    r->input_resampled = info.resampled;
     int frames = (int)(in.n / 1920);
     if (o->frames > 0 && o->frames < frames) frames = o->frames;
     if (frames < 1) {
@@ -213,6 +255,13 @@ static xs_status run(const xs_diag_opts *o, xs_diag_result *r, side *A, side *B,
     if (rc == XS_OK) rc = encode(B, B->taps[ST_ENC], in.pcm, frames, n_user, codesB);
     xs_audio_free(&in);
     XS_TRY(rc);
+    /* the codes as taps too (golden name frame_codes): exact comparison */
+    for (int f = 0; f < frames; f++) {
+        xs_tensor ca = xs_tensor_2d(XS_I32, codesA + (size_t)f * n_user, 1, n_user);
+        xs_tensor cb = xs_tensor_2d(XS_I32, codesB + (size_t)f * n_user, 1, n_user);
+        XS_TRY(xs_tap_record(A->taps[ST_ENC], NULL, "frame_codes", &ca, 0));
+        XS_TRY(xs_tap_record(B->taps[ST_ENC], NULL, "frame_codes", &cb, 0));
+    }
     for (int s = 0; s < steps; s++) {
         int f = s == 0 ? 0 : s - 1;
         memcpy(userA + (size_t)s * n_user, codesA + (size_t)f * n_user, 4 * (size_t)n_user);
@@ -225,6 +274,10 @@ static xs_status run(const xs_diag_opts *o, xs_diag_result *r, side *A, side *B,
     samp.seed = o->seed;
     int nA = 0, nB = 0;
     XS_TRY(lm_free(A, A->taps[ST_LM], &samp, userA, steps, picksA, outA, &nA));
+    for (int f = 0; f < nA; f++) { /* for --against (golden name audio_tokens) */
+        xs_tensor t = xs_tensor_2d(XS_I32, outA + (size_t)f * dq, 1, dq);
+        XS_TRY(xs_tap_record(A->taps[ST_LM], NULL, "audio_tokens", &t, 0));
+    }
     XS_TRY(xs_diag_lm_forced(B->lm, B->taps[ST_LM], steps, userA, picksA));
     XS_TRY(lm_free(B, NULL, &samp, userB, steps, picksB, outB, &nB));
     r->tok_steps = steps;
@@ -236,15 +289,39 @@ static xs_status run(const xs_diag_opts *o, xs_diag_result *r, side *A, side *B,
         r->tok_equal += eq;
         if (!eq && r->tok_first_diff < 0) r->tok_first_diff = s;
     }
+    if (r->tok_first_diff >= 0) tok_margin(A, r, dq, picksA, picksB);
     /* 4. decode A's tokens on both (taps), B's own tokens on B (response) */
     XS_TRY(decode(A, A->taps[ST_DEC], outA, nA, dq, pcmA));
     XS_TRY(decode(B, B->taps[ST_DEC], outA, nA, dq, pcmBf));
     XS_TRY(decode(B, NULL, outB, nB, dq, pcmB));
     char p[1024];
+    /* codec round trip of the input on A (needs as many codebooks as Mimi decodes) */
+    if (n_user == dq) {
+        float *rt = calloc((size_t)frames * 1920, sizeof *rt);
+        if (rt && decode(A, NULL, codesA, frames, dq, rt) == XS_OK) {
+            char defects[256];
+            snprintf(p, sizeof p, "%s/input_roundtrip_%s.wav", o->out_dir, o->backend_a);
+            if (xs_audio_write_wav(p, rt, (int64_t)frames * 1920, 24000, true) != XS_OK)
+                xs_error_clear();
+            score(rt, (int64_t)frames * 1920, &r->score_roundtrip, defects, sizeof defects);
+        }
+        xs_error_clear();
+        free(rt);
+    }
     snprintf(p, sizeof p, "%s/response_A_%s.wav", o->out_dir, o->backend_a);
     if (xs_audio_write_wav(p, pcmA, (int64_t)nA * 1920, 24000, true) != XS_OK) xs_error_clear();
     snprintf(p, sizeof p, "%s/response_B_%s.wav", o->out_dir, o->backend_b);
     if (xs_audio_write_wav(p, pcmB, (int64_t)nB * 1920, 24000, true) != XS_OK) xs_error_clear();
+    {
+        xs_audio again;
+        char defects[256];
+        if (xs_audio_read(o->input, 24000, &again, NULL) == XS_OK) {
+            int64_t n = (int64_t)frames * 1920 < again.n ? (int64_t)frames * 1920 : again.n;
+            score(again.pcm, n, &r->score_input, defects, sizeof defects);
+            xs_audio_free(&again);
+        }
+        xs_error_clear();
+    }
     score(pcmA, (int64_t)nA * 1920, &r->score_a, r->defects_a, sizeof r->defects_a);
     score(pcmB, (int64_t)nB * 1920, &r->score_b, r->defects_b, sizeof r->defects_b);
 
@@ -273,7 +350,13 @@ static xs_status run(const xs_diag_opts *o, xs_diag_result *r, side *A, side *B,
     /* 6. which op: parity of every op on A vs B */
     if (log) fprintf(log, "diagnose: per-op parity %s vs %s (small shapes)...\n", o->backend_a,
                      o->backend_b);
-    XS_TRY(failing_ops(A, B, o->out_dir, r->failing_ops, sizeof r->failing_ops));
+    XS_TRY(failing_ops(A, B, o->out_dir, false, r->failing_ops, sizeof r->failing_ops));
+    /* A divergence no small case explains: maybe a bug at the model's own
+     * sizes (tiling, split-K, long rows): the real-shape cases too (slower). */
+    if (r->has_div && !r->failing_ops[0]) {
+        if (log) fprintf(log, "diagnose: no small case fails; real shapes...\n");
+        XS_TRY(failing_ops(A, B, o->out_dir, true, r->failing_ops, sizeof r->failing_ops));
+    }
     xs_diag_pick_op(r->has_div ? r->div.name : "", r->failing_ops, r->op, sizeof r->op);
 
     /* 8. weights */
@@ -291,6 +374,7 @@ static xs_status run(const xs_diag_opts *o, xs_diag_result *r, side *A, side *B,
                 fprintf(log, "[against %s: %s]\n", o->against, k_stage[st]);
                 xs_tap_report_print(&rep, log);
             }
+            for (int i = 0; i < rep.n; i++) r->against_compared += !rep.diffs[i].skipped;
             if (rep.first >= 0) {
                 const xs_tap_diff *d = &rep.diffs[rep.first];
                 r->against_over = true;
@@ -318,7 +402,8 @@ static xs_status run(const xs_diag_opts *o, xs_diag_result *r, side *A, side *B,
 xs_status xs_diagnose_run(const xs_diag_opts *o, xs_diag_result *r) {
     memset(r, 0, sizeof *r);
     r->tok_first_diff = -1;
-    r->score_a = r->score_b = -1;
+    r->score_a = r->score_b = r->score_input = r->score_roundtrip = -1;
+    r->tok_margin = -1;
     if (!o || !o->backend_a || !o->backend_b || !o->lm || !o->mimi || !o->input || !o->out_dir)
         return xs_error(XS_ERR_ARG, "diagnose: needs two backends, LM, Mimi, input, out dir");
     snprintf(r->backend_a, sizeof r->backend_a, "%s", o->backend_a);

@@ -13,7 +13,9 @@
  *  5. taps are compared stage by stage (encode, LM, decode), and the first
  *     tap over tolerance (earliest step, then execution order) is reported;
  *  6. the op: the per-op parity suite (diag/parity.h) is run on A and B for
- *     every op; the failing op most likely to produce that tap is named.
+ *     every op (small shapes; when nothing fails there but a tap diverged,
+ *     the real-model shapes too); the failing op most likely to produce
+ *     that tap is named (copy/fill first: other cases build inputs with them).
  *     No tap over tolerance but an op failing parity: still `backend` (the
  *     model did not exercise it within tolerance). A divergence without a
  *     failing op: `numerics`;
@@ -69,12 +71,19 @@ typedef struct xs_diag_result {
     char later[512];                    /* later divergent taps, comma-separated */
     /* token agreement of B's free run with A's */
     int tok_steps, tok_equal, tok_first_diff; /* -1: none */
+    char tok_stream[16];                /* "text" or "audio<k>": first stream that differs */
+    double tok_margin;                  /* A's top-1 minus top-2 logit there (-1: unknown) */
+    /* checks that do not need B: input format and a codec round trip */
+    int input_rate;                     /* the file's sample rate */
+    bool input_resampled;
+    double score_input, score_roundtrip; /* analyzer of the input and of decode(encode(input)) */
     /* analyzer of both responses (score < 0: could not score) */
     double score_a, score_b;
     char defects_a[256], defects_b[256];
     xs_diag_weights weights;
     /* --against */
     bool against_checked, against_over;
+    int against_compared;               /* taps that had a tensor in the dump */
     char against_first[96];
     int64_t against_step;
     double against_max_abs, against_max_rel;

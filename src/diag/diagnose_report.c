@@ -8,6 +8,19 @@
 
 #include "diag/diagnose.h"
 
+/* Append the comma-separated items of list to array a as strings. */
+static void add_list(cJSON *a, const char *list) {
+    const char *p = list;
+    while (p && *p) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        char item[160];
+        snprintf(item, sizeof item, "%.*s", (int)(l < sizeof item ? l : sizeof item - 1), p);
+        if (l) cJSON_AddItemToArray(a, cJSON_CreateString(item));
+        p = e ? e + 1 : NULL;
+    }
+}
+
 /* Ops that compute each kind of tap, most characteristic first. When several
  * ops fail parity, the first of these that failed is named. */
 static const char *candidates(const char *tap) {
@@ -64,9 +77,7 @@ static cJSON *audio_obj(double score, const char *defects) {
     if (score >= 0) cJSON_AddNumberToObject(o, "score", score);
     else cJSON_AddNullToObject(o, "score");
     cJSON *d = cJSON_AddArrayToObject(o, "defects");
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", defects);
-    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) cJSON_AddItemToArray(d, cJSON_CreateString(t));
+    add_list(d, defects);
     return o;
 }
 
@@ -104,7 +115,7 @@ void xs_diag_write_json(const xs_diag_result *r, FILE *f) {
         }
         if (r->op[0]) cJSON_AddStringToObject(d, "op", r->op);
         else cJSON_AddNullToObject(d, "op");
-        cJSON_AddStringToObject(d, "later_taps", r->later);
+        add_list(cJSON_AddArrayToObject(d, "later_taps"), r->later);
     } else {
         cJSON_AddNullToObject(j, "first_divergence");
     }
@@ -112,11 +123,25 @@ void xs_diag_write_json(const xs_diag_result *r, FILE *f) {
     cJSON *t = cJSON_AddObjectToObject(j, "token_agreement");
     cJSON_AddNumberToObject(t, "steps", r->tok_steps);
     cJSON_AddNumberToObject(t, "equal", r->tok_equal);
-    if (r->tok_first_diff >= 0) cJSON_AddNumberToObject(t, "first_difference", r->tok_first_diff);
-    else cJSON_AddNullToObject(t, "first_difference");
+    if (r->tok_first_diff >= 0) {
+        cJSON_AddNumberToObject(t, "first_difference", r->tok_first_diff);
+        cJSON_AddStringToObject(t, "stream", r->tok_stream);
+        if (r->tok_margin >= 0) cJSON_AddNumberToObject(t, "margin", r->tok_margin);
+        else cJSON_AddNullToObject(t, "margin");
+    } else {
+        cJSON_AddNullToObject(t, "first_difference");
+    }
     cJSON *a = cJSON_AddObjectToObject(j, "audio");
     cJSON_AddItemToObject(a, "A", audio_obj(r->score_a, r->defects_a));
     cJSON_AddItemToObject(a, "B", audio_obj(r->score_b, r->defects_b));
+    cJSON *ck = cJSON_AddObjectToObject(j, "checks");
+    cJSON_AddNumberToObject(ck, "input_rate", r->input_rate);
+    cJSON_AddBoolToObject(ck, "input_resampled", r->input_resampled);
+    if (r->score_input >= 0) cJSON_AddNumberToObject(ck, "input_score", r->score_input);
+    else cJSON_AddNullToObject(ck, "input_score");
+    if (r->score_roundtrip >= 0)
+        cJSON_AddNumberToObject(ck, "codec_roundtrip_score", r->score_roundtrip);
+    else cJSON_AddNullToObject(ck, "codec_roundtrip_score");
     if (r->weights.checked) {
         cJSON *w = cJSON_AddObjectToObject(j, "weights");
         cJSON_AddNumberToObject(w, "compared", r->weights.n_compared);
@@ -127,6 +152,7 @@ void xs_diag_write_json(const xs_diag_result *r, FILE *f) {
     }
     if (r->against_checked) {
         cJSON *w = cJSON_AddObjectToObject(j, "against");
+        cJSON_AddNumberToObject(w, "taps_compared", r->against_compared);
         if (r->against_over) {
             cJSON_AddStringToObject(w, "tap", r->against_first);
             cJSON_AddNumberToObject(w, "step", (double)r->against_step);
@@ -157,8 +183,15 @@ void xs_diag_print_text(const xs_diag_result *r, FILE *f) {
         fprintf(f, "op: %s fails parity on %s (failing: %s)\nreproduce: %s\n", r->op, r->backend_b,
                 r->failing_ops, r->repro);
     fprintf(f, "free-running tokens: %d of %d steps equal", r->tok_equal, r->tok_steps);
-    if (r->tok_first_diff >= 0) fprintf(f, ", first difference at step %d", r->tok_first_diff);
+    if (r->tok_first_diff >= 0) {
+        fprintf(f, ", first difference at step %d (%s", r->tok_first_diff, r->tok_stream);
+        if (r->tok_margin >= 0) fprintf(f, ", A's top-2 logit margin there %.3g", r->tok_margin);
+        fputc(')', f);
+    }
     fputc('\n', f);
+    fprintf(f, "checks: input %d Hz%s, analyzer score %.1f; codec round trip (A) score %.1f\n",
+            r->input_rate, r->input_resampled ? " (resampled to 24 kHz)" : "", r->score_input,
+            r->score_roundtrip);
     fprintf(f, "audio: A score %.1f [%s], B score %.1f [%s]\n", r->score_a, r->defects_a,
             r->score_b, r->defects_b);
     if (r->weights.checked)
@@ -170,13 +203,16 @@ void xs_diag_print_text(const xs_diag_result *r, FILE *f) {
             fprintf(f, "against dump: first divergence %s at step %lld (max abs %.3g, rel %.3g)\n",
                     r->against_first, (long long)r->against_step, r->against_max_abs,
                     r->against_max_rel);
+        else if (r->against_compared == 0)
+            fprintf(f, "against dump: no tap of this run has a tensor in the dump\n");
         else
-            fprintf(f, "against dump: every shared tap within tolerance\n");
+            fprintf(f, "against dump: all %d shared taps within tolerance\n", r->against_compared);
     }
     if (!strcmp(r->verdict, "consistent"))
-        fprintf(f, "A and B agree: if the audio is bad, suspect the model code, its configuration or "
-                   "the weights next (--reference-weights, codec round trip, sample rate, "
-                   "codebook order).\n");
+        fprintf(f,
+                "A and B agree: if the audio is bad, suspect the model code, its configuration or "
+                "the weights next (--reference-weights, codec round trip, sample rate, "
+                "codebook order).\n");
     else if (!strcmp(r->verdict, "numerics"))
         fprintf(f, "no single op fails parity: the error grows through the model (low-precision "
                    "accumulation?); see the later divergent taps for where it grows.\n");

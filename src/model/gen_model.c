@@ -307,8 +307,19 @@ static xs_status lm_fill(void *ctx, const gen_entry *e, float *dst) {
     return XS_OK;
 }
 
+static void print_plan(const gen_list *l, const char *what) {
+    uint64_t bytes = 0, params = 0;
+    for (int i = 0; i < l->n; i++) {
+        uint64_t n = (uint64_t)numel(l->e[i].ndim, l->e[i].shape);
+        params += n;
+        bytes += n * (l->e[i].dtype == XS_BF16 ? 2 : 4);
+    }
+    fprintf(stderr, "%s: %d tensors, %.3f G parameters, %.2f GB\n", what, l->n, params / 1e9,
+            bytes / 1e9);
+}
+
 static xs_status gen_lm(const char *cfg_path, const char *out_path, xs_dtype dtype, uint64_t seed,
-                        bool progress) {
+                        bool progress, bool dry_run) {
     lm_config cfg;
     XS_TRY(lm_config_load(cfg_path, &cfg));
     xs_backend *be = NULL;
@@ -324,7 +335,8 @@ static xs_status gen_lm(const char *cfg_path, const char *out_path, xs_dtype dty
     if (rc == XS_OK) {
         for (int i = 0; i < l.n; i++) l.e[i].dtype = dtype;
         lm_fill_ctx c = {seed};
-        rc = write_st(&l, out_path, lm_fill, &c, progress, "LM");
+        if (dry_run) print_plan(&l, out_path);
+        else rc = write_st(&l, out_path, lm_fill, &c, progress, "LM");
     }
     list_free(&l);
     return rc;
@@ -513,9 +525,17 @@ static xs_status check_diversity(const char *mimi_path, const char *cfg_path, co
 }
 
 static xs_status gen_mimi(const char *cfg_path, const char *out_path, uint64_t seed,
-                          const char *utterance, bool progress) {
+                          const char *utterance, bool progress, bool dry_run) {
     mimi_config cfg;
     XS_TRY(mimi_config_load(cfg_path, &cfg));
+    if (dry_run) {
+        gen_list l;
+        memset(&l, 0, sizeof l);
+        xs_status rc = mimi_expected_tensors(&cfg, mimi_collect, &l);
+        if (rc == XS_OK) print_plan(&l, out_path);
+        list_free(&l);
+        return rc;
+    }
     mimi_fill_ctx c = {.seed = seed, .n_q = cfg.n_q, .bins = cfg.bins, .Q = cfg.q_dimension};
     float *pcm = NULL;
     int64_t n = 0;
@@ -592,15 +612,17 @@ xs_status xs_gen_model(const xs_gen_opts *o) {
     snprintf(tok, sizeof tok, "%s/%s", o->out_dir, XS_GEN_SPM_FILE);
     /* unigram, <pad> at 3 like Moshi's; a small text cannot fill 32000
      * pieces, so the vocabulary is "up to text_card" */
-    XS_TRY(xs_spm_train(k_text, sizeof k_text / sizeof k_text[0], lc.text_card,
-                        "--model_type=unigram --pad_id=3 --hard_vocab_limit=false", tok));
-    if (o->progress) fprintf(stderr, "tokenizer: %s\n", tok);
+    if (!o->dry_run) {
+        XS_TRY(xs_spm_train(k_text, sizeof k_text / sizeof k_text[0], lc.text_card,
+                            "--model_type=unigram --pad_id=3 --hard_vocab_limit=false", tok));
+        if (o->progress) fprintf(stderr, "tokenizer: %s\n", tok);
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", o->out_dir, XS_GEN_MIMI_FILE);
-    XS_TRY(gen_mimi(q, path, o->seed, o->utterance, o->progress));
-    if (o->progress) fprintf(stderr, "mimi: %s\n", path);
+    XS_TRY(gen_mimi(q, path, o->seed, o->utterance, o->progress, o->dry_run));
+    if (o->progress && !o->dry_run) fprintf(stderr, "mimi: %s\n", path);
     snprintf(path, sizeof path, "%s/%s", o->out_dir, XS_GEN_LM_FILE);
-    XS_TRY(gen_lm(p, path, o->dtype, o->seed, o->progress));
-    if (o->progress) fprintf(stderr, "lm: %s\n", path);
+    XS_TRY(gen_lm(p, path, o->dtype, o->seed, o->progress, o->dry_run));
+    if (o->progress && !o->dry_run) fprintf(stderr, "lm: %s\n", path);
     return XS_OK;
 }

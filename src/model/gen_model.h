@@ -35,6 +35,7 @@ typedef struct xs_gen_opts {
     const char *out_dir;    /* created if missing */
     const char *utterance;  /* speech for the codebooks (WAV); NULL: a synthetic vowel-like signal */
     bool progress;          /* progress lines on stderr */
+    bool dry_run;           /* list the tensors and sizes (stderr), write only the configs */
 } xs_gen_opts;
 
 xs_status xs_gen_model(const xs_gen_opts *o);

@@ -262,6 +262,7 @@ xswarm_status xswarm_session_set_sampling(xswarm_session *s, int greedy, float t
 }
 
 static xs_status outq_push(xswarm_session *s, const float *pcm, size_t n) {
+    if (n == 0) return XS_OK;
     /* drop what was pulled before growing */
     if (s->outq_head > 0) {
         memmove(s->outq, s->outq + s->outq_head, (s->outq_len - s->outq_head) * sizeof(float));
@@ -308,6 +309,7 @@ size_t xswarm_session_pull(xswarm_session *s, float *pcm, size_t max) {
     if (!s || !pcm) return 0;
     size_t avail = s->outq_len - s->outq_head;
     size_t n = avail < max ? avail : max;
+    if (n == 0) return 0;
     memcpy(pcm, s->outq + s->outq_head, n * sizeof(float));
     s->outq_head += n;
     return n;

@@ -237,7 +237,6 @@ extern "C" xs_status xs_backend_cuda_new(xs_backend **out) {
         return xs_error(XS_ERR_BACKEND, "cuda backend: set-up failed: %s", cudaGetErrorString(e));
     }
     c->matmul_plain = getenv("XSWARM_CUDA_NO_VEC") != NULL;
-    c->matmul_nostage = getenv("XSWARM_CUDA_NO_STAGE") != NULL;
     be->iface = &k_cuda_iface;
     be->ctx = c;
     be->n_threads = 1;

@@ -34,7 +34,6 @@ enum {
     CU_ERR_NONE = 0,
     CU_ERR_EMBED_ID = 1,  /* a = index, b = id, c = table rows */
     CU_ERR_KV_POS = 2,    /* a = row, b = position */
-    CU_ERR_ROPE_POS = 3,  /* unused for now: rope accepts any position */
 };
 
 typedef struct cu_err_rec {
@@ -142,7 +141,6 @@ typedef struct cu_ctx {
     cu_rope_table rope[CU_MAX_ROPE_TABLES];
     int n_rope;
     bool matmul_plain;        /* XSWARM_CUDA_NO_VEC set: element-wise matmul only (tests) */
-    bool matmul_nostage;      /* XSWARM_CUDA_NO_STAGE set: no shared-memory q8_0/q4_0 kernel */
     char name[256];
 } cu_ctx;
 

@@ -12,8 +12,6 @@
  *    at a time, so a warp reads 512 contiguous bytes per load; q8_0/q4_0:
  *    each lane takes whole 34/18-byte blocks, so the warp still reads every
  *    byte of a contiguous span and the scale is decoded once per block.
- *    Quantized rows that are 16-byte aligned go through k_matmul_qstage
- *    instead (16-byte loads staged in shared memory).
  *  - k_matmul (anything else: odd K, strided x): element by element.
  * Both dequantize each weight to f32 exactly as ref does (d * q rounded
  * to f32) before multiplying by x.
@@ -163,84 +161,6 @@ __global__ void k_matmul_vec(float *y, const float *x, const unsigned char *w, s
     }
 }
 
-/* q8_0 / q4_0 rows that start 16-byte aligned (row_bytes % 16 == 0: K a
- * multiple of 256, every Moshi/Mimi shape): the warp copies 32 blocks at
- * a time into shared memory with 16-byte loads (blocks are 34 / 18 bytes,
- * so they are only 2-byte aligned in place), then each lane decodes one
- * block from shared memory. Same arithmetic as the other kernels. */
-template <int DT>
-__global__ void k_matmul_qstage(float *y, const float *x, const unsigned char *w,
-                                size_t row_bytes, const float *bias, int64_t M, int64_t N,
-                                int64_t K) {
-    const int BS = DT == XS_Q8_0 ? 34 : 18;
-    __shared__ __align__(16) unsigned char stage[MM_WARPS][32 * 34];
-    const int wid = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int64_t n = (int64_t)blockIdx.x * MM_WARPS + wid;
-    if (n >= N) return; /* whole warps only: the kernel syncs warps, never the block */
-    unsigned char *sb = stage[wid];
-    const unsigned char *wr = w + (size_t)n * row_bytes;
-    const int64_t nb = K >> 5;
-    for (int64_t m0 = 0; m0 < M; m0 += MM_ROWS) {
-        const int mt = (int)(M - m0 < MM_ROWS ? M - m0 : MM_ROWS);
-        const float *xr = x + m0 * K;
-        float acc[MM_ROWS];
-#pragma unroll
-        for (int j = 0; j < MM_ROWS; j++) acc[j] = 0.0f;
-        for (int64_t b0 = 0; b0 < nb; b0 += 32) {
-            const int nblk = (int)(nb - b0 < 32 ? nb - b0 : 32);
-            const int bytes = nblk * BS, n16 = bytes >> 4;
-            const unsigned char *src = wr + b0 * BS; /* 16-byte aligned: 32 * BS % 16 == 0 */
-            for (int i = lane; i < n16; i += 32) ((uint4 *)sb)[i] = __ldg((const uint4 *)src + i);
-            for (int i = n16 * 8 + lane; i < bytes / 2; i += 32)
-                ((unsigned short *)sb)[i] = ((const unsigned short *)src)[i];
-            __syncwarp();
-            if (lane < nblk) {
-                const unsigned short *bp = (const unsigned short *)(sb + lane * BS);
-                const float d = __half2float(__ushort_as_half(bp[0]));
-                float wv[32];
-                if (DT == XS_Q8_0) {
-#pragma unroll
-                    for (int i = 0; i < 16; i++) {
-                        const unsigned short q = bp[1 + i];
-                        wv[2 * i] = __fmul_rn(d, (float)(signed char)(q & 0xff));
-                        wv[2 * i + 1] = __fmul_rn(d, (float)(signed char)(q >> 8));
-                    }
-                } else {
-#pragma unroll
-                    for (int i = 0; i < 8; i++) {
-                        const unsigned short q = bp[1 + i];
-                        const int c0 = q & 0xff, c1 = q >> 8;
-                        wv[2 * i] = __fmul_rn(d, (float)((c0 & 15) - 8));
-                        wv[2 * i + 1] = __fmul_rn(d, (float)((c1 & 15) - 8));
-                        wv[16 + 2 * i] = __fmul_rn(d, (float)((c0 >> 4) - 8));
-                        wv[16 + 2 * i + 1] = __fmul_rn(d, (float)((c1 >> 4) - 8));
-                    }
-                }
-#pragma unroll
-                for (int j = 0; j < MM_ROWS; j++) {
-                    if (j >= mt) break;
-                    const float4 *xv = (const float4 *)(xr + j * K + (b0 + lane) * 32);
-#pragma unroll
-                    for (int i = 0; i < 8; i++) {
-                        const float4 xx = __ldg(xv + i);
-                        acc[j] = fmaf(xx.x, wv[4 * i], acc[j]);
-                        acc[j] = fmaf(xx.y, wv[4 * i + 1], acc[j]);
-                        acc[j] = fmaf(xx.z, wv[4 * i + 2], acc[j]);
-                        acc[j] = fmaf(xx.w, wv[4 * i + 3], acc[j]);
-                    }
-                }
-            }
-            __syncwarp(); /* the stage is refilled next round */
-        }
-#pragma unroll
-        for (int j = 0; j < MM_ROWS; j++)
-            for (int o = 16; o > 0; o >>= 1) acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], o);
-        if (lane == 0)
-            for (int j = 0; j < mt; j++)
-                y[(m0 + j) * N + n] = bias ? acc[j] + bias[n] : acc[j];
-    }
-}
-
 xs_status cu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
                     const xs_tensor *bias) {
     const int64_t n = w->shape[0], k = w->shape[1], m = cu_rows(x);
@@ -259,13 +179,6 @@ xs_status cu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_t
     const bool vec = k % 32 == 0 && xs_tensor_is_contiguous(x) && (uintptr_t)xp % 16 == 0 &&
                      (uintptr_t)wp % (quant ? 2 : 16) == 0 &&
                      !cu_ctx_of(be)->matmul_plain;
-    if (vec && quant && rb % 16 == 0 && (uintptr_t)wp % 16 == 0 && !cu_ctx_of(be)->matmul_nostage) {
-        if (w->dtype == XS_Q8_0)
-            k_matmul_qstage<XS_Q8_0><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
-        else
-            k_matmul_qstage<XS_Q4_0><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
-        return cu_check_launch("matmul");
-    }
     if (vec) {
         switch (w->dtype) {
         case XS_F32: k_matmul_vec<XS_F32><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;
