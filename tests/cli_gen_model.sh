@@ -29,8 +29,13 @@ ok "7B dry run: no weights written" '[ ! -e "$W/m7b/model.safetensors" ] && [ -s
 ok "unknown preset: usage error (rc $rc)" '[ $rc -eq 2 ] && grep -q "huge" "$W/err"'
 "$XS" gen-model --preset tiny 2>"$W/err"; rc=$?
 ok "no -o: usage error (rc $rc)" '[ $rc -eq 2 ]'
-"$XS" gen-model --preset tiny --dtype q8_0 -o "$W/q" 2>"$W/err"; rc=$?
-ok "q8_0: says how (quantize) (rc $rc)" '[ $rc -eq 2 ] && grep -q "quantize" "$W/err"'
+"$XS" gen-model --quiet --preset tiny --dtype q8_0 -o "$W/q" 2>"$W/err"; rc=$?
+ok "q8_0: exit 0 (rc $rc)" '[ $rc -eq 0 ]'
+ok "q8_0: model.q8.gguf instead of model.safetensors" '[ -s "$W/q/model.q8.gguf" ] && [ ! -e "$W/q/model.safetensors" ]'
+"$XS" run --model "$W/q" "$SRC/assets/test-utterance.wav" -o "$W/q.wav" --max-steps 10 2>"$W/err"; rc=$?
+ok "q8_0 bundle runs (rc $rc)" '[ $rc -eq 0 ] && [ $(soxi -s "$W/q.wav") -eq $((10 * 1920)) ]'
+"$XS" gen-model --preset tiny --dtype q5 -o "$W/q5" 2>"$W/err"; rc=$?
+ok "bad dtype: usage error (rc $rc)" '[ $rc -eq 2 ]'
 "$XS" gen-model --preset tiny -o /proc/nope/x 2>"$W/err"; rc=$?
 ok "unwritable folder: runtime error (rc $rc)" '[ $rc -eq 1 ]'
 echo "$pass passed, $fail failed"

@@ -29,7 +29,8 @@ int test_summary(const char *name);
 /* Skip the whole program (exit 77) with a reason. */
 void test_skip(const char *why) __attribute__((noreturn));
 
-/* Path of a golden file: XS_GOLDEN_DIR "/" rel (static buffer). Skips the
+/* Path of a golden file: XS_GOLDEN_DIR "/" rel. Returns a static buffer that
+ * the next call overwrites: copy it before calling again. Skips the
  * test program if the golden folder is missing. */
 const char *golden_path(const char *rel);
 /* Deterministic, never-all-zero random data: uniform in [lo, hi). */

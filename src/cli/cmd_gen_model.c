@@ -26,7 +26,9 @@ static void usage(FILE *f) {
             "  moshi-7b  the released shapes: ~15 GB in bf16, ~30 GB in f32 (progress shown)\n"
             "Mimi's codebooks are drawn from the encoder's latents on speech (--utterance,\n"
             "default assets/test-utterance.wav) so that speech gives diverse codes.\n"
-            "q8_0 / q4_0: generate bf16, then `xswarm quantize` it to a candle GGUF.\n"
+            "--dtype q8_0 | q4_0: the LM is written as safetensors, then converted by\n"
+            "`xswarm quantize` to model.q8.gguf / model.q4.gguf (candle layout, as Kyutai's\n"
+            "*-candle-q8 repos); the safetensors is removed afterwards.\n"
             "--dry-run: write the configs, list tensor counts and sizes, write no weights.\n");
 }
 
@@ -36,7 +38,7 @@ int cmd_gen_model(int argc, char **argv) {
         return 0;
     }
     xs_gen_opts o = {.preset = NULL, .dtype = XS_F32, .seed = 1, .progress = true};
-    const char *utt = NULL;
+    const char *utt = NULL, *quant = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
@@ -64,12 +66,8 @@ int cmd_gen_model(int argc, char **argv) {
                 fprintf(stderr, "xswarm gen-model: --dtype must be f32, bf16, q8_0 or q4_0 (got '%s')\n", v);
                 return 2;
             }
-            if (d == XS_Q8_0 || d == XS_Q4_0) {
-                fprintf(stderr, "xswarm gen-model: --dtype %s is not written directly yet: generate "
-                                "bf16, then `xswarm quantize DIR/model.safetensors --type %s`\n", v, v);
-                return 2;
-            }
-            o.dtype = (xs_dtype)d;
+            if (d == XS_Q8_0 || d == XS_Q4_0) quant = v;
+            else o.dtype = (xs_dtype)d;
         } else if (!strcmp(a, "--seed")) {
             char *end;
             o.seed = strtoull(v, &end, 10);
@@ -102,7 +100,25 @@ int cmd_gen_model(int argc, char **argv) {
     if (!strcmp(o.preset, "moshi-7b") && !o.dry_run)
         fprintf(stderr, "gen-model: moshi-7b writes %s GB to %s: this takes a while\n",
                 o.dtype == XS_BF16 ? "~15" : "~30", o.out_dir);
+    /* q8_0 / q4_0: generate the PyTorch-layout safetensors, then convert it
+     * with `xswarm quantize` to the candle-layout GGUF Kyutai's q8 repos ship */
+    if (quant && !strcmp(o.preset, "moshi-7b")) o.dtype = XS_BF16; /* half the transient disk */
     if (xs_gen_model(&o) != XS_OK) return cli_fail("gen-model");
+    if (quant && !o.dry_run) {
+        char st[4096], gg[4096], cfg[4096], type[8];
+        snprintf(st, sizeof st, "%s/%s", o.out_dir, XS_GEN_LM_FILE);
+        snprintf(gg, sizeof gg, "%s/model.%s.gguf", o.out_dir, !strcmp(quant, "q8_0") ? "q8" : "q4");
+        snprintf(cfg, sizeof cfg, "%s/config.json", o.out_dir);
+        snprintf(type, sizeof type, "%s", quant);
+        char *qargv[] = {"quantize", st, gg, "--type", type, "--config", cfg, NULL};
+        int qrc = cmd_quantize(7, qargv);
+        if (qrc != 0) {
+            fprintf(stderr, "xswarm gen-model: quantizing %s to %s failed\n", st, gg);
+            return 1;
+        }
+        if (remove(st) != 0) fprintf(stderr, "xswarm gen-model: could not remove %s\n", st);
+        if (o.progress) fprintf(stderr, "gen-model: LM quantized to %s (%s, candle layout)\n", gg, quant);
+    }
     if (o.progress)
         fprintf(stderr, "gen-model: %s %s %s (seed %llu)\n", o.preset,
                 o.dry_run ? "bundle planned (dry run, configs only) in" : "bundle written to",
