@@ -52,8 +52,10 @@ const char *xswarm_version(void);
 /* ---- model and sessions ------------------------------------------------
  * One loaded model (Mimi codec + Moshi LM + optional SentencePiece text
  * tokenizer) serves any number of sessions; each session owns its own
- * conversation state (codec stream, LM caches, sampler, text), so sessions
- * of one model may run on different threads (one thread per session).
+ * conversation state (codec stream, LM caches, sampler, text). Sessions of
+ * one model share its compute backend (and its worker threads): calls on
+ * them must not overlap in time; for parallel conversations on several
+ * threads, load one model per thread.
  *
  * Audio in and out: mono float PCM in [-1, 1] at XSWARM_SAMPLE_RATE (24 kHz),
  * processed in frames of XSWARM_FRAME_SAMPLES (1920 samples, 80 ms). Push any

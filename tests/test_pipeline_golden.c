@@ -1,8 +1,8 @@
 /*
  * test_pipeline_golden.c — the whole conversation loop against Kyutai's
  * golden/pipeline_tiny (run_inference.py, greedy, tiny Mimi + tiny LM):
- *   - the session (model/session.h) on ref and cpu: step_out exact (all 77
- *     rows), output_pcm within 1e-4;
+ *   - the session (model/session.h) on ref and cpu (and cuda when usable):
+ *     step_out exact (all 77 rows), output_pcm within 1e-4;
  *   - the public xswarm_session API, pushed in odd-sized chunks: same pcm;
  *   - `xswarm run --greedy --codes-out`: the codes file's step_out exact, the
  *     16-bit WAV within 2e-4;
@@ -124,6 +124,33 @@ static void check_public_api(const float *in) {
     char text[16];
     CHECK(xswarm_session_pull_text(s, text, sizeof text) == 0 && text[0] == 0,
           "no tokenizer: no text");
+    /* two sessions of one model, frames interleaved: each is its own
+     * conversation (the model is shared, the state is not) */
+    xswarm_session *s2 = NULL, *s3 = NULL;
+    CHECK(xswarm_session_new(m, 1, &s2) == XSWARM_OK && xswarm_session_new(m, 1, &s3) == XSWARM_OK,
+          "two more sessions");
+    if (s2 && s3) {
+        xswarm_session_set_sampling(s2, 1, 0, 0, 0, 0);
+        xswarm_session_set_sampling(s3, 1, 0, 0, 0, 0);
+        float *o2 = calloc(10 * XSWARM_FRAME_SAMPLES, sizeof *o2);
+        float *o3 = calloc(10 * XSWARM_FRAME_SAMPLES, sizeof *o3);
+        size_t g2 = 0, g3 = 0;
+        for (int f = 0; f < 10; f++) {
+            /* s3 hears frames in reverse order: a different conversation */
+            xswarm_session_push(s2, in + (int64_t)f * XSWARM_FRAME_SAMPLES, XSWARM_FRAME_SAMPLES);
+            xswarm_session_push(s3, in + (int64_t)(60 - f) * XSWARM_FRAME_SAMPLES, XSWARM_FRAME_SAMPLES);
+            g2 += xswarm_session_pull(s2, o2 + g2, 10 * XSWARM_FRAME_SAMPLES - g2);
+            g3 += xswarm_session_pull(s3, o3 + g3, 10 * XSWARM_FRAME_SAMPLES - g3);
+        }
+        CHECK(g2 == 10 * XSWARM_FRAME_SAMPLES && test_max_abs_diff(g_pcm, o2, (int64_t)g2) <= 1e-4,
+              "interleaved session equals the golden run (%zu samples)", g2);
+        CHECK(g3 == 10 * XSWARM_FRAME_SAMPLES && test_max_abs_diff(g_pcm, o3, (int64_t)g3) > 1e-3,
+              "the other session answered its own input");
+        free(o2);
+        free(o3);
+    }
+    xswarm_session_free(s2);
+    xswarm_session_free(s3);
     /* reset gives a fresh conversation: the first frames again */
     CHECK(xswarm_session_reset(s) == XSWARM_OK, "reset");
     CHECK(xswarm_session_push(s, in, 2 * XSWARM_FRAME_SAMPLES) == XSWARM_OK, "push after reset");
@@ -227,6 +254,7 @@ int main(void) {
     CHECK(in.n >= N_FRAMES * XSWARM_FRAME_SAMPLES + 1000, "input has %lld samples", (long long)in.n);
     check_backend("ref", in.pcm);
     check_backend("cpu", in.pcm);
+    if (xs_backend_cuda_usable(NULL, 0)) check_backend("cuda", in.pcm); /* GPU machines only */
     check_public_api(in.pcm);
     check_cli();
     xs_audio_free(&in);

@@ -57,10 +57,13 @@ int xs_op_from_name(const char *name); /* -1 if unknown */
 
 /* A ring KV cache for one attention layer. Slot of position p is
  * p % capacity. pos[slot] is the position stored there, -1 when empty.
- * Invariant: every filled slot holds the newest position with that residue. */
+ * Invariant: every filled slot holds the newest position with that residue.
+ * k and v are both f32, or both bf16: kv_store then rounds each value to
+ * nearest even (xs_f32_to_bf16) and attention reads them back exactly as
+ * f32, so every backend sees the same cached values. */
 typedef struct xs_kv_cache {
-    xs_tensor k;    /* f32 [capacity, n_kv_heads * head_dim] */
-    xs_tensor v;    /* f32 [capacity, n_kv_heads * head_dim] */
+    xs_tensor k;    /* f32 or bf16 [capacity, n_kv_heads * head_dim] */
+    xs_tensor v;    /* same dtype and shape as k */
     xs_tensor pos;  /* i32 [capacity] */
     int64_t capacity;
 } xs_kv_cache;

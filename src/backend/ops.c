@@ -244,14 +244,27 @@ void xs_backend_weight_release(xs_backend *be, xs_tensor *w) {
 }
 
 xs_status xs_kv_cache_alloc(xs_backend *be, int64_t capacity, int64_t width, xs_kv_cache *out) {
+    return xs_kv_cache_alloc_dtype(be, capacity, width, XS_F32, out);
+}
+
+size_t xs_kv_cache_bytes(const xs_kv_cache *c) {
+    if (!c || !c->k.data) return 0;
+    return xs_tensor_nbytes(&c->k) + xs_tensor_nbytes(&c->v);
+}
+
+xs_status xs_kv_cache_alloc_dtype(xs_backend *be, int64_t capacity, int64_t width, xs_dtype dtype,
+                                  xs_kv_cache *out) {
     if (capacity <= 0 || width <= 0)
         return xs_error(XS_ERR_ARG, "kv cache alloc: capacity %lld and width %lld must be > 0",
                         (long long)capacity, (long long)width);
+    if (dtype != XS_F32 && dtype != XS_BF16)
+        return xs_error(XS_ERR_DTYPE, "kv cache alloc: dtype %s (expected f32 or bf16)",
+                        xs_dtype_name(dtype));
     xs_kv_cache c;
     memset(&c, 0, sizeof c);
     int64_t kshape[2] = {capacity, width};
-    xs_status rc = xs_tensor_alloc(be, XS_F32, 2, kshape, &c.k);
-    if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_F32, 2, kshape, &c.v);
+    xs_status rc = xs_tensor_alloc(be, dtype, 2, kshape, &c.k);
+    if (rc == XS_OK) rc = xs_tensor_alloc(be, dtype, 2, kshape, &c.v);
     if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_I32, 1, &capacity, &c.pos);
     c.capacity = capacity;
     if (rc == XS_OK) rc = xs_kv_cache_reset(be, &c);
@@ -424,8 +437,9 @@ xs_status xs_op_softmax(xs_backend *be, xs_tensor *y, const xs_tensor *x) {
 
 static xs_status check_cache(xs_op op, const xs_kv_cache *c) {
     if (!c) return xs_error(XS_ERR_ARG, "%s: cache is NULL", xs_op_name(op));
-    XS_TRY(need_dtype(op, "cache.k", &c->k, XS_F32));
-    XS_TRY(need_dtype(op, "cache.v", &c->v, XS_F32));
+    /* k and v: both f32 or both bf16 (see xs_kv_cache_alloc_dtype) */
+    XS_TRY(need_dtype(op, "cache.k", &c->k, c->k.dtype == XS_BF16 ? XS_BF16 : XS_F32));
+    XS_TRY(need_dtype(op, "cache.v", &c->v, c->k.dtype));
     XS_TRY(need_dtype(op, "cache.pos", &c->pos, XS_I32));
     XS_TRY(need_ndim(op, "cache.k", &c->k, 2));
     XS_TRY(need_same_shape(op, "cache.k", &c->k, "cache.v", &c->v));

@@ -20,7 +20,14 @@ xs_status xs_tensor_download(xs_backend *be, void *host, const xs_tensor *src); 
 xs_status xs_backend_weight(xs_backend *be, const xs_tensor *host, xs_tensor *out);
 void xs_backend_weight_release(xs_backend *be, xs_tensor *w);
 
+/* KV cache of `capacity` slots of `width` values; k and v in `dtype`: XS_F32
+ * (exact) or XS_BF16 (half the memory and bandwidth; kv_store rounds to
+ * nearest even). xs_kv_cache_alloc is the f32 shorthand. */
+xs_status xs_kv_cache_alloc_dtype(xs_backend *be, int64_t capacity, int64_t width, xs_dtype dtype,
+                                  xs_kv_cache *out);
 xs_status xs_kv_cache_alloc(xs_backend *be, int64_t capacity, int64_t width, xs_kv_cache *out);
+/* Bytes of k + v (not pos) of one cache. */
+size_t xs_kv_cache_bytes(const xs_kv_cache *c);
 xs_status xs_kv_cache_reset(xs_backend *be, xs_kv_cache *c); /* all slots empty */
 void xs_kv_cache_free(xs_backend *be, xs_kv_cache *c);
 

@@ -8,6 +8,11 @@
  * the values only need to be finite. Per step the LM reads every matrix once
  * (the depformer reads the weight set of each sub-step), so
  *   floor = (matrix bytes + KV bytes read) / read bandwidth.
+ *
+ * --kv bf16 halves the temporal KV cache. --fill-context writes all of its
+ * slots before timing (through kv_store) and steps at full context, so the
+ * resident memory includes the whole cache and attention reads a full
+ * window, as in the last minute of a 5-minute conversation.
  */
 #include <math.h>
 #include <stdio.h>
@@ -156,11 +161,14 @@ static int cmp_d(const void *a, const void *b) {
 static void usage(void) {
     printf("usage: xswarm bench lm [--random moshi-7b:DTYPE | --lm FILE [--config FILE]]\n"
            "                       [--steps N] [--warmup N] [--layers N] [--backend B]\n"
-           "                       [--threads N] [--json]\n"
+           "                       [--threads N] [--kv f32|bf16] [--fill-context] [--json]\n"
            "  --random moshi-7b:q8_0 (default) | :q4_0 | :bf16 | :f16 | :f32 builds the\n"
            "    7B at real shapes from weights generated in memory (q8_0: ~8.2 GB RAM).\n"
            "  --lm without --config uses config.json beside FILE, else the 7B preset.\n"
            "  --layers N keeps only the first N temporal layers (quick runs).\n"
+           "  --kv bf16 stores the temporal KV cache in bf16 (half of f32's memory).\n"
+           "  --fill-context fills all KV slots first: steps at full context, RSS\n"
+           "    includes the whole cache.\n"
            "Prints ms per LM step (p50, p99), resident memory, and the floor\n"
            "(weight + KV bytes read per step / memory read bandwidth of this run).\n");
 }
@@ -170,13 +178,15 @@ int cmd_bench_lm(int argc, char **argv) {
     cli_common common = {0};
     const char *random = NULL, *lm = NULL, *config = NULL;
     int steps = 20, warmup = 3, layers = 0;
-    bool json = false;
+    bool json = false, fill = false;
+    xs_dtype kv_dtype = XS_F32;
     for (int i = 1; i < argc; i++) {
         int c = cli_common_parse(&common, argc, argv, &i);
         if (c < 0) return 2;
         if (c > 0) continue;
         const char *o = argv[i];
         if (!strcmp(o, "--json")) { json = true; continue; }
+        if (!strcmp(o, "--fill-context")) { fill = true; continue; }
         if (i + 1 >= argc) { fprintf(stderr, "xswarm bench lm: %s needs a value\n", o); return 2; }
         const char *v = argv[++i];
         if (!strcmp(o, "--random")) random = v;
@@ -185,6 +195,13 @@ int cmd_bench_lm(int argc, char **argv) {
         else if (!strcmp(o, "--steps")) steps = atoi(v);
         else if (!strcmp(o, "--warmup")) warmup = atoi(v);
         else if (!strcmp(o, "--layers")) layers = atoi(v);
+        else if (!strcmp(o, "--kv")) {
+            if (strcmp(v, "f32") && strcmp(v, "bf16")) {
+                fprintf(stderr, "xswarm bench lm: --kv takes f32 or bf16\n");
+                return 2;
+            }
+            kv_dtype = !strcmp(v, "bf16") ? XS_BF16 : XS_F32;
+        }
         else { fprintf(stderr, "xswarm bench lm: unknown option %s\n", o); return 2; }
     }
     if (steps < 1 || warmup < 0 || layers < 0) {
@@ -232,7 +249,8 @@ int cmd_bench_lm(int argc, char **argv) {
     lm_sampling_default(&samp);
     samp.greedy = true;
     lm_gen *g = NULL;
-    if (lm_gen_new(m, &samp, NULL, &g) != XS_OK) {
+    if (lm_model_set_kv_dtype(m, kv_dtype) != XS_OK || lm_gen_new(m, &samp, NULL, &g) != XS_OK ||
+        (fill && lm_gen_fill_context(g, 7) != XS_OK)) {
         cli_fail("creating the generator");
         lm_model_free(m);
         synth_free(&sy);
@@ -255,11 +273,16 @@ int cmd_bench_lm(int argc, char **argv) {
         qsort(ms, (size_t)steps, sizeof *ms, cmp_d);
         double p50 = ms[steps / 2], p99 = ms[(int)floor(0.99 * (steps - 1))];
         size_t wb = step_weight_bytes(m);
-        /* KV read per step at the last position: main layers x visible window */
-        int64_t pos = warmup + steps;
+        /* KV read per step at the last position: main layers x visible window
+         * in the cache's dtype; the f32 depformer ring holds k + 1 slots at
+         * sub-step k, dep_q (dep_q + 1) / 2 slot reads per step. */
+        int64_t pos = (fill ? m->main.capacity : 0) + warmup + steps;
         int64_t win = pos < m->main.context ? pos : m->main.context;
-        size_t kvb = (size_t)2 * m->main.n_layers * (size_t)win * m->cfg.dim * 4 +
-                     (size_t)2 * m->dep.n_layers * m->cfg.dep_q * m->cfg.dep_dim * 4 * m->cfg.dep_q / 2;
+        size_t kv_el = kv_dtype == XS_BF16 ? 2 : 4;
+        size_t kvb = (size_t)2 * m->main.n_layers * (size_t)win * m->cfg.dim * kv_el +
+                     (size_t)2 * m->dep.n_layers * m->cfg.dep_dim * 4 *
+                         (size_t)(m->cfg.dep_q * (m->cfg.dep_q + 1) / 2);
+        size_t kv_alloc = lm_model_kv_bytes(m);
         double floor_ms = gbs > 0 ? (double)(wb + kvb) / (gbs * 1e9) * 1e3 : 0;
         long rss = proc_status_kb("VmRSS:"), hwm = proc_status_kb("VmHWM:");
         const char *bn = be->iface->name;
@@ -267,10 +290,12 @@ int cmd_bench_lm(int argc, char **argv) {
             printf("{\"bench\":\"lm\",\"model\":\"%s\",\"dtype\":\"%s\",\"layers\":%d,\"backend\":\"%s\","
                    "\"threads\":%d,\"steps\":%d,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"weight_bytes\":%zu,"
                    "\"kv_bytes\":%zu,\"read_gbs\":%.2f,\"floor_ms\":%.3f,\"x_floor\":%.2f,"
+                   "\"kv_dtype\":\"%s\",\"kv_cache_bytes\":%zu,\"fill_context\":%s,"
                    "\"rss_kb\":%ld,\"peak_rss_kb\":%ld,\"build_s\":%.2f}\n",
                    random ? random : lm, xs_dtype_name(m->main.layers[0].sets[0].wqkv.dtype),
                    m->main.n_layers, bn, be->n_threads, steps, p50, p99, wb, kvb, gbs, floor_ms,
-                   floor_ms > 0 ? p50 / floor_ms : 0, rss, hwm, t_build);
+                   floor_ms > 0 ? p50 / floor_ms : 0, xs_dtype_name(kv_dtype), kv_alloc,
+                   fill ? "true" : "false", rss, hwm, t_build);
         } else {
             printf("bench lm: %s, %d temporal layers, backend %s (%d threads)\n",
                    random ? random : lm, m->main.n_layers, bn, be->n_threads);
@@ -281,7 +306,10 @@ int cmd_bench_lm(int argc, char **argv) {
             printf("  bandwidth  %.2f GB/s (read, this run)\n", gbs);
             printf("  floor      %.2f ms   -> p50 = %.2f x floor\n", floor_ms,
                    floor_ms > 0 ? p50 / floor_ms : 0);
-            printf("  memory     RSS %.2f GB (peak %.2f GB)\n", rss / 1048576.0, hwm / 1048576.0);
+            printf("  kv cache   %s, %.3f GB allocated%s\n", xs_dtype_name(kv_dtype), kv_alloc / 1e9,
+                   fill ? ", all slots filled (full context)" : "");
+            printf("  memory     RSS %.2f GiB (peak %.2f GiB = %.3f GB)\n", rss / 1048576.0,
+                   hwm / 1048576.0, hwm * 1024.0 / 1e9);
         }
     }
     free(ms);

@@ -18,9 +18,11 @@ static void usage(FILE *f) {
         "usage: xswarm lm generate --lm FILE [--config FILE] --input-codes IN.safetensors\n"
         "                          [--steps N] [--greedy | --seed N --temp T --topk K\n"
         "                          --text-temp T --text-topk K] [--backend ref|cpu|cuda]\n"
-        "                          [--threads N] [--dump-taps FILE] -o OUT.safetensors\n"
+        "                          [--threads N] [--kv f32|bf16] [--dump-taps FILE]\n"
+        "                          -o OUT.safetensors\n"
         "       xswarm lm score --lm FILE [--config FILE] --codes IN.safetensors\n"
-        "                          [--backend ...] [--threads N] -o OUT.safetensors\n"
+        "                          [--backend ...] [--threads N] [--kv f32|bf16]\n"
+        "                          -o OUT.safetensors\n"
         "\n"
         "generate: runs LMGen.step once per row of IN's `input_codes` (or `codes`),\n"
         "  I64/I32 [steps, n_q - dep_q] user codes. OUT: `step_out` I64 [steps, 1 + dep_q]\n"
@@ -29,6 +31,9 @@ static void usage(FILE *f) {
         "  Sampling defaults are Kyutai's LMGen ones (text temp 0.7 top-k 25, audio\n"
         "  temp 0.8 top-k 250) or the config's \"lm_gen_config\"; seed 0. --topk 0 = all.\n"
         "  --greedy takes the argmax (ties: lowest index).\n"
+        "--kv bf16 keeps the temporal transformer's KV cache in bf16 (half the memory\n"
+        "  of the default f32; values rounded to nearest even, so results differ\n"
+        "  slightly from f32).\n"
         "score: teacher-forced forward like Kyutai's LMModel.forward on IN's `codes`\n"
         "  I64/I32 [B, 1 + n_q, T] (or [1 + n_q, T]). OUT: `logits` F32 [B, dep_q, T, card],\n"
         "  `text_logits` F32 [B, 1, T, text_card], `mask` BOOL [B, dep_q, T], `text_mask`.\n"
@@ -42,6 +47,7 @@ typedef struct lm_args {
     const char *lm, *config, *input, *out, *taps;
     long steps;
     bool greedy;
+    xs_dtype kv_dtype; /* XS_F32 (default) or XS_BF16 */
     lm_sampling samp;
     cli_common common;
 } lm_args;
@@ -80,6 +86,13 @@ static int parse(int argc, char **argv, lm_args *a, bool generate) {
         if (!strcmp(o, "--lm")) a->lm = v;
         else if (!strcmp(o, "--config")) a->config = v;
         else if (!strcmp(o, "-o") || !strcmp(o, "--output")) a->out = v;
+        else if (!strcmp(o, "--kv")) {
+            if (strcmp(v, "f32") && strcmp(v, "bf16")) {
+                fprintf(stderr, "xswarm lm: --kv takes f32 or bf16 (got '%s')\n", v);
+                return 2;
+            }
+            a->kv_dtype = !strcmp(v, "bf16") ? XS_BF16 : XS_F32;
+        }
         else if (generate && !strcmp(o, "--input-codes")) a->input = v;
         else if (!generate && !strcmp(o, "--codes")) a->input = v;
         else if (generate && !strcmp(o, "--dump-taps")) a->taps = v;
@@ -130,6 +143,7 @@ static int load(const lm_args *a, xs_backend **be, lm_model **m) {
     const char *cfg = pick_config(a, cfgbuf, sizeof cfgbuf);
     XS_LOGI("lm: loading %s (config: %s)", a->lm, cfg ? cfg : "built-in moshi 7B preset");
     if (lm_model_load(a->lm, cfg, *be, m) != XS_OK) return cli_fail("loading the LM");
+    if (lm_model_set_kv_dtype(*m, a->kv_dtype) != XS_OK) return cli_fail("setting the KV dtype");
     return 0;
 }
 

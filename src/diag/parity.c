@@ -42,7 +42,8 @@ enum {
 
 typedef struct pcase {
     xs_op op;
-    xs_dtype wt; /* weight/table dtype (matmul, embedding), i32 for copy; else f32 */
+    xs_dtype wt; /* weight/table dtype (matmul, embedding), i32 for copy, cache dtype
+                    (kv_store, attention: f32 or bf16); else f32 */
     bool real;
     const char *what;
     int64_t p[8];
@@ -138,6 +139,9 @@ static const pcase k_cases[] = {
     /* kv_store: p = {capacity, width, T, first position} */
     {XS_OP_KV_STORE, XS_F32, false, "wrap", {7, 12, 4, 5}, 0, TOL_EXACT},
     {XS_OP_KV_STORE, XS_F32, true, "7B ring", {3000, 4096, 1, 4321}, 0, TOL_EXACT},
+    /* bf16 cache: both backends round to nearest even, bit for bit */
+    {XS_OP_KV_STORE, XS_BF16, false, "bf16 wrap, odd width", {7, 13, 4, 5}, 0, TOL_EXACT},
+    {XS_OP_KV_STORE, XS_BF16, true, "bf16 7B ring", {3000, 4096, 1, 4321}, 0, TOL_EXACT},
 
     /* attention: p = {capacity, heads, head_dim, T, last position, context} */
     {XS_OP_ATTENTION, XS_F32, false, "ring wrapped", {7, 3, 10, 2, 12, 6}, 0, TOL_DOT},
@@ -146,6 +150,12 @@ static const pcase k_cases[] = {
     {XS_OP_ATTENTION, XS_F32, true, "mimi 8x64 ctx 250", {250, 8, 64, 2, 600, 250}, 0, TOL_DOT},
     {XS_OP_ATTENTION, XS_F32, true, "7B 32x128 ctx 3000", {3000, 32, 128, 1, 4500, 3000}, 0, TOL_DOT},
     {XS_OP_ATTENTION, XS_F32, true, "depformer 16x64", {8, 16, 64, 1, 5, 8}, 0, TOL_DOT},
+    /* bf16 cache: the same bf16 values read exactly on both backends */
+    {XS_OP_ATTENTION, XS_BF16, false, "bf16 ring wrapped, odd dim", {7, 3, 10, 2, 12, 6}, 0, TOL_DOT},
+    {XS_OP_ATTENTION, XS_BF16, false, "bf16 partly filled", {16, 2, 9, 3, 5, 16}, 0, TOL_DOT},
+    {XS_OP_ATTENTION, XS_BF16, false, "bf16 long ring, short context", {300, 3, 8, 3, 700, 200}, 0, TOL_DOT},
+    {XS_OP_ATTENTION, XS_BF16, true, "bf16 7B 32x128 ctx 3000", {3000, 32, 128, 1, 4500, 3000}, 0, TOL_DOT},
+    {XS_OP_ATTENTION, XS_BF16, true, "bf16 7B 32x128 ring wrapped", {3000, 32, 128, 1, 7777, 3000}, 0, TOL_DOT},
 
     /* elementwise: p = {rows, D} */
     {XS_OP_ELU, XS_F32, false, "odd", {3, 41}, 0, TOL_ROW},
@@ -425,13 +435,18 @@ static double nmse_f32(const float *a, const float *b, int64_t n) {
     return den > 0 ? num / den : num;
 }
 
-/* Score an f32 output (nmse) or an i32 one (number of differing elements). */
+/* Score an f32 output (nmse) or an i32 / bf16 one (number of differing
+ * elements). */
 static xs_status p_score(pctx *c, const xs_tensor y[2], double *err) {
     void *ha, *hb;
     XS_TRY(p_fetch(c, y, &ha, &hb));
     int64_t n = xs_tensor_numel(&y[0]);
     if (y[0].dtype == XS_F32) {
         *err = nmse_f32(ha, hb, n);
+    } else if (y[0].dtype == XS_BF16) {
+        int64_t bad = 0;
+        for (int64_t i = 0; i < n; i++) bad += ((uint16_t *)ha)[i] != ((uint16_t *)hb)[i];
+        *err = (double)bad;
     } else {
         int64_t bad = 0;
         for (int64_t i = 0; i < n; i++) bad += ((int32_t *)ha)[i] != ((int32_t *)hb)[i];
@@ -627,18 +642,28 @@ static xs_status run_rope(pctx *c, const pcase *pc, double *err) {
     return p_score(c, x, err);
 }
 
-/* A KV cache on both backends with random k/v and positions: slot s holds
- * the newest position <= last with residue s, except that a few slots are
- * left empty (-1) to exercise the mask. */
-static xs_status p_cache(pctx *c, int64_t cap, int64_t width, int64_t last, bool some_empty) {
+/* A KV cache (f32 or bf16) on both backends with random k/v and positions:
+ * slot s holds the newest position <= last with residue s, except that a
+ * few slots are left empty (-1) to exercise the mask. */
+static xs_status p_cache(pctx *c, xs_dtype dt, int64_t cap, int64_t width, int64_t last,
+                         bool some_empty) {
     for (int b = 0; b < 2; b++) {
         memset(&c->cache[b], 0, sizeof c->cache[b]);
-        XS_TRY(xs_kv_cache_alloc(c->be[b], cap, width, &c->cache[b]));
+        XS_TRY(xs_kv_cache_alloc_dtype(c->be[b], cap, width, dt, &c->cache[b]));
         c->have_cache = true;
     }
-    float *k = p_rand(c, cap * width, -1, 1), *v = p_rand(c, cap * width, -1, 1);
+    void *k = p_rand(c, cap * width, -1, 1), *v = p_rand(c, cap * width, -1, 1);
     int32_t *pos = p_host(c, (size_t)cap * 4);
     if (!k || !v || !pos) return xs_error(XS_ERR_NOMEM, "parity: out of memory");
+    if (dt == XS_BF16) {
+        uint16_t *kb = p_host(c, (size_t)(cap * width) * 2), *vb = p_host(c, (size_t)(cap * width) * 2);
+        if (!kb || !vb) return xs_error(XS_ERR_NOMEM, "parity: out of memory");
+        for (int64_t i = 0; i < cap * width; i++) {
+            kb[i] = xs_f32_to_bf16(((const float *)k)[i]);
+            vb[i] = xs_f32_to_bf16(((const float *)v)[i]);
+        }
+        k = kb, v = vb;
+    }
     for (int64_t s = 0; s < cap; s++) {
         int64_t p = last - ((last - s) % cap + cap) % cap; /* newest <= last with p % cap == s */
         pos[s] = p >= 0 ? (int32_t)p : -1;
@@ -654,7 +679,7 @@ static xs_status p_cache(pctx *c, int64_t cap, int64_t width, int64_t last, bool
 
 static xs_status run_kv_store(pctx *c, const pcase *pc, double *err) {
     const int64_t cap = pc->p[0], width = pc->p[1], T = pc->p[2], p0 = pc->p[3];
-    XS_TRY(p_cache(c, cap, width, p0 - 1, false));
+    XS_TRY(p_cache(c, pc->wt, cap, width, p0 - 1, false));
     int64_t s[2] = {T, width};
     xs_tensor k[2], v[2], pos[2];
     XS_TRY(p_input(c, 2, s, -1, 1, k));
@@ -679,7 +704,7 @@ static xs_status run_kv_store(pctx *c, const pcase *pc, double *err) {
 static xs_status run_attention(pctx *c, const pcase *pc, double *err) {
     const int64_t cap = pc->p[0], H = pc->p[1], D = pc->p[2], T = pc->p[3];
     const int64_t last = pc->p[4], ctx = pc->p[5];
-    XS_TRY(p_cache(c, cap, H * D, last, cap < 20));
+    XS_TRY(p_cache(c, pc->wt, cap, H * D, last, cap < 20));
     int64_t qs[2] = {T, H * D};
     xs_tensor q[2], y[2], pos[2];
     XS_TRY(p_input(c, 2, qs, -1, 1, q));

@@ -102,6 +102,9 @@ typedef struct lm_stack {
     lm_pos_kind pos;
     float max_period;
     int64_t context, capacity;
+    /* dtype of this stack's KV cache: XS_F32 (the default, zero) or XS_BF16
+     * (half the memory; set with lm_model_set_kv_dtype). */
+    xs_dtype kv_dtype;
     lm_layer *layers;
 } lm_stack;
 
@@ -147,6 +150,13 @@ xs_status lm_model_build_synthetic(const lm_config *cfg, xs_layout layout, lm_sy
 xs_status lm_model_load(const char *path, const char *config_path, xs_backend *be,
                         lm_model **out);
 void lm_model_free(lm_model *m);
+/* KV cache dtype of the temporal transformer (XS_F32 default, or XS_BF16:
+ * 32 x 3000 x 4096 x 2 x 2 B = 1.57 GB instead of 3.15 GB for the 7B). The
+ * depformer's 8-slot cache stays f32. Applies to lm_exec / lm_gen created
+ * after the call. */
+xs_status lm_model_set_kv_dtype(lm_model *m, xs_dtype dt);
+/* Bytes of the KV caches (k + v, both stacks) one lm_exec of m allocates. */
+size_t lm_model_kv_bytes(const lm_model *m);
 
 /* ---- per-session execution state (lm_transformer.c) -------------------- */
 typedef struct lm_stack_state {
@@ -182,6 +192,10 @@ typedef struct lm_exec {
 xs_status lm_exec_init(lm_exec *e, const lm_model *m, xs_taps *taps);
 void lm_exec_free(lm_exec *e);
 xs_status lm_exec_reset(lm_exec *e); /* empty KV caches, position 0 */
+/* Benchmarks only: fill every temporal KV slot (positions 0..capacity-1)
+ * with pseudo-random rows and continue at position capacity, so steps run
+ * at full context and resident memory includes the whole cache. */
+xs_status lm_exec_fill_context(lm_exec *e, uint64_t seed);
 
 /* One temporal step: embed tokens[0..n_q] (-1 = zero embedding), run the
  * temporal transformer at e->main_pos (then ++), out_norm, text logits. */
@@ -223,6 +237,9 @@ xs_status lm_gen_reset(lm_gen *g);
  * whether a frame came out; out gets [text, audio 0..dep_q-1] (or -1s). */
 xs_status lm_gen_step(lm_gen *g, const int32_t *user_codes, int32_t *out, bool *valid);
 int64_t lm_gen_steps(const lm_gen *g);
+/* lm_exec_fill_context on the generator's state (benchmarks: the tokens it
+ * then produces are meaningless). */
+xs_status lm_gen_fill_context(lm_gen *g, uint64_t seed);
 
 /* ---- teacher-forced forward (LMModel.forward) ---------------------------- */
 /* codes [B, 1+n_q, T] (i64). Outputs (caller-allocated):

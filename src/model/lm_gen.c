@@ -85,6 +85,11 @@ xs_status lm_gen_new(const lm_model *m, const lm_sampling *s, xs_taps *taps, lm_
 
 int64_t lm_gen_steps(const lm_gen *g) { return g->step; }
 
+xs_status lm_gen_fill_context(lm_gen *g, uint64_t seed) {
+    if (!g) return xs_error(XS_ERR_ARG, "lm: fill context: no generator");
+    return lm_exec_fill_context(&g->ex, seed);
+}
+
 /* Choose a token from logits into `id` (an i32 [1] slot of e->sampled). */
 static xs_status pick(lm_gen *g, const xs_tensor *logits, bool text, int cb, xs_tensor *id) {
     xs_backend *be = g->ex.be;

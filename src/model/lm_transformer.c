@@ -33,12 +33,31 @@ static xs_status apply_norm(xs_backend *be, lm_norm_kind k, const lm_norm *n, xs
     return xs_op_layer_norm(be, y, x, &n->w, n->b.data ? &n->b : NULL, norm_eps(k));
 }
 
+xs_status lm_model_set_kv_dtype(lm_model *m, xs_dtype dt) {
+    if (!m) return xs_error(XS_ERR_ARG, "lm: set kv dtype: no model");
+    if (dt != XS_F32 && dt != XS_BF16)
+        return xs_error(XS_ERR_DTYPE, "lm: kv cache dtype %s (expected f32 or bf16)",
+                        xs_dtype_name(dt));
+    m->main.kv_dtype = dt;
+    return XS_OK;
+}
+
+static size_t stack_kv_bytes(const lm_stack *s) {
+    const size_t el = s->kv_dtype == XS_BF16 ? 2 : 4;
+    return (size_t)2 * (size_t)s->n_layers * (size_t)s->capacity * (size_t)s->dim * el;
+}
+
+size_t lm_model_kv_bytes(const lm_model *m) {
+    if (!m) return 0;
+    return stack_kv_bytes(&m->main) + (m->dep.n_layers > 0 ? stack_kv_bytes(&m->dep) : 0);
+}
+
 xs_status lm_stack_state_init(xs_backend *be, const lm_stack *s, lm_stack_state *st) {
     memset(st, 0, sizeof *st);
     st->kv = calloc((size_t)s->n_layers, sizeof *st->kv);
     if (!st->kv) return xs_error(XS_ERR_NOMEM, "lm: out of memory");
     for (int l = 0; l < s->n_layers; l++)
-        XS_TRY(xs_kv_cache_alloc(be, s->capacity, s->dim, &st->kv[l]));
+        XS_TRY(xs_kv_cache_alloc_dtype(be, s->capacity, s->dim, s->kv_dtype, &st->kv[l]));
     XS_TRY(alloc2(be, &st->xn, 1, s->dim));
     XS_TRY(alloc2(be, &st->qkv, 1, 3 * (int64_t)s->dim));
     XS_TRY(alloc2(be, &st->att, 1, s->dim));
@@ -211,6 +230,47 @@ xs_status lm_exec_reset(lm_exec *e) {
     XS_TRY(lm_stack_state_reset(e->be, &e->m->dep, &e->ds));
     e->main_pos = 0;
     return XS_OK;
+}
+
+/* Benchmark helper: fill every slot of every temporal KV ring with finite
+ * pseudo-random rows at positions 0..capacity-1 through the real kv_store
+ * (so a bf16 cache holds rounded values and every page is touched), then
+ * continue at position capacity: each later step attends over a full
+ * window. Chunks of FILL_ROWS rows keep the host buffers small. */
+#define FILL_ROWS 64
+xs_status lm_exec_fill_context(lm_exec *e, uint64_t seed) {
+    if (!e || !e->m) return xs_error(XS_ERR_ARG, "lm: fill context: no exec");
+    const lm_stack *s = &e->m->main;
+    xs_backend *be = e->be;
+    const int64_t cap = s->capacity, D = s->dim, rows = cap < FILL_ROWS ? cap : FILL_ROWS;
+    float *kh = malloc((size_t)(rows * D) * sizeof *kh);
+    int32_t *ph = malloc((size_t)rows * sizeof *ph);
+    xs_tensor k = {0}, pos = {0};
+    int64_t ks[2] = {rows, D};
+    xs_status rc = kh && ph ? XS_OK : xs_error(XS_ERR_NOMEM, "lm: fill context: out of memory");
+    if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_F32, 2, ks, &k);
+    if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_I32, 1, &rows, &pos);
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (int64_t i = 0; rc == XS_OK && i < rows * D; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift: values in [-1, 1) */
+        kh[i] = (float)((double)(x >> 11) * 0x1.0p-52 - 1.0);
+    }
+    if (rc == XS_OK) rc = xs_tensor_upload(be, &k, kh);
+    for (int64_t p0 = 0; rc == XS_OK && p0 < cap; p0 += rows) {
+        const int64_t n = cap - p0 < rows ? cap - p0 : rows;
+        for (int64_t i = 0; i < n; i++) ph[i] = (int32_t)(p0 + i);
+        rc = xs_tensor_upload(be, &pos, ph);
+        xs_tensor kv = xs_tensor_slice(&k, 0, 0, n), pv = xs_tensor_slice(&pos, 0, 0, n);
+        /* k doubles as v: only the memory traffic matters here */
+        for (int l = 0; rc == XS_OK && l < s->n_layers; l++)
+            rc = xs_op_kv_store(be, &e->ms.kv[l], &kv, &kv, &pv);
+    }
+    if (rc == XS_OK) e->main_pos = cap;
+    xs_tensor_free(be, &k);
+    xs_tensor_free(be, &pos);
+    free(kh);
+    free(ph);
+    return rc;
 }
 
 /* y = emb(id) for one token id (i32 [1] in backend memory); low-rank tables

@@ -217,9 +217,16 @@ static void attn_block(const attn_job *j, int64_t t, int64_t blk, float *sc) {
     const int64_t s0 = blk * ATTN_BLOCK;
     const int64_t s1 = s0 + ATTN_BLOCK < kv->capacity ? s0 + ATTN_BLOCK : kv->capacity;
     const int32_t *cpos = kv->pos.data;
-    const float *K = kv->k.data, *V = kv->v.data, *qt = j->q + t * hd;
+    /* f32 or bf16 cache: the dot kernel of the cache dtype reads K rows in
+     * place (bf16 -> f32 is exact); a bf16 V row is widened once into vbuf
+     * (after the scores in sc) and shared by every head. */
+    const xs_dtype dt = kv->k.dtype;
+    const size_t esz = dt == XS_BF16 ? sizeof(uint16_t) : sizeof(float);
+    const char *K = kv->k.data, *V = kv->v.data;
+    const float *qt = j->q + t * hd;
+    float *vbuf = sc + ATTN_BLOCK * H;
     const int64_t pt = j->qpos[t * j->pos_stride];
-    cpu_dot_fn dot = j->c->k.dot[XS_F32];
+    cpu_dot_fn dot = j->c->k.dot[dt];
     float *part = j->part + (t * j->n_blocks + blk) * H * (2 + D);
     for (int64_t h = 0; h < H; h++) {
         float *ph = part + h * (2 + D);
@@ -234,7 +241,7 @@ static void attn_block(const attn_job *j, int64_t t, int64_t blk, float *sc) {
             continue;
         }
         for (int64_t h = 0; h < H; h++) {
-            dot(K + s * hd + h * D, qt + h * D, 0, 1, D, &ss[h]);
+            dot(K + (size_t)(s * hd + h * D) * esz, qt + h * D, 0, 1, D, &ss[h]);
             ss[h] *= j->scale;
             if (ss[h] > part[h * (2 + D)]) part[h * (2 + D)] = ss[h];
         }
@@ -242,11 +249,16 @@ static void attn_block(const attn_job *j, int64_t t, int64_t blk, float *sc) {
     for (int64_t s = s0; s < s1; s++) {
         const float *ss = sc + (s - s0) * H;
         if (isnan(ss[0])) continue;
+        const float *vr = (const float *)(V + (size_t)(s * hd) * esz);
+        if (dt == XS_BF16) {
+            j->c->k.to_f32[XS_BF16](V + (size_t)(s * hd) * esz, vbuf, hd);
+            vr = vbuf;
+        }
         for (int64_t h = 0; h < H; h++) {
             float *ph = part + h * (2 + D);
             const float e = expf(ss[h] - ph[0]);
             ph[1] += e;
-            j->c->k.axpy(ph + 2, V + s * hd + h * D, e, D);
+            j->c->k.axpy(ph + 2, vr + h * D, e, D);
         }
     }
 }
@@ -292,7 +304,7 @@ xs_status cpu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     cpu_ctx *c = cpu_ctx_of(be);
     const int64_t hd = cache->k.shape[1], T = pos->shape[0], D = hd / n_heads;
     const int64_t n_blocks = (cache->capacity + ATTN_BLOCK - 1) / ATTN_BLOCK;
-    XS_TRY(cpu_scratch_reserve(c, (size_t)(ATTN_BLOCK * n_heads)));
+    XS_TRY(cpu_scratch_reserve(c, (size_t)(ATTN_BLOCK * n_heads + hd))); /* scores + vbuf */
     XS_TRY(cpu_shared_reserve(c, (size_t)(T * n_blocks * n_heads * (2 + D))));
     attn_job j = {.c = c, .y = y->data, .q = q->data, .cache = cache, .qpos = pos->data,
                   .pos_stride = pos->stride[0], .H = n_heads, .D = D, .hd = hd,
@@ -514,14 +526,30 @@ xs_status cpu_fill(xs_backend *be, xs_tensor *y, float value) {
 
 /* ---- kv_store ----------------------------------------------------------------- */
 
+/* f32 -> bf16, round to nearest even, NaN kept quiet NaN: bit for bit
+ * xs_f32_to_bf16, written inline and branch-free so the row loop below
+ * vectorizes (kv_store runs once per layer per step). */
+static inline uint16_t kv_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const uint32_t quiet = (u >> 16) | 0x0040u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
+}
+
+static void kv_row_bf16(uint16_t *restrict d, const float *restrict x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) d[i] = kv_bf16(x[i]);
+}
+
 /* Rows of k and v into ring slots pos % capacity (see backend.h); a row
- * copy per position, the ring's pos entry last. */
+ * copy (or bf16 rounding) per position, the ring's pos entry last. */
 xs_status cpu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
                        const xs_tensor *v, const xs_tensor *pos) {
     if (!all_contig(k, v, NULL) || !xs_tensor_is_contiguous(&cache->k) ||
         !xs_tensor_is_contiguous(&cache->v) || !xs_tensor_is_contiguous(&cache->pos))
         return ref_kv_store(be, cache, k, v, pos);
     const int64_t T = pos->shape[0], hd = cache->k.shape[1], cap = cache->capacity;
+    const bool bf16 = cache->k.dtype == XS_BF16;
     int32_t *cpos = cache->pos.data;
     for (int64_t t = 0; t < T; t++) {
         const int32_t p = ((const int32_t *)pos->data)[t * pos->stride[0]];
@@ -529,10 +557,14 @@ xs_status cpu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
             return xs_error(XS_ERR_ARG, "kv_store: negative position %d at row %lld", (int)p,
                             (long long)t);
         const int64_t slot = p % cap;
-        memcpy((float *)cache->k.data + slot * hd, (const float *)k->data + t * hd,
-               (size_t)hd * sizeof(float));
-        memcpy((float *)cache->v.data + slot * hd, (const float *)v->data + t * hd,
-               (size_t)hd * sizeof(float));
+        const float *kr = (const float *)k->data + t * hd, *vr = (const float *)v->data + t * hd;
+        if (bf16) {
+            kv_row_bf16((uint16_t *)cache->k.data + slot * hd, kr, hd);
+            kv_row_bf16((uint16_t *)cache->v.data + slot * hd, vr, hd);
+        } else {
+            memcpy((float *)cache->k.data + slot * hd, kr, (size_t)hd * sizeof(float));
+            memcpy((float *)cache->v.data + slot * hd, vr, (size_t)hd * sizeof(float));
+        }
         cpos[slot] = p;
     }
     return XS_OK;

@@ -6,6 +6,9 @@
  * trusts a slot's index to tell its position: it reads cache.pos, so a ring
  * that wrapped, or slots not yet written, are handled by the same test
  * 0 <= pos[t] - p < context.
+ *
+ * A bf16 cache (backend.h) stores xs_f32_to_bf16 of each value and reads it
+ * back exactly; the arithmetic is otherwise the f32 cache's.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -37,6 +40,21 @@ xs_status ref_rope(xs_backend *be, xs_tensor *x, const xs_tensor *pos, float max
     return XS_OK;
 }
 
+/* Element c of slot s of a cache tensor (f32 or bf16), as f32. */
+static inline float cache_at(const xs_tensor *t, int64_t s, int64_t c) {
+    const int64_t i = s * t->stride[0] + c * t->stride[1];
+    if (t->dtype == XS_BF16) return xs_bf16_to_f32(((const uint16_t *)t->data)[i]);
+    return ((const float *)t->data)[i];
+}
+
+static inline void cache_set(xs_tensor *t, int64_t s, int64_t c, float x) {
+    const int64_t i = s * t->stride[0] + c * t->stride[1];
+    if (t->dtype == XS_BF16)
+        ((uint16_t *)t->data)[i] = xs_f32_to_bf16(x);
+    else
+        ((float *)t->data)[i] = x;
+}
+
 xs_status ref_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
                        const xs_tensor *v, const xs_tensor *pos) {
     (void)be;
@@ -49,11 +67,9 @@ xs_status ref_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
                             (long long)t);
         const int64_t slot = p % cap;
         const int64_t ko = ref_row_offset(k, t), vo = ref_row_offset(v, t);
-        float *kd = (float *)cache->k.data + slot * cache->k.stride[0];
-        float *vd = (float *)cache->v.data + slot * cache->v.stride[0];
         for (int64_t c = 0; c < hd; c++) {
-            kd[c * cache->k.stride[1]] = *ref_f32_at(k, ko, c);
-            vd[c * cache->v.stride[1]] = *ref_f32_at(v, vo, c);
+            cache_set(&cache->k, slot, c, *ref_f32_at(k, ko, c));
+            cache_set(&cache->v, slot, c, *ref_f32_at(v, vo, c));
         }
         cpos[slot * cache->pos.stride[0]] = p;
     }
@@ -87,11 +103,10 @@ xs_status ref_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
                 const int64_t p = cpos[s * cache->pos.stride[0]];
                 vis[s] = p >= 0 && pt - p >= 0 && pt - p < context;
                 if (!vis[s]) continue;
-                const float *kr = (const float *)cache->k.data + s * cache->k.stride[0];
                 double dot = 0.0;
                 for (int64_t d = 0; d < D; d++)
                     dot += (double)*ref_f32_at(q, qo, h * D + d) *
-                           (double)kr[(h * D + d) * cache->k.stride[1]];
+                           (double)cache_at(&cache->k, s, h * D + d);
                 w[s] = dot * (double)scale;
                 if (w[s] > mx || isnan(w[s])) mx = w[s];
             }
@@ -101,9 +116,8 @@ xs_status ref_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
                 if (!vis[s]) continue;
                 const double e = exp(w[s] - mx);
                 sum += e;
-                const float *vr = (const float *)cache->v.data + s * cache->v.stride[0];
                 for (int64_t d = 0; d < D; d++)
-                    acc[d] += e * (double)vr[(h * D + d) * cache->v.stride[1]];
+                    acc[d] += e * (double)cache_at(&cache->v, s, h * D + d);
             }
             /* No visible key (cannot happen after storing pos[t] itself): zeros.
              * (sum > 0 is false for NaN too; keep NaN then.) */
