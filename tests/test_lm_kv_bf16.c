@@ -223,9 +223,11 @@ static void check_lm_tiny(void) {
         }
         printf("bf16 kv on ref/cpu: %d of %d step_out rows equal the f32 golden\n", rows_match,
                STEPS);
-        /* a flipped near-tie changes every later row: only ask for most */
-        CHECK(rows_match >= STEPS / 2, "bf16 kv: only %d of %d rows match the f32 golden",
-              rows_match, STEPS);
+        /* A flipped near-tie changes every later row, so only the start is
+         * asked for (measured: the first 10 rows; the golden's margin at
+         * step 10 is 4e-3 while bf16 moves logits by ~2e-2). */
+        CHECK(rows_match >= 5, "bf16 kv: only %d of %d rows match the f32 golden", rows_match,
+              STEPS);
 
         /* the first step whose sampled tokens leave the golden: taps are
          * comparable before it */
@@ -251,6 +253,8 @@ static void check_lm_tiny(void) {
             float mn = tm[same_until];
             for (int k = 0; k < 8; k++) mn = fminf(mn, dm[same_until * 8 + k]);
             printf("bf16 kv: smallest golden logit margin at step %d: %.4g\n", same_until, mn);
+            /* bf16 error cannot flip a clear decision, only a near-tie */
+            CHECK(mn < 0.1f, "bf16 kv flipped step %d whose margin is %.3g", same_until, mn);
         }
         const char *taps[] = {"main_emb_sum", "main_layer_out", "main_pre_norm", "main_out_normed",
                               "text_logits", "depformer_in", "depformer_out", "depformer_logits"};
