@@ -105,5 +105,14 @@ fi
 "$XS" diagnose --lm /nonexistent --mimi /nonexistent --input x.wav --out "$T/e" > /dev/null 2>&1; rc=$?
 [ $rc -eq 1 ] || [ $rc -eq 2 ] && ok || ko "missing model: exit $rc (want 1 or 2)"
 
+# 10. no model options: the model --dev would pick (here the embedded tiny
+#     bundle, since the Hugging Face cache is empty) and the test utterance
+mkdir -p "$T/emptyhub"
+(cd "$T" && HF_HUB_CACHE="$T/emptyhub" XSWARM_MODEL= "$XS" diagnose --steps 2 --json --out "$T/dflt" \
+    > "$T/dflt.json" 2> "$T/dflt.err"); rc=$?
+[ $rc -eq 0 ] && [ "$(jget "$T/dflt.json" verdict)" = consistent ] && ok ||
+    ko "default model: exit $rc verdict $(jget "$T/dflt.json" verdict): $(head -3 "$T/dflt.err")"
+grep -q "embedded tiny" "$T/dflt.err" && ok || ko "default model: does not say it uses the embedded tiny model"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -47,35 +47,6 @@ static void usage(FILE *f) {
     model_args_usage(f);
 }
 
-/* Folder of the running binary (for the embedded model next to it). */
-static void exe_dir(char *out, size_t n) {
-    char buf[PATH_MAX];
-    ssize_t k = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (k <= 0) {
-        snprintf(out, n, ".");
-        return;
-    }
-    buf[k] = 0;
-    char *slash = strrchr(buf, '/');
-    if (slash) *slash = 0;
-    snprintf(out, n, "%s", buf);
-}
-
-static bool readable(const char *p) { return access(p, R_OK) == 0; }
-
-static void find_utterance(char *out, size_t n) {
-    char bin[PATH_MAX];
-    exe_dir(bin, sizeof bin);
-    const char *cands[3][2] = {{XS_SOURCE_DIR, "/assets/test-utterance.wav"},
-                               {bin, "/test-utterance.wav"},
-                               {bin, "/../assets/test-utterance.wav"}};
-    for (int i = 0; i < 3; i++) {
-        snprintf(out, n, "%s%s", cands[i][0], cands[i][1]);
-        if (readable(out)) return;
-    }
-    out[0] = 0;
-}
-
 /* Which backend, and why (printed and reported). */
 static const char *choose_backend(const cli_common *c, char *why, size_t n) {
     const char *cpu_env = getenv("MOSHI_USE_CPU");
@@ -94,43 +65,6 @@ static const char *choose_backend(const cli_common *c, char *why, size_t n) {
     }
     snprintf(why, n, "no usable CUDA device (%s)", reason[0] ? reason : "not built with CUDA");
     return "cpu";
-}
-
-typedef enum { MODEL_GIVEN, MODEL_HF_CACHE, MODEL_EMBEDDED } model_kind;
-
-/* Returns 0 and fills b, or 1 after printing why. */
-static int choose_model(const model_args *ma, xs_bundle *b, model_kind *kind) {
-    if (model_args_given(ma)) {
-        *kind = MODEL_GIVEN;
-        return model_args_resolve(ma, b);
-    }
-    char dir[XS_PATH_MAX];
-    if (xs_hf_find_moshi(dir, sizeof dir) == XS_OK && xs_bundle_from_dir(dir, b) == XS_OK) {
-        *kind = MODEL_HF_CACHE;
-        return 0;
-    }
-    *kind = MODEL_EMBEDDED;
-    char bin[PATH_MAX];
-    exe_dir(bin, sizeof bin);
-    snprintf(dir, sizeof dir, "%s/tiny-model", bin);
-    char probe[XS_PATH_MAX + 32];
-    snprintf(probe, sizeof probe, "%s/%s", dir, XS_GEN_LM_FILE);
-    if (!readable(probe)) {
-        /* built without the CMake step (or removed): make it now, once */
-        snprintf(dir, sizeof dir, "./tmp/tiny-model");
-        snprintf(probe, sizeof probe, "%s/%s", dir, XS_GEN_LM_FILE);
-        if (!readable(probe)) {
-            fprintf(stderr, "dev: the embedded tiny model is missing next to the binary: "
-                            "generating it in %s\n", dir);
-            char utt[PATH_MAX];
-            find_utterance(utt, sizeof utt);
-            xs_gen_opts g = {.preset = "tiny", .dtype = XS_F32, .seed = 1, .out_dir = dir,
-                             .utterance = utt[0] ? utt : NULL, .progress = false};
-            if (xs_gen_model(&g) != XS_OK) return cli_fail("cannot generate the tiny model");
-        }
-    }
-    if (xs_bundle_from_dir(dir, b) != XS_OK) return cli_fail("embedded model");
-    return 0;
 }
 
 static void add_file(cJSON *obj, const char *key, const char *path, bool hash) {
@@ -203,12 +137,12 @@ int cmd_dev(int argc, char **argv) {
     /* model */
     xs_bundle *b = calloc(1, sizeof *b);
     if (!b) return cli_fail("out of memory");
-    model_kind kind;
-    if (choose_model(&ma, b, &kind)) {
+    model_pick kind;
+    if (model_args_pick(&ma, b, &kind)) {
         free(b);
         return 1;
     }
-    if (kind == MODEL_EMBEDDED) {
+    if (kind == MODEL_PICK_EMBEDDED) {
         printf("\n*** No Moshi weights were found (no --model/--hf-repo/$XSWARM_MODEL, nothing in\n"
                "*** the Hugging Face cache). The pipeline and diagnostics run on the EMBEDDED\n"
                "*** TINY RANDOM MODEL (%s): its audio is NOT speech.\n"
@@ -217,7 +151,7 @@ int cmd_dev(int argc, char **argv) {
                b->dir);
     } else {
         printf("model: %s%s\n", b->dir[0] ? b->dir : b->lm,
-               kind == MODEL_HF_CACHE ? " (found in the Hugging Face cache)" : "");
+               kind == MODEL_PICK_HF_CACHE ? " (found in the Hugging Face cache)" : "");
     }
     if (xs_bundle_check(b, true, true, false) != XS_OK) {
         free(b);
@@ -226,7 +160,7 @@ int cmd_dev(int argc, char **argv) {
     /* input */
     char utt[PATH_MAX];
     if (input) snprintf(utt, sizeof utt, "%s", input);
-    else find_utterance(utt, sizeof utt);
+    else xs_find_test_utterance(utt, sizeof utt);
     if (!utt[0]) {
         fprintf(stderr, "xswarm --dev: the test utterance assets/test-utterance.wav was not found "
                         "(looked in %s and next to the binary)\n", XS_SOURCE_DIR);
@@ -321,8 +255,8 @@ int cmd_dev(int argc, char **argv) {
     cJSON_AddNumberToObject(sm, "text_temp", o.samp.text_temp);
     cJSON_AddNumberToObject(sm, "text_top_k", o.samp.text_top_k);
     cJSON *mo = cJSON_AddObjectToObject(root, "model");
-    cJSON_AddStringToObject(mo, "source", kind == MODEL_EMBEDDED ? "embedded tiny random model (not speech)"
-                                          : kind == MODEL_HF_CACHE ? "Hugging Face cache" : "given");
+    cJSON_AddStringToObject(mo, "source", kind == MODEL_PICK_EMBEDDED ? "embedded tiny random model (not speech)"
+                                          : kind == MODEL_PICK_HF_CACHE ? "Hugging Face cache" : "given");
     if (b->dir[0]) cJSON_AddStringToObject(mo, "dir", b->dir);
     printf("hashing the model files (SHA-256)...\n");
     fflush(stdout);
@@ -361,7 +295,7 @@ int cmd_dev(int argc, char **argv) {
         if (aj) cJSON_AddItemToObject(root, "analysis", aj);
         free(js);
         printf("analysis: score %.0f/100, verdict %s%s\n", an->score, xs_an_verdict_str(an->verdict),
-               kind == MODEL_EMBEDDED ? " (expected: the tiny model is random)" : "");
+               kind == MODEL_PICK_EMBEDDED ? " (expected: the tiny model is random)" : "");
         xs_analysis_free(an);
     } else {
         cJSON_AddNullToObject(root, "analysis");

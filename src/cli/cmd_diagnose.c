@@ -132,30 +132,22 @@ int cmd_diagnose(int argc, char **argv) {
     if (ops) return run_ops(A, B, filter, small, verbose, o.threads);
 
     xs_bundle bundle;
-    if (!model_args_given(&ma)) {
-        /* what --dev would pick: the first Moshi snapshot in the local cache */
-        memset(&bundle, 0, sizeof bundle);
-        char dir[XS_PATH_MAX];
-        if (xs_hf_find_moshi(dir, sizeof dir) != XS_OK ||
-            xs_bundle_from_dir(dir, &bundle) != XS_OK) {
-            fprintf(stderr, "xswarm diagnose: no model given and none in the Hugging Face cache "
-                            "(use --model DIR or --lm/--mimi)\n");
-            return 2;
-        }
-    } else if (model_args_resolve(&ma, &bundle)) {
-        return 2;
-    }
+    model_pick pick;
+    if (model_args_pick(&ma, &bundle, &pick)) return 2;
+    if (pick == MODEL_PICK_EMBEDDED)
+        fprintf(stderr, "xswarm diagnose: no model given and no Moshi weights in the Hugging Face "
+                        "cache: diagnosing the embedded tiny random model (as --dev does)\n");
     if (xs_bundle_check(&bundle, true, true, false) != XS_OK) return cli_fail("model");
     o.lm = bundle.lm;
     o.lm_config = bundle.lm_config[0] ? bundle.lm_config : NULL;
     o.mimi = bundle.mimi;
     o.mimi_config = bundle.mimi_config[0] ? bundle.mimi_config : NULL;
     if (!o.input) o.input = getenv("XSWARM_TEST_UTTERANCE");
-#ifdef XS_SOURCE_DIR
-    /* the test utterance --dev uses */
-    static const char k_utt[] = XS_SOURCE_DIR "/assets/test-utterance.wav";
-    if (!o.input && access(k_utt, R_OK) == 0) o.input = k_utt;
-#endif
+    static char utt[4096];
+    if (!o.input) {
+        xs_find_test_utterance(utt, sizeof utt); /* the utterance --dev uses */
+        if (utt[0]) o.input = utt;
+    }
     if (!o.input) {
         fprintf(stderr, "xswarm diagnose: --input IN is required (or $XSWARM_TEST_UTTERANCE)\n");
         return 2;

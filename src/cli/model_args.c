@@ -6,9 +6,16 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "model/gen_model.h"
+
+#ifndef XS_SOURCE_DIR
+#define XS_SOURCE_DIR "."
+#endif
 
 int model_args_parse(model_args *a, int argc, char **argv, int *i) {
     static const struct { const char *flag; size_t off; } k_opts[] = {
@@ -82,4 +89,68 @@ void model_args_usage(void *stdio_file) {
             "                       parts one by one (override the folder's)\n"
             "  $XSWARM_MODEL        a bundle folder used when no --model / --hf-repo is given\n"
             "  Without a tokenizer the run produces no text (tokens are still in --codes-out).\n");
+}
+
+/* Folder of the running binary (for the embedded model next to it). */
+static void exe_dir(char *out, size_t n) {
+    char buf[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (k <= 0) {
+        snprintf(out, n, ".");
+        return;
+    }
+    buf[k] = 0;
+    char *slash = strrchr(buf, '/');
+    if (slash) *slash = 0;
+    snprintf(out, n, "%s", buf);
+}
+
+static bool readable(const char *p) { return access(p, R_OK) == 0; }
+
+void xs_find_test_utterance(char *out, size_t n) {
+    char bin[PATH_MAX];
+    exe_dir(bin, sizeof bin);
+    const char *cands[3][2] = {{XS_SOURCE_DIR, "/assets/test-utterance.wav"},
+                               {bin, "/test-utterance.wav"},
+                               {bin, "/../assets/test-utterance.wav"}};
+    for (int i = 0; i < 3; i++) {
+        snprintf(out, n, "%s%s", cands[i][0], cands[i][1]);
+        if (readable(out)) return;
+    }
+    out[0] = 0;
+}
+
+/* Returns 0 and fills b, or 1 after printing why. */
+int model_args_pick(const model_args *ma, xs_bundle *b, model_pick *kind) {
+    if (model_args_given(ma)) {
+        *kind = MODEL_PICK_GIVEN;
+        return model_args_resolve(ma, b);
+    }
+    char dir[XS_PATH_MAX];
+    if (xs_hf_find_moshi(dir, sizeof dir) == XS_OK && xs_bundle_from_dir(dir, b) == XS_OK) {
+        *kind = MODEL_PICK_HF_CACHE;
+        return 0;
+    }
+    *kind = MODEL_PICK_EMBEDDED;
+    char bin[PATH_MAX];
+    exe_dir(bin, sizeof bin);
+    snprintf(dir, sizeof dir, "%s/tiny-model", bin);
+    char probe[XS_PATH_MAX + 32];
+    snprintf(probe, sizeof probe, "%s/%s", dir, XS_GEN_LM_FILE);
+    if (!readable(probe)) {
+        /* built without the CMake step (or removed): make it now, once */
+        snprintf(dir, sizeof dir, "./tmp/tiny-model");
+        snprintf(probe, sizeof probe, "%s/%s", dir, XS_GEN_LM_FILE);
+        if (!readable(probe)) {
+            fprintf(stderr, "dev: the embedded tiny model is missing next to the binary: "
+                            "generating it in %s\n", dir);
+            char utt[PATH_MAX];
+            xs_find_test_utterance(utt, sizeof utt);
+            xs_gen_opts g = {.preset = "tiny", .dtype = XS_F32, .seed = 1, .out_dir = dir,
+                             .utterance = utt[0] ? utt : NULL, .progress = false};
+            if (xs_gen_model(&g) != XS_OK) return cli_fail("cannot generate the tiny model");
+        }
+    }
+    if (xs_bundle_from_dir(dir, b) != XS_OK) return cli_fail("embedded model");
+    return 0;
 }

@@ -30,6 +30,21 @@ bool model_args_given(const model_args *a);
  * repo not in the cache). Does not check that the parts exist. */
 int model_args_resolve(const model_args *a, xs_bundle *b);
 
+typedef enum model_pick {
+    MODEL_PICK_GIVEN,     /* model options or $XSWARM_MODEL */
+    MODEL_PICK_HF_CACHE,  /* the first kyutai Moshi snapshot in the HF cache */
+    MODEL_PICK_EMBEDDED   /* the tiny random bundle made at build time */
+} model_pick;
+
+/* The model `xswarm --dev` runs (and `diagnose` defaults to): the given
+ * options, else the first Moshi snapshot in the Hugging Face cache, else the
+ * embedded tiny bundle next to the binary (generated into ./tmp/tiny-model
+ * if missing). Returns 0, or 1 after printing why. */
+int model_args_pick(const model_args *a, xs_bundle *b, model_pick *kind);
+
+/* Path of the built-in test utterance (assets/test-utterance.wav), or "". */
+void xs_find_test_utterance(char *out, size_t n);
+
 /* Print the help paragraph of the model options. */
 void model_args_usage(void *stdio_file);
 

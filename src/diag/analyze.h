@@ -71,6 +71,11 @@ typedef struct xs_an_metrics {
     double edge_jump_ratio;     /* sample step at 80 ms edges / typical step (~1) */
     double edge_jump_ratio_unrev; /* the same after undoing a per-block reversal */
     double edge_jump_frac;      /* fraction of 80 ms edges with a big sample step */
+    double edge_jump_frac_both; /* the same, only edges with sound on both sides (spliced, not cut) */
+    double syllable_hz;         /* syllable nuclei per second of speech */
+    double fric_hz;             /* median centroid of fricative frames (unvoiced, energy above 2 kHz) */
+    double voiced_cen_hz;       /* median centroid of voiced frames under 4 kHz (formant region) */
+    double rolloff_hz;          /* frequency under which 99% of the speech energy lies */
     double tone_prominence_db, tone_hz, tone_persistence, tone_persistence_quiet;
     double n_nonfinite;
 } xs_an_metrics;

@@ -11,6 +11,11 @@
  * computed on the host once per (head dim, max_period) and kept on the
  * device; the first call with a new pair uploads its table (do it before
  * capturing a graph). The rotation itself is in double, like ref.
+ *
+ * The cache may be f32 or bf16 (backend.h): kv_store and attention are
+ * templates over the cache element type; kv_dev_store rounds exactly as
+ * xs_f32_to_bf16 (nearest even, NaN kept quiet) and kv_dev_load widens
+ * exactly, so a bf16 cache holds the same bits as on ref and cpu.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -80,9 +85,23 @@ xs_status cu_rope(xs_backend *be, xs_tensor *x, const xs_tensor *pos, float max_
     return cu_check_launch("rope");
 }
 
+/* ---- cache element access (f32 or bf16 stored as uint16_t) ------------------------- */
+
+__device__ static inline float kv_dev_load(const float *p) { return *p; }
+__device__ static inline float kv_dev_load(const uint16_t *p) {
+    return __uint_as_float((uint32_t)*p << 16);
+}
+__device__ static inline void kv_dev_store(float *p, float x) { *p = x; }
+__device__ static inline void kv_dev_store(uint16_t *p, float x) {
+    const uint32_t u = __float_as_uint(x);
+    *p = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x0040u)
+                                         : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
 /* ---- kv_store -------------------------------------------------------------------- */
 
-__global__ void k_kv_store(float *ck, cu_view ckv, float *cv, cu_view cvv, int32_t *cpos,
+template <typename KT>
+__global__ void k_kv_store(KT *ck, cu_view ckv, KT *cv, cu_view cvv, int32_t *cpos,
                            int64_t cpos_stride, int64_t cap, const float *k, cu_view kv,
                            const float *v, cu_view vv, const int32_t *pos, int64_t pos_stride,
                            int64_t T, int64_t hd, cu_err_rec *err) {
@@ -100,8 +119,10 @@ __global__ void k_kv_store(float *ck, cu_view ckv, float *cv, cu_view cvv, int32
         const int32_t p2 = pos[t2 * pos_stride];
         if (p2 >= 0 && p2 % cap == slot) return;
     }
-    ck[slot * ckv.stride[0] + c * ckv.stride[1]] = k[cu_row_off(kv, t) + c * cu_inner_stride(kv)];
-    cv[slot * cvv.stride[0] + c * cvv.stride[1]] = v[cu_row_off(vv, t) + c * cu_inner_stride(vv)];
+    kv_dev_store(&ck[slot * ckv.stride[0] + c * ckv.stride[1]],
+                 k[cu_row_off(kv, t) + c * cu_inner_stride(kv)]);
+    kv_dev_store(&cv[slot * cvv.stride[0] + c * cvv.stride[1]],
+                 v[cu_row_off(vv, t) + c * cu_inner_stride(vv)]);
     if (c == 0) cpos[slot * cpos_stride] = p;
 }
 
@@ -112,11 +133,18 @@ xs_status cu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
     if (T > 65535) return xs_error(XS_ERR_UNSUPPORTED, "cuda kv_store: %lld rows", (long long)T);
     cu_ctx *c = cu_ctx_of(be);
     const dim3 grid(cu_blocks(hd, 256), (unsigned)T), block(256);
-    k_kv_store<<<grid, block, 0, c->stream>>>(
-        (float *)cache->k.data, cu_view_of(&cache->k), (float *)cache->v.data,
-        cu_view_of(&cache->v), (int32_t *)cache->pos.data, cache->pos.stride[0], cache->capacity,
-        (const float *)k->data, cu_view_of(k), (const float *)v->data, cu_view_of(v),
-        (const int32_t *)pos->data, pos->stride[0], T, hd, c->err);
+    if (cache->k.dtype == XS_BF16)
+        k_kv_store<uint16_t><<<grid, block, 0, c->stream>>>(
+            (uint16_t *)cache->k.data, cu_view_of(&cache->k), (uint16_t *)cache->v.data,
+            cu_view_of(&cache->v), (int32_t *)cache->pos.data, cache->pos.stride[0],
+            cache->capacity, (const float *)k->data, cu_view_of(k), (const float *)v->data,
+            cu_view_of(v), (const int32_t *)pos->data, pos->stride[0], T, hd, c->err);
+    else
+        k_kv_store<float><<<grid, block, 0, c->stream>>>(
+            (float *)cache->k.data, cu_view_of(&cache->k), (float *)cache->v.data,
+            cu_view_of(&cache->v), (int32_t *)cache->pos.data, cache->pos.stride[0],
+            cache->capacity, (const float *)k->data, cu_view_of(k), (const float *)v->data,
+            cu_view_of(v), (const int32_t *)pos->data, pos->stride[0], T, hd, c->err);
     return cu_check_launch("kv_store");
 }
 
@@ -137,8 +165,9 @@ xs_status cu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
 #define ATT_CHUNK 128
 #define ATT_THREADS 128
 
-__global__ void k_attention_part(float *part, const float *q, cu_view qv, const float *ck,
-                                 cu_view ckv, const float *cv, cu_view cvv, const int32_t *cpos,
+template <typename KT>
+__global__ void k_attention_part(float *part, const float *q, cu_view qv, const KT *ck,
+                                 cu_view ckv, const KT *cv, cu_view cvv, const int32_t *cpos,
                                  int64_t cpos_stride, int64_t cap, const int32_t *pos,
                                  int64_t pos_stride, int64_t H, int64_t D, int64_t context,
                                  float scale) {
@@ -165,9 +194,10 @@ __global__ void k_attention_part(float *part, const float *q, cu_view qv, const 
     /* scores: one warp per slot, lanes over the head dim */
     for (int64_t i = wid; i < ns; i += nw) {
         if (!vis[i]) continue;
-        const float *kr = ck + (s0 + i) * ckv.stride[0] + h * D * ckv.stride[1];
+        const KT *kr = ck + (s0 + i) * ckv.stride[0] + h * D * ckv.stride[1];
         float dot = 0.0f;
-        for (int64_t d = lane; d < D; d += 32) dot = fmaf(qh[d], kr[d * ckv.stride[1]], dot);
+        for (int64_t d = lane; d < D; d += 32)
+            dot = fmaf(qh[d], kv_dev_load(&kr[d * ckv.stride[1]]), dot);
         for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
         if (lane == 0) {
             sc[i] = dot * scale;
@@ -203,10 +233,10 @@ __global__ void k_attention_part(float *part, const float *q, cu_view qv, const 
     }
     /* unnormalized output, one thread per head dim (coalesced over d) */
     for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-        const float *vr = cv + s0 * cvv.stride[0] + (h * D + d) * cvv.stride[1];
+        const KT *vr = cv + s0 * cvv.stride[0] + (h * D + d) * cvv.stride[1];
         float acc = 0.0f;
         for (int64_t i = 0; i < ns; i++)
-            if (vis[i]) acc = fmaf(sc[i], vr[i * cvv.stride[0]], acc);
+            if (vis[i]) acc = fmaf(sc[i], kv_dev_load(&vr[i * cvv.stride[0]]), acc);
         out[2 + d] = acc;
     }
 }
@@ -252,11 +282,20 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     void *work;
     XS_TRY(cu_scratch(c, (size_t)(T * n_heads * n_chunks * (D + 2)) * sizeof(float), &work));
     const dim3 grid((unsigned)(T * n_heads), (unsigned)n_chunks);
-    k_attention_part<<<grid, ATT_THREADS, (size_t)D * sizeof(float), c->stream>>>(
-        (float *)work, (const float *)q->data, cu_view_of(q), (const float *)cache->k.data,
-        cu_view_of(&cache->k), (const float *)cache->v.data, cu_view_of(&cache->v),
-        (const int32_t *)cache->pos.data, cache->pos.stride[0], cap, (const int32_t *)pos->data,
-        pos->stride[0], n_heads, D, context, scale);
+    const size_t shm = (size_t)D * sizeof(float);
+    if (cache->k.dtype == XS_BF16)
+        k_attention_part<uint16_t><<<grid, ATT_THREADS, shm, c->stream>>>(
+            (float *)work, (const float *)q->data, cu_view_of(q),
+            (const uint16_t *)cache->k.data, cu_view_of(&cache->k),
+            (const uint16_t *)cache->v.data, cu_view_of(&cache->v),
+            (const int32_t *)cache->pos.data, cache->pos.stride[0], cap,
+            (const int32_t *)pos->data, pos->stride[0], n_heads, D, context, scale);
+    else
+        k_attention_part<float><<<grid, ATT_THREADS, shm, c->stream>>>(
+            (float *)work, (const float *)q->data, cu_view_of(q), (const float *)cache->k.data,
+            cu_view_of(&cache->k), (const float *)cache->v.data, cu_view_of(&cache->v),
+            (const int32_t *)cache->pos.data, cache->pos.stride[0], cap,
+            (const int32_t *)pos->data, pos->stride[0], n_heads, D, context, scale);
     XS_TRY(cu_check_launch("attention (chunks)"));
     k_attention_merge<<<(unsigned)(T * n_heads), 128, 0, c->stream>>>(
         (float *)y->data, (const float *)work, n_chunks, n_heads, D);
