@@ -127,6 +127,8 @@ static bool det_block_reversal(an_ctx *c) {
     /* Grid edges minus mid-block positions: self-calibrating for each voice. */
     m->edge_jump_frac = am_edge_jump_frac(c->x, c->n, XS_AN_GRID, 0, thr_amp) -
                         am_edge_jump_frac(c->x, c->n, XS_AN_GRID, XS_AN_GRID / 2, thr_amp);
+    m->edge_jump_frac_both = am_edge_jump_frac_both(c->x, c->n, XS_AN_GRID, 0, thr_amp) -
+                             am_edge_jump_frac_both(c->x, c->n, XS_AN_GRID, XS_AN_GRID / 2, thr_amp);
     float *br = malloc((size_t)c->n * sizeof *br);
     m->edge_jump_ratio_unrev = m->edge_jump_ratio;
     if (br) {
@@ -196,6 +198,7 @@ static void det_spectral(an_ctx *c) {
     m->pulse_kurtosis = am_pulse_kurtosis(c->x, c->n, a->frame_db, a->n_frames, XS_AN_HOP, c->speech_db);
     m->grid_jump_ratio = am_grid_jump_ratio(a, c->speech_db);
     m->flux_corr = am_flux_corr(a, c->speech_db);
+    am_rate_cues(c);
     double f = 0, pers = 0, persq = 0;
     m->tone_prominence_db = am_tone(c->x, c->n, &f, &pers, &persq);
     m->tone_hz = f;
