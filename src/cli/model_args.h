@@ -3,6 +3,7 @@
  *   --model DIR          a bundle folder (laid out like a Hugging Face snapshot)
  *   --hf-repo kyutai/X   that repo's snapshot in the local Hugging Face cache
  *   --lm FILE --config FILE --mimi FILE --mimi-config FILE --tokenizer FILE
+ *   --kv f32|bf16        the LM's temporal KV cache (bf16: half the memory)
  *                        parts one by one (override the folder's)
  *   $XSWARM_MODEL        a bundle folder when neither --model nor --hf-repo
  */
@@ -16,6 +17,7 @@
 typedef struct model_args {
     const char *model_dir, *hf_repo;
     const char *lm, *lm_config, *mimi, *mimi_config, *tokenizer;
+    const char *kv; /* --kv f32|bf16: the LM's temporal KV cache (NULL: f32) */
 } model_args;
 
 /* If argv[*i] is a model option, consume it and its value, advance *i and

@@ -62,6 +62,7 @@ typedef struct xs_an_metrics {
     double flatness;            /* median spectral flatness (0 tonal .. 1 white) of active frames */
     double clip_fraction;       /* samples at the peak plateau */
     double reversal_asym;       /* onset/decay asymmetry: >0 forward speech, <0 backwards */
+    double reversal_asym_hf;    /* the same on the high-passed signal (bursts, frication) */
     double reversal_asym_block; /* the same after undoing a per-80ms-block reversal */
     double click_periodicity;   /* best periodic click alignment (fraction of periods hit) */
     double pulse_kurtosis;      /* voiced excitation peakiness (~3 for random phase) */
@@ -72,9 +73,13 @@ typedef struct xs_an_metrics {
     double edge_jump_ratio_unrev; /* the same after undoing a per-block reversal */
     double edge_jump_frac;      /* fraction of 80 ms edges with a big sample step */
     double edge_jump_frac_both; /* the same, only edges with sound on both sides (spliced, not cut) */
+    double splice_ratio;        /* spectral change across 80 ms edges / at other points (~1) */
     double syllable_hz;         /* syllable nuclei per second of speech */
     double fric_hz;             /* median centroid of fricative frames (unvoiced, energy above 2 kHz) */
     double voiced_cen_hz;       /* median centroid of voiced frames under 4 kHz (formant region) */
+    double rate_fit_octaves;    /* joint pitch+tempo fit of a rate change (octaves, > 0 fast) */
+    double rate_fit_gain;       /* chi-square gained by that fit over "no change" */
+    double f1_hz, f2_hz;        /* median first two formants (LPC) of loud voiced frames */
     double rolloff_hz;          /* frequency under which 99% of the speech energy lies */
     double tone_prominence_db, tone_hz, tone_persistence, tone_persistence_quiet;
     double n_nonfinite;

@@ -127,6 +127,7 @@ static bool det_block_reversal(an_ctx *c) {
     /* Grid edges minus mid-block positions: self-calibrating for each voice. */
     m->edge_jump_frac = am_edge_jump_frac(c->x, c->n, XS_AN_GRID, 0, thr_amp) -
                         am_edge_jump_frac(c->x, c->n, XS_AN_GRID, XS_AN_GRID / 2, thr_amp);
+    m->splice_ratio = am_splice_ratio(c->x, c->n, XS_AN_GRID, c->speech_db);
     m->edge_jump_frac_both = am_edge_jump_frac_both(c->x, c->n, XS_AN_GRID, 0, thr_amp) -
                              am_edge_jump_frac_both(c->x, c->n, XS_AN_GRID, XS_AN_GRID / 2, thr_amp);
     float *br = malloc((size_t)c->n * sizeof *br);
@@ -141,6 +142,26 @@ static bool det_block_reversal(an_ctx *c) {
         free(br);
     }
     m->reversal_asym = am_onset_asymmetry(c->x, c->n, c->speech_db);
+    float *hp = malloc((size_t)c->n * sizeof *hp);
+    if (hp) {
+        /* Second difference: a high-pass (+12 dB/octave) that leaves bursts
+         * and frication, whose onsets are abrupt in forward speech. */
+        hp[0] = hp[1] = 0;
+        for (int64_t i = 2; i < c->n; i++) hp[i] = c->x[i] - 2 * c->x[i - 1] + c->x[i - 2];
+        /* Its own loud level: 95th percentile of 10 ms energies. */
+        int nfr = (int)(c->n / XS_AN_HOP);
+        float *fe = nfr > 0 ? malloc((size_t)nfr * sizeof *fe) : NULL;
+        if (fe) {
+            for (int t = 0; t < nfr; t++) {
+                double e = 0;
+                for (int i = 0; i < XS_AN_HOP; i++) e += (double)hp[(int64_t)t * XS_AN_HOP + i] * hp[(int64_t)t * XS_AN_HOP + i];
+                fe[t] = (float)(10.0 * log10(e / XS_AN_HOP + 1e-12));
+            }
+            m->reversal_asym_hf = am_onset_asymmetry(hp, c->n, an_percentile(fe, nfr, 95));
+            free(fe);
+        }
+        free(hp);
+    }
     m->pitch_trend = am_pitch_trend(a->pitch_hz, a->n_frames, (double)XS_AN_HOP / XS_AN_RATE);
     bool block_rev = m->edge_jump_ratio > 2.5 && m->edge_jump_ratio_unrev < 1.6 &&
                      m->edge_jump_ratio_unrev * 2.5 < m->edge_jump_ratio;
@@ -177,16 +198,28 @@ static void det_time_structure(an_ctx *c, bool block_rev, bool dropouts) {
                      "steps/clicks every %.1f ms in %.0f%% of periods", d->period_ms, 100 * frac);
         }
     }
-    /* Spliced frames: many 80 ms edges with a sample step far above the
-     * local one, but no periodic click and no hole to explain them. */
-    if (!block_rev && !dropouts && !xs_an_find(a, "clipping") && !(P > 0 && frac >= 0.5) &&
-        m->edge_jump_frac > 0.1) {
-        xs_an_defect *d = an_add_defect(a, "garbled", XS_AN_MAJOR, clamp01(0.4 + (m->edge_jump_frac - 0.1) / 0.3));
+    /* Spliced frames: the spectral envelope jumps at one phase of the 80 ms
+     * grid far more than anywhere else (splice_ratio, measured only where
+     * sound runs on both sides, so holes do not count: a file can have
+     * both dropouts and splices); or many 80 ms edges with a sample step
+     * far above the local one and no hole or periodic click to explain
+     * them. */
+    bool clicks = P > 0 && frac >= 0.5;
+    bool spliced = m->splice_ratio > 1.7;
+    bool stepped = !dropouts && !xs_an_find(a, "clipping") && m->edge_jump_frac > 0.1;
+    if (!block_rev && !clicks && (spliced || stepped)) {
+        double conf = spliced ? 0.4 + (m->splice_ratio - 1.7) / 1.0 : 0.4 + (m->edge_jump_frac - 0.1) / 0.3;
+        xs_an_defect *d = an_add_defect(a, "garbled", XS_AN_MAJOR, clamp01(conf));
         if (d) {
             an_defect_add_time(d, 0, m->duration_s);
-            snprintf(d->detail, sizeof d->detail,
-                     "frames spliced out of order: %.0f%% more 80 ms edges jump than mid-frame points",
-                     100 * m->edge_jump_frac);
+            if (spliced)
+                snprintf(d->detail, sizeof d->detail,
+                         "frames spliced out of order: spectrum jumps %.1fx more at one phase of the "
+                         "80 ms grid than elsewhere", m->splice_ratio);
+            else
+                snprintf(d->detail, sizeof d->detail,
+                         "frames spliced out of order: %.0f%% more 80 ms edges jump than mid-frame points",
+                         100 * m->edge_jump_frac);
         }
     }
 }
@@ -199,6 +232,7 @@ static void det_spectral(an_ctx *c) {
     m->grid_jump_ratio = am_grid_jump_ratio(a, c->speech_db);
     m->flux_corr = am_flux_corr(a, c->speech_db);
     am_rate_cues(c);
+    am_formants(c);
     double f = 0, pers = 0, persq = 0;
     m->tone_prominence_db = am_tone(c->x, c->n, &f, &pers, &persq);
     m->tone_hz = f;
@@ -263,18 +297,53 @@ static void det_spectral(an_ctx *c) {
     /* Wrong rate: pitch and spectral centroid outside the human range, in
      * octaves beyond the edges. A slowed high voice can pass for a low one
      * (and the reverse), hence the confidence. */
-    if (m->pitch_median_hz <= 0) return;
+    if (m->pitch_median_hz <= 0 || why) return;
     double f0 = m->pitch_median_hz, ce = m->centroid_hz;
     double p = f0 < 85 ? log2(f0 / 85) : f0 > 270 ? log2(f0 / 270) : 0;
     double q = ce < 300 ? log2(ce / 300) : ce > 1100 ? log2(ce / 1100) : 0;
     double z = p + q;
-    if (fabs(z) > 0.12 && !why) {
+    if (fabs(z) > 0.12) {
         xs_an_defect *d = an_add_defect(a, "wrong_rate", XS_AN_MAJOR, clamp01(fabs(z) / 0.4));
         if (d) {
             d->factor = (float)pow(2.0, z > 0 ? z + 0.3 : z - 0.3);
             an_defect_add_time(d, 0, m->duration_s);
             snprintf(d->detail, sizeof d->detail, "%s: pitch %.0f Hz, centroid %.0f Hz",
                      z > 0 ? "too fast/high" : "too slow/low", f0, ce);
+        }
+        return;
+    }
+    /* Pitch and tempo together. Resampling moves pitch and syllable rate by
+     * the same factor; a speaker's sex moves pitch only. Fit both cues
+     * (octaves from a male 115 Hz / female 210 Hz mode, and from 5
+     * syllables/s, each with a ~0.3 octave spread between speakers) with
+     * one factor under each sex, and report when the best fit explains
+     * much more than "no change". Only the fast side: speakers can talk
+     * slowly at will (read speech, hesitation), but hardly faster than 7
+     * syllables/s, so slow tempo is no evidence of a slowed file. */
+    if (m->syllable_hz <= 0) return;
+    /* Holes and splices add envelope peaks: tempo is only read on audio
+     * with no other major defect. */
+    for (int i = 0; i < a->n_defects; i++)
+        if (a->defects[i].severity >= XS_AN_MAJOR) return;
+    const double sig = 0.3, modes[2] = {115.0, 210.0};
+    double ds = log2(m->syllable_hz / 5.0), best_c = 1e9, best_r = 0, c0 = 1e9;
+    for (int g = 0; g < 2; g++) {
+        double dp = log2(f0 / modes[g]), r = 0.5 * (dp + ds);
+        double cg = ((dp - r) * (dp - r) + (ds - r) * (ds - r)) / (sig * sig);
+        double c0g = (dp * dp + ds * ds) / (sig * sig);
+        if (cg < best_c) best_c = cg, best_r = r;
+        if (c0g < c0) c0 = c0g;
+    }
+    m->rate_fit_octaves = best_r;
+    m->rate_fit_gain = c0 - best_c;
+    if (best_r > 0.35 && m->rate_fit_gain >= 4.0) {
+        xs_an_defect *d = an_add_defect(a, "wrong_rate", XS_AN_MAJOR, clamp01((m->rate_fit_gain - 2) / 6));
+        if (d) {
+            d->factor = (float)pow(2.0, best_r);
+            an_defect_add_time(d, 0, m->duration_s);
+            snprintf(d->detail, sizeof d->detail,
+                     "too fast: pitch %.0f Hz and %.1f syllables/s both fit a x%.2f speed-up", f0,
+                     m->syllable_hz, d->factor);
         }
     }
 }
@@ -299,17 +368,22 @@ static void det_global_reversal(an_ctx *c) {
     /* Digital silence somewhere (1% of 2.5 ms sub-frames under -90 dBFS)
      * marks a synthesizer or an edited file; a microphone never gets there. */
     bool recorded = an_percentile(c->sub_db, c->n_sub, 1.0) > -90.0;
-    bool backwards = recorded ? m->reversal_asym < -0.25 : m->pitch_trend > 1.2;
+    /* Recordings: the broadband envelope, or the high band alone (bursts
+     * and frication start abruptly; measured +1.2..+1.7 on forward
+     * recordings, the mirror image backwards). */
+    bool env_back = m->reversal_asym < -0.25, hf_back = m->reversal_asym_hf < -0.6;
+    bool backwards = recorded ? (env_back || hf_back) : m->pitch_trend > 1.2;
     if (backwards) {
-        double conf = recorded ? 0.4 + (-m->reversal_asym - 0.25) * 2 : 0.4 + (m->pitch_trend - 1.2) / 2.0;
+        double conf = recorded ? (env_back ? 0.4 + (-m->reversal_asym - 0.25) * 2 : 0.4 + (-m->reversal_asym_hf - 0.6))
+                               : 0.4 + (m->pitch_trend - 1.2) / 2.0;
         xs_an_defect *d = an_add_defect(a, "time_reversed", XS_AN_MAJOR, clamp01(conf));
         if (d) {
             d->scope = "global";
             an_defect_add_time(d, 0, m->duration_s);
             if (recorded)
                 snprintf(d->detail, sizeof d->detail,
-                         "sounds swell slowly and stop dead (envelope asymmetry %+.2f; speech > 0)",
-                         m->reversal_asym);
+                         "sounds swell slowly and stop dead (envelope asymmetry %+.2f, high band "
+                         "%+.2f; speech > 0)", m->reversal_asym, m->reversal_asym_hf);
             else
                 snprintf(d->detail, sizeof d->detail,
                          "intonation rises through the file (trend %+.2f; speech falls)", m->pitch_trend);

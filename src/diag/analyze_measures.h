@@ -45,5 +45,10 @@ double am_edge_jump_frac_both(const float *x, int64_t n, int block, int offset, 
 /* Rate cues (analyze_rate.c): syllable rate, fricative and voiced-formant
  * centroids, 99% energy roll-off; into c->a->m. */
 void am_rate_cues(an_ctx *c);
+/* Median F1, F2 (LPC) of loud voiced frames into c->a->m (0 if too few). */
+void am_formants(an_ctx *c);
+/* Spectral change across `block` edges over change at other 10 ms points
+ * (both sides sounding): ~1 continuous, > 1 for frames spliced out of order. */
+double am_splice_ratio(const float *x, int64_t n, int block, double speech_db);
 
 #endif

@@ -44,6 +44,7 @@ xs_status xs_pipe_model_load(xs_backend *be, const xs_bundle *b, xswarm_model **
     m->be = be;
     m->parts = *b;
     xs_status rc = lm_model_load(b->lm, b->lm_config[0] ? b->lm_config : NULL, be, &m->lm);
+    if (rc == XS_OK && b->kv_dtype != XS_F32) rc = lm_model_set_kv_dtype(m->lm, (xs_dtype)b->kv_dtype);
     if (rc != XS_OK) {
         xs_error_prefix(rc, "loading the LM: ");
         goto fail;
