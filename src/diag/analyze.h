@@ -72,7 +72,6 @@ typedef struct xs_an_metrics {
     double edge_jump_ratio;     /* sample step at 80 ms edges / typical step (~1) */
     double edge_jump_ratio_unrev; /* the same after undoing a per-block reversal */
     double edge_jump_frac;      /* fraction of 80 ms edges with a big sample step */
-    double edge_jump_frac_both; /* the same, only edges with sound on both sides (spliced, not cut) */
     double splice_ratio;        /* spectral change across 80 ms edges / at other points (~1) */
     double syllable_hz;         /* syllable nuclei per second of speech */
     double fric_hz;             /* median centroid of fricative frames (unvoiced, energy above 2 kHz) */

@@ -128,8 +128,6 @@ static bool det_block_reversal(an_ctx *c) {
     m->edge_jump_frac = am_edge_jump_frac(c->x, c->n, XS_AN_GRID, 0, thr_amp) -
                         am_edge_jump_frac(c->x, c->n, XS_AN_GRID, XS_AN_GRID / 2, thr_amp);
     m->splice_ratio = am_splice_ratio(c->x, c->n, XS_AN_GRID, c->speech_db);
-    m->edge_jump_frac_both = am_edge_jump_frac_both(c->x, c->n, XS_AN_GRID, 0, thr_amp) -
-                             am_edge_jump_frac_both(c->x, c->n, XS_AN_GRID, XS_AN_GRID / 2, thr_amp);
     float *br = malloc((size_t)c->n * sizeof *br);
     m->edge_jump_ratio_unrev = m->edge_jump_ratio;
     if (br) {

@@ -39,9 +39,6 @@ double am_tone(const float *x, int64_t n, double *freq_hz, double *persistence,
 int am_click_period(const float *x, int64_t n, int pmin, int pmax, double *frac_out,
                     int64_t **pos_out, int *npos_out);
 
-/* Like am_edge_jump_frac, counting only edges with sound on both sides:
- * a splice of two sounds, not the edge of a hole. */
-double am_edge_jump_frac_both(const float *x, int64_t n, int block, int offset, double thr_amp);
 /* Rate cues (analyze_rate.c): syllable rate, fricative and voiced-formant
  * centroids, 99% energy roll-off; into c->a->m. */
 void am_rate_cues(an_ctx *c);

@@ -110,6 +110,16 @@ char *xs_an_json(const xs_analysis *a, const char *file) {
     add_num(mj, "edge_jump_ratio", m->edge_jump_ratio, 0.001);
     add_num(mj, "edge_jump_ratio_unreversed", m->edge_jump_ratio_unrev, 0.001);
     add_num(mj, "edge_jump_frac", m->edge_jump_frac, 0.001);
+    add_num(mj, "splice_ratio", m->splice_ratio, 0.001);
+    add_num(mj, "reversal_asym_hf", m->reversal_asym_hf, 0.001);
+    add_num(mj, "syllable_hz", m->syllable_hz, 0.01);
+    add_num(mj, "rate_fit_octaves", m->rate_fit_octaves, 0.001);
+    add_num(mj, "rate_fit_gain", m->rate_fit_gain, 0.01);
+    add_num(mj, "f1_hz", m->f1_hz, 1);
+    add_num(mj, "f2_hz", m->f2_hz, 1);
+    add_num(mj, "fric_hz", m->fric_hz, 1);
+    add_num(mj, "voiced_cen_hz", m->voiced_cen_hz, 1);
+    add_num(mj, "rolloff_hz", m->rolloff_hz, 1);
     add_num(mj, "tone_prominence_db", m->tone_prominence_db, 0.1);
     add_num(mj, "tone_hz", m->tone_hz, 0.1);
     add_num(mj, "tone_persistence", m->tone_persistence, 0.001);
