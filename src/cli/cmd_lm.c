@@ -19,7 +19,7 @@ static void usage(FILE *f) {
         "                          [--steps N] [--greedy | --seed N --temp T --topk K\n"
         "                          --text-temp T --text-topk K] [--backend ref|cpu|cuda]\n"
         "                          [--threads N] [--kv f32|bf16] [--dump-taps FILE]\n"
-        "                          -o OUT.safetensors\n"
+        "                          [--condition NAME=VALUE ...] -o OUT.safetensors\n"
         "       xswarm lm score --lm FILE [--config FILE] --codes IN.safetensors\n"
         "                          [--backend ...] [--threads N] [--kv f32|bf16]\n"
         "                          -o OUT.safetensors\n"
@@ -31,6 +31,10 @@ static void usage(FILE *f) {
         "  Sampling defaults are Kyutai's LMGen ones (text temp 0.7 top-k 25, audio\n"
         "  temp 0.8 top-k 250) or the config's \"lm_gen_config\"; seed 0. --topk 0 = all.\n"
         "  --greedy takes the argmax (ties: lowest index).\n"
+        "  --condition NAME=VALUE (repeatable) sets a conditioner of a conditioned model\n"
+        "  (config \"conditioners\" + \"fuser\", e.g. moshi_dev_2b: description=very_good);\n"
+        "  a conditioner left unset adds its learnt padding (Kyutai's value None).\n"
+        "  score runs conditioned models with every conditioner unset.\n"
         "--kv bf16 keeps the temporal transformer's KV cache in bf16 (half the memory\n"
         "  of the default f32; values rounded to nearest even, so results differ\n"
         "  slightly from f32).\n"
@@ -49,6 +53,8 @@ typedef struct lm_args {
     bool greedy;
     xs_dtype kv_dtype; /* XS_F32 (default) or XS_BF16 */
     lm_sampling samp;
+    const char *cond[LM_MAX_COND]; /* --condition NAME=VALUE, checked against the model later */
+    int n_cond;
     cli_common common;
 } lm_args;
 
@@ -96,6 +102,17 @@ static int parse(int argc, char **argv, lm_args *a, bool generate) {
         else if (generate && !strcmp(o, "--input-codes")) a->input = v;
         else if (!generate && !strcmp(o, "--codes")) a->input = v;
         else if (generate && !strcmp(o, "--dump-taps")) a->taps = v;
+        else if (generate && !strcmp(o, "--condition")) {
+            if (!strchr(v, '=') || v[0] == '=') {
+                fprintf(stderr, "xswarm lm: --condition takes NAME=VALUE (got '%s')\n", v);
+                return 2;
+            }
+            if (a->n_cond == LM_MAX_COND) {
+                fprintf(stderr, "xswarm lm: at most %d --condition options\n", LM_MAX_COND);
+                return 2;
+            }
+            a->cond[a->n_cond++] = v;
+        }
         else if (generate && !strcmp(o, "--steps")) {
             if (parse_num(o, v, 0, 1e9, &d)) return 2;
             a->steps = (long)d;
@@ -161,6 +178,30 @@ static int64_t *ints(const xs_tensor *t, const char *path, const char *name) {
     return v;
 }
 
+/* --condition NAME=VALUE options onto the generator; 0 ok, 1 error. */
+static int apply_conditions(const lm_args *a, const lm_model *m, lm_gen *g) {
+    const lm_config *c = &m->cfg;
+    for (int i = 0; i < a->n_cond; i++) {
+        char name[LM_COND_NAME];
+        const char *eq = strchr(a->cond[i], '=');
+        snprintf(name, sizeof name, "%.*s", (int)(eq - a->cond[i]), a->cond[i]);
+        if (lm_gen_set_condition(g, name, eq + 1) != XS_OK) {
+            cli_fail("--condition");
+            return 1;
+        }
+    }
+    for (int k = 0; k < c->n_cond; k++) {
+        bool set = false;
+        for (int i = 0; i < a->n_cond; i++)
+            set = set || (!strncmp(a->cond[i], c->cond[k].name, strlen(c->cond[k].name)) &&
+                          a->cond[i][strlen(c->cond[k].name)] == '=');
+        if (!set)
+            XS_LOGI("lm generate: conditioner '%s' not set (--condition %s=VALUE): learnt padding",
+                    c->cond[k].name, c->cond[k].name);
+    }
+    return 0;
+}
+
 static int generate(int argc, char **argv) {
     lm_args a;
     int rc = parse(argc, argv, &a, true);
@@ -204,6 +245,7 @@ static int generate(int argc, char **argv) {
     if (a.samp.text_top_k < 0) a.samp.text_top_k = def.text_top_k;
     if (a.taps) taps = xs_taps_new();
     if (lm_gen_new(m, &a.samp, taps, &g) != XS_OK) { cli_fail("creating the generator"); goto done; }
+    if (apply_conditions(&a, m, g)) goto done;
     out = malloc((size_t)(steps ? steps : 1) * (1 + dq) * sizeof *out);
     valid = malloc((size_t)(steps ? steps : 1));
     if (!out || !valid) { fprintf(stderr, "xswarm lm generate: out of memory\n"); goto done; }

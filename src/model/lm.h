@@ -5,6 +5,8 @@
  * Structure (Kyutai's moshi/models/lm.py, re-implemented, not copied):
  *   tokens of 1 + n_q streams (text, Moshi's audio, user's audio)
  *     -> sum of per-stream embeddings (audio streams in order, then text)
+ *        (+ the condition vector of a conditioned model: LUT conditioners
+ *        fused by "sum", lm_cond.c; the depformer never sees it)
  *     -> temporal transformer (KV ring of `context` positions)
  *     -> out_norm -> text_linear -> text token
  *     -> depth transformer ("depformer"): dep_q sub-steps, sub-step k uses
@@ -40,6 +42,22 @@ typedef enum lm_norm_kind {
 
 typedef enum lm_pos_kind { LM_POS_NONE = 0, LM_POS_ROPE, LM_POS_SIN, LM_POS_SIN_ROPE } lm_pos_kind;
 
+#define LM_MAX_COND 4         /* conditioners summed into the input */
+#define LM_COND_MAX_VALUES 32 /* possible values of one LUT conditioner */
+#define LM_COND_NAME 64       /* longest name / value + 1 */
+
+/* One LUT conditioner (Kyutai's LUTConditioner, tokenizer "noop" with
+ * possible_values) fused by "sum": value i (its index in possible_values)
+ * adds output_proj . embed[i] ([dim] -> model dim) to the input embedding
+ * of every temporal step. "No value" adds learnt_padding (Kyutai's None). */
+typedef struct lm_cond_config {
+    char name[LM_COND_NAME];
+    int n_bins, dim, n_values;
+    char values[LM_COND_MAX_VALUES][LM_COND_NAME];
+    bool identity_proj; /* force_linear false and dim == model dim: no output_proj */
+    bool learn_padding; /* false: "no value" adds zeros */
+} lm_cond_config;
+
 /* The LMModel constructor arguments we honour (Kyutai config.json keys). */
 typedef struct lm_config {
     int dim, num_heads, num_layers;
@@ -65,6 +83,9 @@ typedef struct lm_config {
      * "lm_gen_config" says otherwise */
     float gen_temp, gen_temp_text;
     int gen_top_k, gen_top_k_text;
+    /* conditioners fused by "sum" (config keys "conditioners" + "fuser") */
+    int n_cond;
+    lm_cond_config cond[LM_MAX_COND];
 } lm_config;
 
 /* The released Moshi 7B (2024-09) configuration (loaders._lm_kwargs). */
@@ -130,6 +151,9 @@ typedef struct lm_model {
     xs_tensor dep_in[LM_MAX_DEP];
     lm_emb dep_text_emb, dep_emb[LM_MAX_DEP];
     xs_tensor linears[LM_MAX_DEP];
+    /* host f32 [(n_values + 1) * cfg.dim] per conditioner: row i = output_proj .
+     * embed[i] for possible value i, last row the "no value" vector */
+    float *cond_vec[LM_MAX_COND];
     /* ownership */
     xs_weights *file;           /* NULL for synthetic weights */
     bool owns_file;
@@ -187,6 +211,8 @@ typedef struct lm_exec {
     xs_tensor tap_layers;       /* [1, L, D] */
     xs_tensor tap_dep_in, tap_dep_out, tap_dep_logits; /* [1, dep_q, Dd | card] */
     int64_t main_pos;           /* next temporal position */
+    xs_tensor cond;             /* [1, D] sum of the condition vectors, added to the
+                                   input embedding; data NULL: no conditioners */
 } lm_exec;
 
 xs_status lm_exec_init(lm_exec *e, const lm_model *m, xs_taps *taps);
@@ -196,6 +222,15 @@ xs_status lm_exec_reset(lm_exec *e); /* empty KV caches, position 0 */
  * with pseudo-random rows and continue at position capacity, so steps run
  * at full context and resident memory includes the whole cache. */
 xs_status lm_exec_fill_context(lm_exec *e, uint64_t seed);
+
+/* Conditioning (lm_cond.c). Conditioner / value indices of name=value;
+ * errors list the allowed names or values. */
+xs_status lm_cond_find(const lm_config *c, const char *name, const char *value, int *ci, int *vi);
+/* Select the value of every conditioner: sel[i] indexes cond[i].values, -1
+ * = no value (learnt padding); sel NULL = no value for all. Uploads the sum
+ * into e->cond; no-op for a model without conditioners. lm_exec_init
+ * selects "no value"; lm_exec_reset keeps the selection. */
+xs_status lm_exec_set_condition(lm_exec *e, const int *sel);
 
 /* One temporal step: embed tokens[0..n_q] (-1 = zero embedding), run the
  * temporal transformer at e->main_pos (then ++), out_norm, text logits. */
@@ -236,6 +271,9 @@ xs_status lm_gen_reset(lm_gen *g);
 /* One LMGen.step: user_codes holds n_q - dep_q codes. On return *valid says
  * whether a frame came out; out gets [text, audio 0..dep_q-1] (or -1s). */
 xs_status lm_gen_step(lm_gen *g, const int32_t *user_codes, int32_t *out, bool *valid);
+/* Condition the following steps: conditioner `name` takes `value` (one of
+ * its possible_values), or no value when value is NULL. Kept across resets. */
+xs_status lm_gen_set_condition(lm_gen *g, const char *name, const char *value);
 int64_t lm_gen_steps(const lm_gen *g);
 /* lm_exec_fill_context on the generator's state (benchmarks: the tokens it
  * then produces are meaningless). */

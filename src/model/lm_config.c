@@ -129,6 +129,124 @@ static xs_status get_bool(const cJSON *root, const char *label, const char *key,
     return XS_OK;
 }
 
+/* ---- conditioning: "conditioners" + "fuser" (loaders.get_conditioner_provider
+ * / get_condition_fuser). Every conditioner is validated (Kyutai builds them
+ * all); only those the fuser lists under "sum" take part in the computation,
+ * so only those are kept in c->cond. */
+
+static xs_status parse_lut(const cJSON *cj, const char *label, const char *name,
+                           lm_cond_config *out) {
+    char key[LM_COND_NAME + 48];
+    snprintf(key, sizeof key, "conditioners.%s", name);
+    if (!cJSON_IsObject(cj))
+        return xs_error(XS_ERR_FORMAT, "%s: \"%s\" must be an object", label, key);
+    const char *type = NULL;
+    const cJSON *t = get(cj, "type");
+    if (!t || !cJSON_IsString(t))
+        return xs_error(XS_ERR_FORMAT, "%s: \"%s.type\" must be a string", label, key);
+    type = t->valuestring;
+    if (strcmp(type, "lut") != 0)
+        return xs_error(XS_ERR_UNSUPPORTED, "%s: \"%s.type\" \"%s\" is not supported (only \"lut\")",
+                        label, key, type);
+    const cJSON *lut = get(cj, "lut");
+    if (!lut || !cJSON_IsObject(lut))
+        return xs_error(XS_ERR_FORMAT, "%s: \"%s.lut\" must be an object", label, key);
+    snprintf(key, sizeof key, "conditioners.%s.lut", name);
+    memset(out, 0, sizeof *out);
+    if (strlen(name) >= LM_COND_NAME)
+        return xs_error(XS_ERR_FORMAT, "%s: conditioner name \"%s\" is too long", label, name);
+    strcpy(out->name, name);
+    out->n_bins = -1;
+    out->dim = -1;
+    XS_TRY(get_int(lut, key, "n_bins", &out->n_bins, 1, 1 << 24));
+    XS_TRY(get_int(lut, key, "dim", &out->dim, 1, 1 << 16));
+    if (out->n_bins < 0 || out->dim < 0)
+        return xs_error(XS_ERR_FORMAT, "%s: \"%s\" needs \"n_bins\" and \"dim\"", label, key);
+    const char *tok = NULL;
+    XS_TRY(get_str(lut, key, "tokenizer", &tok));
+    if (!tok || strcmp(tok, "noop") != 0)
+        return xs_error(XS_ERR_UNSUPPORTED, "%s: \"%s.tokenizer\" \"%s\" is not supported (only "
+                        "\"noop\", as in Kyutai's LUTConditioner)", label, key, tok ? tok : "(none)");
+    /* Without possible_values Kyutai hashes the text (sha256 mod n_bins). */
+    const cJSON *pv = get(lut, "possible_values");
+    if (!pv)
+        return xs_error(XS_ERR_UNSUPPORTED, "%s: \"%s\" without \"possible_values\" (hashed values) "
+                        "is not supported", label, key);
+    int n = cJSON_IsArray(pv) ? cJSON_GetArraySize(pv) : -1;
+    if (n < 1 || n > LM_COND_MAX_VALUES || n > out->n_bins)
+        return xs_error(XS_ERR_FORMAT, "%s: \"%s.possible_values\" must be an array of 1..%d strings "
+                        "(at most n_bins = %d)", label, key, LM_COND_MAX_VALUES, out->n_bins);
+    for (int i = 0; i < n; i++) {
+        const cJSON *v = cJSON_GetArrayItem(pv, i);
+        if (!cJSON_IsString(v) || strlen(v->valuestring) >= LM_COND_NAME)
+            return xs_error(XS_ERR_FORMAT, "%s: \"%s.possible_values\"[%d] must be a string shorter "
+                            "than %d bytes", label, key, i, LM_COND_NAME);
+        strcpy(out->values[i], v->valuestring);
+    }
+    out->n_values = n;
+    /* BaseConditioner keyword arguments the config may carry. */
+    bool force_linear = true, output_bias = false;
+    out->learn_padding = true;
+    XS_TRY(get_bool(lut, key, "force_linear", &force_linear));
+    XS_TRY(get_bool(lut, key, "output_bias", &output_bias));
+    XS_TRY(get_bool(lut, key, "learn_padding", &out->learn_padding));
+    if (output_bias)
+        return xs_error(XS_ERR_UNSUPPORTED, "%s: \"%s.output_bias\": true is not supported", label, key);
+    return XS_OK;
+}
+
+static xs_status parse_conditioning(const cJSON *root, const char *label, lm_config *c) {
+    const cJSON *conds = get(root, "conditioners");
+    if (conds && !cJSON_IsObject(conds))
+        return xs_error(XS_ERR_FORMAT, "%s: \"conditioners\" must be an object", label);
+    lm_cond_config all[LM_MAX_COND];
+    int n_all = 0;
+    for (const cJSON *it = conds ? conds->child : NULL; it; it = it->next) {
+        if (n_all == LM_MAX_COND)
+            return xs_error(XS_ERR_UNSUPPORTED, "%s: more than %d \"conditioners\"", label, LM_MAX_COND);
+        XS_TRY(parse_lut(it, label, it->string, &all[n_all]));
+        all[n_all].identity_proj = false;
+        n_all++;
+    }
+    /* force_linear is only looked at by BaseConditioner: re-read it here
+     * where the model dim is known. */
+    for (int i = 0; i < n_all; i++) {
+        const cJSON *lut = get(get(conds, all[i].name), "lut");
+        const cJSON *fl = get(lut, "force_linear");
+        all[i].identity_proj = fl && cJSON_IsFalse(fl) && all[i].dim == c->dim;
+    }
+    const cJSON *fuser = get(root, "fuser");
+    c->n_cond = 0;
+    if (!fuser) return XS_OK; /* no fuser: LMModel uses no condition at all */
+    if (!cJSON_IsObject(fuser))
+        return xs_error(XS_ERR_FORMAT, "%s: \"fuser\" must be an object", label);
+    static const char *const other[] = {"cross", "prepend"};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *l = get(fuser, other[k]);
+        if (l && !(cJSON_IsArray(l) && cJSON_GetArraySize(l) == 0))
+            return xs_error(XS_ERR_UNSUPPORTED, "%s: \"fuser.%s\" is not supported (only \"sum\")",
+                            label, other[k]);
+    }
+    const cJSON *sum = get(fuser, "sum");
+    if (!sum) return XS_OK;
+    if (!cJSON_IsArray(sum))
+        return xs_error(XS_ERR_FORMAT, "%s: \"fuser.sum\" must be an array of conditioner names", label);
+    for (const cJSON *it = sum->child; it; it = it->next) {
+        int found = -1;
+        for (int i = 0; cJSON_IsString(it) && i < n_all; i++)
+            if (!strcmp(all[i].name, it->valuestring)) found = i;
+        if (found < 0)
+            return xs_error(XS_ERR_FORMAT, "%s: \"fuser.sum\" names \"%s\", which is not in "
+                            "\"conditioners\"", label, cJSON_IsString(it) ? it->valuestring : "?");
+        for (int j = 0; j < c->n_cond; j++)
+            if (!strcmp(c->cond[j].name, all[found].name))
+                return xs_error(XS_ERR_FORMAT, "%s: \"fuser.sum\" names \"%s\" twice", label,
+                                all[found].name);
+        c->cond[c->n_cond++] = all[found];
+    }
+    return XS_OK;
+}
+
 static xs_status parse_root(const cJSON *root, const char *label, lm_config *c) {
     memset(c, 0, sizeof *c);
     /* LMModel defaults. */
@@ -210,14 +328,9 @@ static xs_status parse_root(const cJSON *root, const char *label, lm_config *c) 
         if (get(root, must_be_null[i]))
             return xs_error(XS_ERR_UNSUPPORTED, "%s: \"%s\" other than null is not supported",
                             label, must_be_null[i]);
-    /* Conditioning (conditioners / fuser), cross-attention and LoRA change
-     * the computation: refuse them instead of silently ignoring weights. */
-    const cJSON *cond = get(root, "conditioners");
-    if (cond && !(cJSON_IsObject(cond) && !cond->child))
-        return xs_error(XS_ERR_UNSUPPORTED, "%s: conditioned models (\"conditioners\") are not "
-                        "supported", label);
-    if (get(root, "fuser"))
-        return xs_error(XS_ERR_UNSUPPORTED, "%s: \"fuser\" is not supported", label);
+    /* LUT conditioners summed into the input; cross-attention and LoRA
+     * change the computation: refuse them instead of ignoring weights. */
+    XS_TRY(parse_conditioning(root, label, c));
     bool flag = false;
     XS_TRY(get_bool(root, label, "cross_attention", &flag));
     if (flag) return xs_error(XS_ERR_UNSUPPORTED, "%s: \"cross_attention\" is not supported", label);

@@ -31,6 +31,7 @@ struct lm_gen {
     int ct;                 /* ring slots per stream */
     int32_t *cache;         /* [n_streams][ct] */
     int64_t step;
+    int cond_sel[LM_MAX_COND]; /* value index per conditioner, -1 = no value */
 };
 
 void lm_sampling_default(lm_sampling *s) {
@@ -57,6 +58,23 @@ xs_status lm_gen_reset(lm_gen *g) {
     return lm_exec_reset(&g->ex);
 }
 
+xs_status lm_gen_set_condition(lm_gen *g, const char *name, const char *value) {
+    const lm_config *c = &g->m->cfg;
+    int ci = -1, vi = -1;
+    if (value) XS_TRY(lm_cond_find(c, name, value, &ci, &vi));
+    else {
+        for (int i = 0; i < c->n_cond; i++)
+            if (!strcmp(c->cond[i].name, name)) ci = i;
+        if (ci < 0) return lm_cond_find(c, name, "", &ci, &vi); /* the "unknown name" error */
+    }
+    int sel[LM_MAX_COND];
+    memcpy(sel, g->cond_sel, sizeof sel);
+    sel[ci] = vi;
+    XS_TRY(lm_exec_set_condition(&g->ex, sel));
+    memcpy(g->cond_sel, sel, sizeof sel);
+    return XS_OK;
+}
+
 void lm_gen_free(lm_gen *g) {
     if (!g) return;
     lm_exec_free(&g->ex);
@@ -68,6 +86,7 @@ xs_status lm_gen_new(const lm_model *m, const lm_sampling *s, xs_taps *taps, lm_
     lm_gen *g = calloc(1, sizeof *g);
     if (!g) return xs_error(XS_ERR_NOMEM, "lm: out of memory");
     g->m = m;
+    for (int i = 0; i < LM_MAX_COND; i++) g->cond_sel[i] = -1;
     if (s) g->samp = *s;
     else lm_sampling_default(&g->samp);
     g->ct = lm_config_max_delay(&m->cfg) + 2;

@@ -210,7 +210,7 @@ xs_status lm_exec_init(lm_exec *e, const lm_model *m, xs_taps *taps) {
     int64_t s3[3] = {1, c->dep_q, c->card};
     XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s3, &e->tap_dep_logits));
     e->main_pos = 0;
-    return XS_OK;
+    return lm_exec_set_condition(e, NULL); /* conditioned model: "no value" until set */
 }
 
 void lm_exec_free(lm_exec *e) {
@@ -220,7 +220,7 @@ void lm_exec_free(lm_exec *e) {
     lm_stack_state_free(be, &e->m->dep, &e->ds);
     xs_tensor *all[] = {&e->x, &e->emb, &e->normed, &e->text_logits, &e->dx, &e->demb, &e->dlr,
                         &e->audio_logits, &e->ids, &e->main_ids, &e->sampled, &e->tap_layers,
-                        &e->tap_dep_in, &e->tap_dep_out, &e->tap_dep_logits};
+                        &e->tap_dep_in, &e->tap_dep_out, &e->tap_dep_logits, &e->cond};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) xs_tensor_free(be, all[i]);
     memset(e, 0, sizeof *e);
 }
@@ -308,6 +308,8 @@ xs_status lm_exec_main(lm_exec *e, const int32_t *tokens) {
     xs_tensor id0 = lm_slot(&e->main_ids, 0);
     XS_TRY(embed(e, &m->text_emb, &id0, c->n_q ? &e->emb : &e->x));
     if (c->n_q) XS_TRY(xs_op_add(be, &e->x, &e->x, &e->emb));
+    /* LMModel.forward_text: the fuser's "sum" condition joins the input here */
+    if (e->cond.data) XS_TRY(xs_op_add(be, &e->x, &e->x, &e->cond));
     XS_TRY(XS_TAP(e->taps, be, "lm.main_emb_sum", &e->x, 0));
     XS_TRY(lm_stack_step(be, &m->main, &e->ms, &e->x, e->main_pos, 0,
                          e->taps ? &e->tap_layers : NULL));

@@ -313,6 +313,71 @@ static xs_status build_dep(lm_model *m) {
     return XS_OK;
 }
 
+/* ---- conditioners ----------------------------------------------------------
+ * condition_provider.conditioners.<name>.{embed.weight [n_bins + 1, dim],
+ * output_proj.weight [D, dim], learnt_padding [1, 1, D]}. They are tiny, so
+ * every possible outcome is computed once here on the host, in f32 (Kyutai
+ * keeps the condition provider in float32): row i of cond_vec = output_proj .
+ * embed[i] (the noop tokenizer maps possible value i to token i), the last
+ * row the learnt padding (what a missing value gives). */
+
+/* Host f32 copy of float tensor `name` with exactly numel(shape) values. */
+static xs_status host_f32(lm_model *m, const char *name, int ndim, const int64_t *shape,
+                          float **out) {
+    char want[64];
+    if (ndim == 2) snprintf(want, sizeof want, "[%lld, %lld]", (long long)shape[0], (long long)shape[1]);
+    else snprintf(want, sizeof want, "[1, 1, %lld]", (long long)shape[ndim - 1]);
+    const xs_tensor *t = lookup(m, name, ndim, shape);
+    if (!t) return missing(m, name, want);
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    bool ok = t->dtype == XS_F32 || t->dtype == XS_F16 || t->dtype == XS_BF16;
+    ok = ok && xs_tensor_numel(t) == n && t->shape[t->ndim - 1] == shape[ndim - 1];
+    if (ok && ndim == 2) ok = t->ndim == 2 && t->shape[0] == shape[0];
+    if (!ok) return bad_shape(m, t, name, want);
+    float *f = own(m, (size_t)n * sizeof(float));
+    if (!f) return xs_error(XS_ERR_NOMEM, "%s: out of memory", name);
+    XS_TRY(xs_convert_to_f32(f, t->data, t->dtype, n));
+    *out = f;
+    return XS_OK;
+}
+
+static xs_status build_conditioners(lm_model *m) {
+    const lm_config *c = &m->cfg;
+    const int64_t D = c->dim;
+    for (int ci = 0; ci < c->n_cond; ci++) {
+        const lm_cond_config *cc = &c->cond[ci];
+        char name[256];
+        const char *pre = "condition_provider.conditioners";
+        float *embed = NULL, *proj = NULL, *pad = NULL;
+        int64_t es[2] = {cc->n_bins + 1, cc->dim}, ps[2] = {D, cc->dim}, pads[3] = {1, 1, D};
+        snprintf(name, sizeof name, "%s.%s.embed.weight", pre, cc->name);
+        XS_TRY(host_f32(m, name, 2, es, &embed));
+        if (!cc->identity_proj) {
+            snprintf(name, sizeof name, "%s.%s.output_proj.weight", pre, cc->name);
+            XS_TRY(host_f32(m, name, 2, ps, &proj));
+        }
+        if (cc->learn_padding) {
+            snprintf(name, sizeof name, "%s.%s.learnt_padding", pre, cc->name);
+            XS_TRY(host_f32(m, name, 3, pads, &pad));
+        }
+        float *v = own(m, (size_t)((cc->n_values + 1) * D) * sizeof(float));
+        if (!v) return xs_error(XS_ERR_NOMEM, "lm: conditioner %s: out of memory", cc->name);
+        for (int i = 0; i < cc->n_values; i++) {
+            const float *e = embed + (int64_t)i * cc->dim;
+            for (int64_t r = 0; r < D; r++) {
+                if (!proj) { v[i * D + r] = e[r]; continue; }
+                double acc = 0;
+                for (int j = 0; j < cc->dim; j++) acc += (double)proj[r * cc->dim + j] * e[j];
+                v[i * D + r] = (float)acc;
+            }
+        }
+        for (int64_t r = 0; r < D; r++) v[cc->n_values * D + r] = pad ? pad[r] : 0.f;
+        m->cond_vec[ci] = v;
+    }
+    return XS_OK;
+}
+
 static xs_status build_all(lm_model *m) {
     const lm_config *c = &m->cfg;
     char name[256];
@@ -321,6 +386,7 @@ static xs_status build_all(lm_model *m) {
         snprintf(name, sizeof name, "emb.%d", i);
         XS_TRY(embedding(m, name, c->card + 1, c->dim, 0, &m->emb[i]));
     }
+    XS_TRY(build_conditioners(m));
     XS_TRY(build_main(m));
     XS_TRY(norm(m, c->norm, "out_norm", c->dim, &m->out_norm));
     XS_TRY(matrix(m, "text_linear.weight", c->text_card, c->dim, &m->text_linear));
