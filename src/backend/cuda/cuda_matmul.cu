@@ -8,15 +8,15 @@
  * weight byte is read once per pass (M = 1 is the decode case: a GEMV that
  * streams the weights once). Two kernels:
  *  - k_matmul_vec (K % 32 == 0, x contiguous and aligned: every real
- *    shape): wide loads. f32/f16/bf16: each lane loads 16 bytes of weights
- *    at a time, so a warp reads 512 contiguous bytes per load; q8_0/q4_0:
- *    each lane takes whole 34/18-byte blocks, so the warp still reads every
- *    byte of a contiguous span and the scale is decoded once per block.
+ *    shape), f32/f16/bf16: each lane loads 16 bytes of weights at a time,
+ *    so a warp reads 512 contiguous bytes per load; q8_0/q4_0 use
+ *    k_gemv_quant (cuda_gemv_quant.cuh) on the same shapes.
  *  - k_matmul (anything else: odd K, strided x): element by element.
  * Both dequantize each weight to f32 exactly as ref does (d * q rounded
  * to f32) before multiplying by x.
  */
 #include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cuda_gemv_quant.cuh"
 
 #define MM_ROWS 4
 #define MM_WARPS 8
@@ -90,66 +90,23 @@ __global__ void k_matmul_vec(float *y, const float *x, const unsigned char *w, s
         float acc[MM_ROWS];
 #pragma unroll
         for (int j = 0; j < MM_ROWS; j++) acc[j] = 0.0f;
-        if (DT == XS_Q8_0 || DT == XS_Q4_0) {
-            const int bs = DT == XS_Q8_0 ? 34 : 18;
-            const int64_t nb = K >> 5;
 #pragma unroll 2
-            for (int64_t b = lane; b < nb; b += 32) {
-                /* 2-byte loads: blocks are only 2-byte aligned */
-                const unsigned short *bp = (const unsigned short *)(wr + b * bs);
-                const float d = __half2float(__ushort_as_half(bp[0]));
-                float wv[32];
-                if (DT == XS_Q8_0) {
+        for (int64_t c = (int64_t)lane * 8; c < K; c += 256) {
+            float wv[8];
+            load8<DT>(wr, c, wv);
 #pragma unroll
-                    for (int i = 0; i < 16; i++) {
-                        const unsigned short q = bp[1 + i];
-                        wv[2 * i] = __fmul_rn(d, (float)(signed char)(q & 0xff));
-                        wv[2 * i + 1] = __fmul_rn(d, (float)(signed char)(q >> 8));
-                    }
-                } else {
-#pragma unroll
-                    for (int i = 0; i < 8; i++) {
-                        const unsigned short q = bp[1 + i];
-                        const int b0 = q & 0xff, b1 = q >> 8;
-                        wv[2 * i] = __fmul_rn(d, (float)((b0 & 15) - 8));
-                        wv[2 * i + 1] = __fmul_rn(d, (float)((b1 & 15) - 8));
-                        wv[16 + 2 * i] = __fmul_rn(d, (float)((b0 >> 4) - 8));
-                        wv[16 + 2 * i + 1] = __fmul_rn(d, (float)((b1 >> 4) - 8));
-                    }
-                }
-#pragma unroll
-                for (int j = 0; j < MM_ROWS; j++) {
-                    if (j >= mt) break;
-                    const float4 *xv = (const float4 *)(xr + j * K + b * 32);
-#pragma unroll
-                    for (int i = 0; i < 8; i++) {
-                        const float4 xx = __ldg(xv + i);
-                        acc[j] = fmaf(xx.x, wv[4 * i], acc[j]);
-                        acc[j] = fmaf(xx.y, wv[4 * i + 1], acc[j]);
-                        acc[j] = fmaf(xx.z, wv[4 * i + 2], acc[j]);
-                        acc[j] = fmaf(xx.w, wv[4 * i + 3], acc[j]);
-                    }
-                }
-            }
-        } else {
-#pragma unroll 2
-            for (int64_t c = (int64_t)lane * 8; c < K; c += 256) {
-                float wv[8];
-                load8<DT>(wr, c, wv);
-#pragma unroll
-                for (int j = 0; j < MM_ROWS; j++) {
-                    if (j >= mt) break;
-                    const float4 *xv = (const float4 *)(xr + j * K + c);
-                    const float4 a = __ldg(xv), bb = __ldg(xv + 1);
-                    acc[j] = fmaf(a.x, wv[0], acc[j]);
-                    acc[j] = fmaf(a.y, wv[1], acc[j]);
-                    acc[j] = fmaf(a.z, wv[2], acc[j]);
-                    acc[j] = fmaf(a.w, wv[3], acc[j]);
-                    acc[j] = fmaf(bb.x, wv[4], acc[j]);
-                    acc[j] = fmaf(bb.y, wv[5], acc[j]);
-                    acc[j] = fmaf(bb.z, wv[6], acc[j]);
-                    acc[j] = fmaf(bb.w, wv[7], acc[j]);
-                }
+            for (int j = 0; j < MM_ROWS; j++) {
+                if (j >= mt) break;
+                const float4 *xv = (const float4 *)(xr + j * K + c);
+                const float4 a = __ldg(xv), bb = __ldg(xv + 1);
+                acc[j] = fmaf(a.x, wv[0], acc[j]);
+                acc[j] = fmaf(a.y, wv[1], acc[j]);
+                acc[j] = fmaf(a.z, wv[2], acc[j]);
+                acc[j] = fmaf(a.w, wv[3], acc[j]);
+                acc[j] = fmaf(bb.x, wv[4], acc[j]);
+                acc[j] = fmaf(bb.y, wv[5], acc[j]);
+                acc[j] = fmaf(bb.z, wv[6], acc[j]);
+                acc[j] = fmaf(bb.w, wv[7], acc[j]);
             }
         }
 #pragma unroll
@@ -174,7 +131,8 @@ xs_status cu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_t
     cudaStream_t s = cu_ctx_of(be)->stream;
     const dim3 grid(cu_blocks(n, MM_WARPS)), block(32 * MM_WARPS);
     /* wide-load path: whole 32-element chunks, x rows contiguous and 16-byte
-     * aligned, float weight rows 16-byte aligned (quantized: 2-byte) */
+     * aligned, float weight rows 16-byte aligned (quantized rows: 2-byte, as the
+     * f16 scales need; k_gemv_quant loads the 16-byte span around them) */
     const bool quant = xs_dtype_is_quantized(w->dtype);
     const bool vec = k % 32 == 0 && xs_tensor_is_contiguous(x) && (uintptr_t)xp % 16 == 0 &&
                      (uintptr_t)wp % (quant ? 2 : 16) == 0 &&
@@ -184,8 +142,9 @@ xs_status cu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_t
         case XS_F32: k_matmul_vec<XS_F32><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;
         case XS_F16: k_matmul_vec<XS_F16><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;
         case XS_BF16: k_matmul_vec<XS_BF16><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;
-        case XS_Q8_0: k_matmul_vec<XS_Q8_0><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;
-        case XS_Q4_0: k_matmul_vec<XS_Q4_0><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;
+        /* quantized rows: k_gemv_quant (cuda_gemv_quant.cuh) */
+        case XS_Q8_0: k_gemv_quant<XS_Q8_0><<<cu_blocks(n, GQ_WARPS), 32 * GQ_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;
+        case XS_Q4_0: k_gemv_quant<XS_Q4_0><<<cu_blocks(n, GQ_WARPS), 32 * GQ_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;
         default:
             return xs_error(XS_ERR_DTYPE, "cuda matmul: weight dtype %s", xs_dtype_name(w->dtype));
         }

@@ -1,0 +1,146 @@
+/*
+ * cuda_gemv_quant.cuh — y = x . w^T (+ bias) for q8_0 / q4_0 weights, the
+ * memory-bound decode GEMV. Included by cuda_matmul.cu only.
+ *
+ * Why not "each lane takes whole 34/18-byte blocks with 2-byte loads" (the
+ * previous kernel): that needs 17 (9) load instructions per block, each warp
+ * load touching a 1 KB span for 64 useful bytes, plus an int->float convert
+ * (quarter rate on sm_90) per weight, so the GEMV ran at about a third of
+ * its byte rate. Here:
+ *  - one warp per weight row; the row is walked in chunks of 32 blocks. The
+ *    warp copies a chunk with 16-byte loads of the 16-byte ALIGNED span that
+ *    covers it (rows are only 2-byte aligned in general: the few bytes before
+ *    and after belong to neighbouring rows or the allocation's padding and
+ *    are never used) into its slice of shared memory; then 8 lanes share a
+ *    block, each decoding 4 weights, so that the warp's x loads cover 128
+ *    consecutive floats (one block per lane made every x load touch 32
+ *    separate 128-byte lines: the L1, not DRAM, was the limit, ~0.8 TB/s);
+ *  - the next chunk's loads are issued before the current one is decoded,
+ *    so two chunks per warp are in flight;
+ *  - quant bytes become floats with a byte permute into the mantissa of
+ *    2^23 and one exact subtraction (no int->float convert); each weight is
+ *    still d * q rounded to f32 (__fmul_rn), exactly as ref dequantizes, and
+ *    accumulated in f32 with fmaf.
+ * Requires K % 32 == 0 and x rows contiguous and 16-byte aligned.
+ */
+#pragma once
+#include "backend/cuda/cuda_internal.h"
+
+#define GQ_WARPS 8
+#define GQ_ROWS 4 /* rows of x per pass over the weights */
+
+template <int DT> struct gq_layout {
+    static constexpr int bs = DT == XS_Q8_0 ? 34 : 18;    /* bytes per 32-weight block */
+    static constexpr int chunk = 32 * bs;                 /* 32 blocks per chunk */
+    static constexpr int pieces = (chunk + 30) / 16 + 1;  /* 16-B pieces of the aligned span */
+    static constexpr int per_lane = (pieces + 31) / 32;
+};
+
+/* float(q) for the byte `i` of v, where v's bytes hold q + bias as unsigned
+ * values: 0x4B000000 | u is the float 2^23 + u exactly. */
+__device__ static inline float gq_byte_to_float(unsigned v, int i, float minus) {
+    return __int_as_float((int)__byte_perm(v, 0x4B000000u, 0x7540u + (unsigned)i)) - minus;
+}
+
+template <int DT>
+__global__ void __launch_bounds__(32 * GQ_WARPS)
+k_gemv_quant(float *y, const float *x, const unsigned char *w, size_t row_bytes,
+             const float *bias, int64_t M, int64_t N, int64_t K) {
+    typedef gq_layout<DT> L;
+    __shared__ uint4 sbuf[GQ_WARPS][L::per_lane * 32];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t n = (int64_t)blockIdx.x * GQ_WARPS + warp;
+    if (n >= N) return; /* whole warp leaves: only __syncwarp is used below */
+    const unsigned char *wr = w + (size_t)n * row_bytes;
+    const unsigned char *sb = (const unsigned char *)sbuf[warp];
+    const int64_t nb = K >> 5;
+    for (int64_t m0 = 0; m0 < M; m0 += GQ_ROWS) {
+        const int mt = (int)(M - m0 < GQ_ROWS ? M - m0 : GQ_ROWS);
+        const float *xr = x + m0 * K;
+        float acc[GQ_ROWS];
+#pragma unroll
+        for (int j = 0; j < GQ_ROWS; j++) acc[j] = 0.0f;
+
+        /* prefetch chunk 0 */
+        uint4 r[L::per_lane];
+        uintptr_t a0 = 0;
+        int lead = 0;
+        {
+            const uintptr_t s0 = (uintptr_t)wr;
+            const int nblk = (int)(nb < 32 ? nb : 32);
+            a0 = s0 & ~(uintptr_t)15;
+            lead = (int)(s0 - a0);
+            const int np = nblk ? (int)((s0 + (uintptr_t)nblk * L::bs + 15 - a0) >> 4) : 0;
+#pragma unroll
+            for (int i = 0; i < L::per_lane; i++) {
+                const int p = lane + 32 * i;
+                r[i] = p < np ? __ldg((const uint4 *)a0 + p) : make_uint4(0, 0, 0, 0);
+            }
+        }
+        for (int64_t b0 = 0; b0 < nb; b0 += 32) {
+            const int nblk = (int)(nb - b0 < 32 ? nb - b0 : 32);
+            const int cur_lead = lead;
+#pragma unroll
+            for (int i = 0; i < L::per_lane; i++) sbuf[warp][lane + 32 * i] = r[i];
+            __syncwarp();
+            /* issue the next chunk's loads before decoding this one */
+            if (b0 + 32 < nb) {
+                const uintptr_t s0 = (uintptr_t)(wr + (b0 + 32) * L::bs);
+                const int64_t left = nb - b0 - 32;
+                const int nn = (int)(left < 32 ? left : 32);
+                a0 = s0 & ~(uintptr_t)15;
+                lead = (int)(s0 - a0);
+                const int np = (int)((s0 + (uintptr_t)nn * L::bs + 15 - a0) >> 4);
+#pragma unroll
+                for (int i = 0; i < L::per_lane; i++) {
+                    const int p = lane + 32 * i;
+                    if (p < np) r[i] = __ldg((const uint4 *)a0 + p);
+                }
+            }
+            /* group g: lanes 8t..8t+7 take block 4g + t, lane position
+             * p = lane & 7 takes its weights 4p..4p+3, so the warp's x
+             * loads are 128 consecutive floats (q8_0: quant word p; q4_0:
+             * word p & 3, low nibbles for p < 4, high for p >= 4) */
+            const int p = lane & 7;
+#pragma unroll
+            for (int g = 0; g < 8; g++) {
+                const int bi = 4 * g + (lane >> 3);
+                if (bi >= nblk) continue; /* last chunk of a row: fewer blocks */
+                const int off = cur_lead + bi * L::bs; /* even */
+                const float d = __half2float(__ushort_as_half(((const unsigned short *)sb)[off >> 1]));
+                /* quant word at off + 2 + 4 * word: 0 or 2 mod 4, so read two
+                 * aligned words and funnel-shift it into place */
+                const int qoff = off + 2 + 4 * (DT == XS_Q8_0 ? p : (p & 3));
+                const unsigned *sw = (const unsigned *)sb + (qoff >> 2);
+                unsigned q = __funnelshift_r(sw[0], sw[1], (unsigned)(qoff & 3) * 8u);
+                float wv[4];
+                if (DT == XS_Q8_0) {
+                    q ^= 0x80808080u; /* int8 -> q + 128 */
+#pragma unroll
+                    for (int i = 0; i < 4; i++) wv[i] = __fmul_rn(d, gq_byte_to_float(q, i, 8388736.0f));
+                } else {
+                    q = (q >> (p >> 2) * 4) & 0x0F0F0F0Fu;
+#pragma unroll
+                    for (int i = 0; i < 4; i++) wv[i] = __fmul_rn(d, gq_byte_to_float(q, i, 8388616.0f));
+                }
+                const float4 *xb = (const float4 *)(xr + (b0 + bi) * 32 + 4 * p);
+#pragma unroll
+                for (int j = 0; j < GQ_ROWS; j++) {
+                    if (j >= mt) break;
+                    const float4 a = __ldg(xb + (size_t)j * (K >> 2));
+                    acc[j] = fmaf(a.x, wv[0], acc[j]);
+                    acc[j] = fmaf(a.y, wv[1], acc[j]);
+                    acc[j] = fmaf(a.z, wv[2], acc[j]);
+                    acc[j] = fmaf(a.w, wv[3], acc[j]);
+                }
+            }
+            __syncwarp();
+        }
+#pragma unroll
+        for (int j = 0; j < GQ_ROWS; j++)
+            for (int o = 16; o > 0; o >>= 1) acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], o);
+        if (lane == 0)
+            for (int j = 0; j < mt; j++)
+                y[(m0 + j) * N + n] = bias ? acc[j] + bias[n] : acc[j];
+    }
+}
