@@ -241,6 +241,21 @@ static int decode_all(codec_run *r, const int32_t *codes, int64_t frames, int K,
     return 0;
 }
 
+/* The input side shared by encode and roundtrip: the codebook count (checked
+ * against the model) and the audio, zero-padded to whole frames. */
+static int read_input(codec_run *r, const codec_opts *o, const char *verb, int *K, float **pcm,
+                      int64_t *n, int64_t *n_in, int64_t *frames) {
+    *K = n_codebooks(o, r->m);
+    const mimi_config *mc = mimi_model_config(r->m);
+    if (*K > mc->n_q) {
+        fprintf(stderr, "xswarm codec %s: --codebooks %d but the model has %d\n", verb, *K, mc->n_q);
+        return 2;
+    }
+    int rc = read_padded(o->in, mimi_frame_samples(mc), pcm, n, n_in);
+    *frames = rc == 0 ? *n / mimi_frame_samples(mc) : 0;
+    return rc;
+}
+
 static int codec_encode(int argc, char **argv) {
     codec_opts o;
     int prc = parse(&o, argc, argv, "encode");
@@ -251,15 +266,9 @@ static int codec_encode(int argc, char **argv) {
     int32_t *codes = NULL;
     int64_t *c64 = NULL;
     int64_t n = 0, n_in = 0;
-    int K = r.m ? n_codebooks(&o, r.m) : 0;
-    if (rc == 0 && K > mimi_model_config(r.m)->n_q) {
-        fprintf(stderr, "xswarm codec encode: --codebooks %d but the model has %d\n", K,
-                mimi_model_config(r.m)->n_q);
-        rc = 2;
-    }
-    if (rc == 0)
-        rc = read_padded(o.in, mimi_frame_samples(mimi_model_config(r.m)), &pcm, &n, &n_in);
-    int64_t frames = rc == 0 ? n / mimi_frame_samples(mimi_model_config(r.m)) : 0;
+    int K = 0;
+    int64_t frames = 0;
+    if (rc == 0) rc = read_input(&r, &o, "encode", &K, &pcm, &n, &n_in, &frames);
     if (rc == 0) {
         codes = malloc((size_t)(frames * K) * sizeof *codes);
         c64 = malloc((size_t)(frames * K) * sizeof *c64);
@@ -384,15 +393,9 @@ static int codec_roundtrip(int argc, char **argv) {
     float *pcm = NULL, *out = NULL;
     int32_t *codes = NULL;
     int64_t n = 0, n_in = 0;
-    int K = r.m ? n_codebooks(&o, r.m) : 0;
-    if (rc == 0 && K > mimi_model_config(r.m)->n_q) {
-        fprintf(stderr, "xswarm codec roundtrip: --codebooks %d but the model has %d\n", K,
-                mimi_model_config(r.m)->n_q);
-        rc = 2;
-    }
-    if (rc == 0)
-        rc = read_padded(o.in, mimi_frame_samples(mimi_model_config(r.m)), &pcm, &n, &n_in);
-    int64_t frames = rc == 0 ? n / mimi_frame_samples(mimi_model_config(r.m)) : 0;
+    int K = 0;
+    int64_t frames = 0;
+    if (rc == 0) rc = read_input(&r, &o, "roundtrip", &K, &pcm, &n, &n_in, &frames);
     if (rc == 0) {
         codes = malloc((size_t)(frames * K) * sizeof *codes);
         out = malloc((size_t)n * sizeof *out);
