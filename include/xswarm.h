@@ -99,7 +99,46 @@ size_t xswarm_session_pull(xswarm_session *s, float *pcm, size_t max);
 size_t xswarm_session_pull_text(xswarm_session *s, char *buf, size_t n);
 /* Back to a fresh conversation (same model, same sampling and seed). */
 xswarm_status xswarm_session_reset(xswarm_session *s);
-void xswarm_session_free(xswarm_session *s); /* NULL ok */
+void xswarm_session_free(xswarm_session *s); /* NULL ok; leaves its batch first */
+
+/* ---- batched sessions ---------------------------------------------------
+ * A batch steps up to `capacity` sessions of one model together: one LM
+ * step serves all of them, reading each weight once per step instead of
+ * once per session (the LM step is memory-bound, so B sessions cost far
+ * less than B times one). Every session keeps its own state, seed and
+ * output: a session gives exactly the same tokens, text and pcm in a batch
+ * as alone, whatever the other members do (on the "cpu" backend for up to
+ * 16 sessions stepped together; past 16 its matmul switches to a GEMM whose
+ * rounding differs slightly). Mimi encode / decode still run one session
+ * after the other (only the LM is batched, for now).
+ *
+ * While a session is a member, xswarm_session_push only queues its samples;
+ * xswarm_batch_step processes them. Pull, pull_text and reset work as usual
+ * (a reset member stays in the batch and starts a fresh conversation at its
+ * next frame). Sessions join and leave at any time between steps without
+ * disturbing the others. A session belongs to at most one batch. Calls on a
+ * batch and on its members must not overlap in time. */
+typedef struct xswarm_batch xswarm_batch;
+
+/* A batch of at most capacity (1..4096) sessions of model m, empty. */
+xswarm_status xswarm_batch_new(xswarm_model *m, int capacity, xswarm_batch **out);
+/* Add s (a session of the same model, in no batch). XSWARM_ERR_ARG when the
+ * batch is full or s is already a member of some batch. */
+xswarm_status xswarm_batch_join(xswarm_batch *b, xswarm_session *s);
+/* Remove s from b. Its queued samples stay queued: the next
+ * xswarm_session_push (or a later batch) processes them. */
+xswarm_status xswarm_batch_leave(xswarm_batch *b, xswarm_session *s);
+/* Members now. */
+int xswarm_batch_size(const xswarm_batch *b);
+/* One 80 ms frame for every member that has a complete frame
+ * (XSWARM_FRAME_SAMPLES samples) queued: encode each, one batched LM step
+ * (two for members at their first frame, like a lone session), decode
+ * each; responses go to each member's pull queue. *n_stepped (may be NULL)
+ * gets the number of members stepped (0 when none had a frame ready). On
+ * error the members of this step are in an unspecified state: reset them. */
+xswarm_status xswarm_batch_step(xswarm_batch *b, int *n_stepped);
+/* Members leave (they are not freed); NULL ok. */
+void xswarm_batch_free(xswarm_batch *b);
 
 #ifdef __cplusplus
 }

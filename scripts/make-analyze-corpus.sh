@@ -23,6 +23,15 @@ say en_us_f  en-us+f3         170 60 "Please call Stella and ask her to bring th
 say en_gb_m  en-gb-x-rp       150 40 "Hello, this is a short test of our speech analyzer, spoken slowly."
 say en_sc_m  en-gb-scotland   180 35 "Six spoons of fresh snow peas, five thick slabs of blue cheese."
 say en_us_f2 en-us+f5         160 70 "We also need a small plastic snake and a big toy frog for the kids."
+# Clean-only regression clips (tests/test_analyze_corpus.c k_clean_only),
+# held-out voices that were false alarms: espeak's gbcwmd voice cuts its
+# pauses straight to digital zero (was named `dropouts`); a female voice in
+# a reverberant room keeps a harmonic standing out through the pauses (was
+# named `tonal`).
+say en_gb_cw en-gb-x-gbcwmd 160 50 "Could you please send me the report before Friday? I need to check the numbers."
+say en_us_f1 en-us+f1 165 55 "She sells sea shells by the sea shore, or so the old story goes."
+sox "$out/clean_en_us_f1.wav" -b 16 -D "$out/clean_en_us_f1_room.wav" reverb 40
+rm "$out/clean_en_us_f1.wav"
 # A real recording: 4.5 s of French speech (one speaker) from the shared samples.
 if [ -f "$real" ]; then
   sox "$real" -r 24000 -b 16 -c 1 -D "$out/clean_fr_real.wav" trim 1.0 4.5

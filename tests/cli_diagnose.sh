@@ -4,7 +4,9 @@
 # with XSWARM_FAULT=cpu:<op> for every op of issue 7, verdict `backend`
 # naming that op; a fault that starts late (matmul@step=500) is found at a
 # later step; a transient one gives `numerics`; --against and
-# --reference-weights (good and corrupted Q8); --ops runs the parity suite; bad options are usage errors.
+# --reference-weights (good and corrupted Q8); --ops runs the parity suite; bad options are usage errors;
+# each fault writes the op call, and --replay reproduces it (exit 3) only with the fault; --replay
+# on garbage is an error; --kv f32,bf16 reports the KV cost; --random tiny is consistent.
 # $1 = xswarm binary, $2 = golden dir, $3 = source dir.
 XS="$1"; G="$2"
 [ -x "$XS" ] || { echo "SKIP: no binary"; exit 77; }
@@ -42,7 +44,25 @@ for op in matmul conv1d conv_transpose1d elu gelu layer_norm rms_norm rope softm
     [ $rc -eq 3 ] && [ "$v" = backend ] && [ "$o" = "$op" ] && ok ||
         ko "fault cpu:$op: exit $rc verdict '$v' op '$o'"
     grep -q "FAULT INJECTION ACTIVE" "$T/$op.err" && ok || ko "fault cpu:$op not announced"
+    # the recorded call: its file, the reproduce line, --replay beyond tolerance with the
+    # fault (the variable is read by --replay too), within without it
+    f=$(ls "$T/$op"/op-$op-*.safetensors 2>/dev/null | head -1)
+    [ -n "$f" ] && ok || ko "fault cpu:$op: no op-$op-*.safetensors written"
+    grep -q "\"reproduce\":[[:space:]]*\"xswarm diagnose --replay .*op-$op-.*--backends ref,cpu\"" "$T/$op.json" && ok ||
+        ko "fault cpu:$op: reproduce is not a --replay command: $(grep reproduce "$T/$op.json")"
+    if [ -n "$f" ]; then
+        XSWARM_FAULT=cpu:$op "$XS" diagnose --replay "$f" --backends ref,cpu > "$T/$op.r1" 2>/dev/null; rc=$?
+        [ $rc -eq 3 ] && grep -q "^$op: ref vs cpu: .*BEYOND TOLERANCE" "$T/$op.r1" && ok ||
+            ko "replay of $op with the fault: exit $rc: $(tail -1 "$T/$op.r1")"
+        "$XS" diagnose --replay "$f" --backends ref,cpu > "$T/$op.r2" 2>&1; rc=$?
+        [ $rc -eq 0 ] && grep -q "^$op: ref vs cpu: .*within tolerance" "$T/$op.r2" && ok ||
+            ko "replay of $op without the fault: exit $rc: $(tail -1 "$T/$op.r2")"
+    fi
 done
+# ops the model calls give a call of the model run (step N), others a parity case
+ls "$T/elu"/op-elu-step*.safetensors > /dev/null 2>&1 && ok || ko "elu: not recorded from the model run"
+grep -q "^op call: first call of matmul over tolerance at step" "$T/matmul/report.txt" && ok ||
+    ko "matmul: report lacks the op call line"
 # a fault in ops the tiny models run shows up as a tap, with its step
 [ "$(jget "$T/matmul.json" tap)" != null ] && ok || ko "matmul fault: no divergent tap"
 grep -q "^op: matmul" "$T/matmul/report.txt" && ok || ko "matmul: text report lacks the op"
@@ -99,6 +119,37 @@ import sys; f=open(sys.argv[1],'r+b'); f.seek(400000); b=f.read(64); f.seek(4000
         ko "corrupt q8: exit $rc verdict $(jget "$T/w2.json" verdict)"
 fi
 
+# 8b. --replay on garbage: a truncated call, a foreign safetensors file, a missing file
+f=$(ls "$T/conv1d"/op-conv1d-*.safetensors 2>/dev/null | head -1)
+if [ -n "$f" ]; then
+    head -c 300 "$f" > "$T/trunc.safetensors"
+    "$XS" diagnose --replay "$T/trunc.safetensors" > /dev/null 2> "$T/trunc.err"; rc=$?
+    [ $rc -ge 1 ] && [ $rc -le 2 ] && [ -s "$T/trunc.err" ] && ok || ko "truncated --replay: exit $rc"
+fi
+"$XS" diagnose --replay "$G/lm_tiny/golden.safetensors" > /dev/null 2> "$T/foreign.err"; rc=$?
+[ $rc -ge 1 ] && [ $rc -le 2 ] && grep -q "not a valid xswarm op call" "$T/foreign.err" && ok ||
+    ko "foreign --replay: exit $rc: $(cat "$T/foreign.err")"
+"$XS" diagnose --replay "$T/nonexistent.safetensors" > /dev/null 2>&1; rc=$?
+[ $rc -ge 1 ] && [ $rc -le 2 ] && ok || ko "missing --replay file: exit $rc"
+
+# 8c. --kv A,B: B with a bf16 KV cache; the report says so and shows the growth over steps
+M2=("${MODEL[@]:0:10}" --steps 6 --greedy)
+"$XS" diagnose "${M2[@]}" --backends cpu,cpu --kv f32,bf16 --json --out "$T/kv" > "$T/kv.json" 2>/dev/null; rc=$?
+[ $rc -eq 0 ] || [ $rc -eq 3 ] && ok || ko "--kv f32,bf16: exit $rc"
+grep -A3 '"kv_cache"' "$T/kv.json" | grep -q '"differs":[[:space:]]*true' && ok || ko "--kv f32,bf16: kv_cache.differs not true"
+grep -q '"error_growth"' "$T/kv.json" && ok || ko "--kv f32,bf16: no error_growth"
+grep -q "B used a different KV cache dtype (A f32, B bf16)" "$T/kv/report.txt" && ok || ko "--kv: text report does not say B's KV dtype differs"
+[ "$(jget "$T/kv.json" verdict)" != backend ] && ok || ko "--kv f32,bf16 on cpu,cpu: verdict backend"
+"$XS" diagnose "${M2[@]}" --backends cpu,cpu --kv f32,q3 > /dev/null 2>&1; [ $? -eq 2 ] && ok || ko "--kv f32,q3: not a usage error"
+
+# 8d. --random tiny (the test preset of --random moshi-7b): real Mimi, small LM, random weights
+"$XS" diagnose --random tiny --input "$G/mimi_tiny/input.wav" --steps 2 --greedy --backends ref,cpu \
+    --json --out "$T/rnd" > "$T/rnd.json" 2> "$T/rnd.err"; rc=$?
+[ $rc -eq 0 ] && [ "$(jget "$T/rnd.json" verdict)" = consistent ] && ok ||
+    ko "--random tiny: exit $rc verdict $(jget "$T/rnd.json" verdict): $(head -2 "$T/rnd.err")"
+"$XS" diagnose --random moshi-9b --input "$G/mimi_tiny/input.wav" --out "$T/rnd2" > /dev/null 2>&1; rc=$?
+[ $rc -ge 1 ] && [ $rc -le 2 ] && ok || ko "--random moshi-9b: exit $rc"
+
 # 9. usage errors
 "$XS" diagnose --backends ref > /dev/null 2>&1; [ $? -eq 2 ] && ok || ko "--backends ref: not a usage error"
 "$XS" diagnose "${MODEL[@]}" --steps 0 > /dev/null 2>&1; [ $? -eq 2 ] && ok || ko "--steps 0: not a usage error"
@@ -113,6 +164,29 @@ mkdir -p "$T/emptyhub"
 [ $rc -eq 0 ] && [ "$(jget "$T/dflt.json" verdict)" = consistent ] && ok ||
     ko "default model: exit $rc verdict $(jget "$T/dflt.json" verdict): $(head -3 "$T/dflt.err")"
 grep -q "embedded tiny" "$T/dflt.err" && ok || ko "default model: does not say it uses the embedded tiny model"
+
+# 11. on a machine with a usable GPU: the same fault checks for cuda (A = cpu), the
+#     no-fault run and --random tiny consistent on cpu,cuda
+if "$XS" diagnose --ops --small --backends cpu,cuda --filter fill > /dev/null 2>&1; then
+    "$XS" diagnose "${MODEL[@]}" --backends cpu,cuda --json --out "$T/cu" > "$T/cu.json" 2>/dev/null; rc=$?
+    [ $rc -eq 0 ] && [ "$(jget "$T/cu.json" verdict)" = consistent ] && ok ||
+        ko "cpu,cuda no fault: exit $rc verdict $(jget "$T/cu.json" verdict) tap $(jget "$T/cu.json" tap)"
+    "$XS" diagnose --random tiny --input "$G/mimi_tiny/input.wav" --steps 3 --greedy --backends cpu,cuda \
+        --json --out "$T/curnd" > "$T/curnd.json" 2>/dev/null; rc=$?
+    [ $rc -eq 0 ] && ok || ko "cpu,cuda --random tiny: exit $rc verdict $(jget "$T/curnd.json" verdict) tap $(jget "$T/curnd.json" tap)"
+    for op in matmul conv1d conv_transpose1d elu gelu layer_norm rms_norm rope softmax attention embedding; do
+        XSWARM_FAULT=cuda:$op "$XS" diagnose "${MODEL[@]}" --backends cpu,cuda --json --out "$T/cu-$op" > "$T/cu-$op.json" 2>/dev/null; rc=$?
+        v=$(jget "$T/cu-$op.json" verdict); o=$(jget "$T/cu-$op.json" op)
+        [ $rc -eq 3 ] && [ "$v" = backend ] && [ "$o" = "$op" ] && ok || ko "fault cuda:$op: exit $rc verdict '$v' op '$o'"
+        f=$(ls "$T/cu-$op"/op-$op-*.safetensors 2>/dev/null | head -1)
+        [ -n "$f" ] && ok || ko "fault cuda:$op: no op call recorded"
+        [ -n "$f" ] || continue
+        XSWARM_FAULT=cuda:$op "$XS" diagnose --replay "$f" > /dev/null 2>&1; rc=$?
+        [ $rc -eq 3 ] && ok || ko "replay cuda:$op with the fault: exit $rc (want 3)"
+        "$XS" diagnose --replay "$f" > "$T/cu-$op.r" 2>&1; rc=$?
+        [ $rc -eq 0 ] && ok || ko "replay cuda:$op without the fault: exit $rc: $(tail -1 "$T/cu-$op.r")"
+    done
+fi
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

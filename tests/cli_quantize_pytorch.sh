@@ -35,8 +35,9 @@ tail -1 "$T/err" | grep -q "151 tensors (96 q8_0, 55 f32)" && ok || bad "summary
 cmp -s "$T/q8.gguf" "$Q8/model.q8.gguf" && ok || bad "q8_0 output is not byte-identical to $Q8/model.q8.gguf"
 
 # 2. It loads and reproduces the golden greedy run of the dequantized model.
+# --kv f32: the golden is an f32 run; q8_0 weights default to a bf16 KV cache
 "$X" -q lm generate --lm "$T/q8.gguf" --config "$Q8/config.json" --input-codes "$Q8/golden.safetensors" \
-  --greedy --backend ref -o "$T/o8.safetensors" 2>"$T/err" && ok || bad "generate on q8_0 failed: $(cat "$T/err")"
+  --greedy --backend ref --kv f32 -o "$T/o8.safetensors" 2>"$T/err" && ok || bad "generate on q8_0 failed: $(cat "$T/err")"
 python3 - "$T/o8.safetensors" "$Q8/golden.safetensors" "$T/st.py" <<'PY' && ok || bad "q8_0 step_out differs from golden"
 import sys; sys.path.insert(0, sys.argv[3].rsplit('/', 1)[0]); import st
 a, b = st.tensor(sys.argv[1], 'step_out'), st.tensor(sys.argv[2], 'step_out')

@@ -103,9 +103,10 @@ int main(void) {
         xs_weights_close(tw);
     }
 
-    /* candle GGUF, config found beside it */
+    /* candle GGUF, config found beside it. --kv f32: the golden is an f32 run,
+     * and q8_0 weights default to a bf16 cache (lm_kv_dtype_default). */
     rc = sh("%s -q lm generate --lm %s/lm_tiny_candle_q8/model.q8.gguf --input-codes "
-            "%s/lm_tiny/golden.safetensors --greedy --backend ref -o %s", bin, G, G, out);
+            "%s/lm_tiny/golden.safetensors --greedy --backend ref --kv f32 -o %s", bin, G, G, out);
     CHECK(rc == 0, "generate gguf exit status %d", rc);
     snprintf(gold, sizeof gold, "%s/lm_tiny_candle_q8/golden.safetensors", G);
     check_same(out, gold, "step_out", 0, "candle q8 greedy");

@@ -60,9 +60,21 @@ int xs_op_from_name(const char *name); /* -1 if unknown */
  * Invariant: every filled slot holds the newest position with that residue.
  * k and v are both f32, or both bf16: kv_store then rounds each value to
  * nearest even (xs_f32_to_bf16) and attention reads them back exactly as
- * f32, so every backend sees the same cached values. */
+ * f32, so every backend sees the same cached values.
+ * Or both q8_0 (the 8-bit cache): each row of n_kv_heads * head_dim values
+ * (a multiple of 32; head_dim too, so a head is whole blocks) is stored as
+ * Q8_0 blocks of 32, byte for byte as xs_quantize_row_q8_0 makes them:
+ * amax = max |x| (f32), d = amax / 127 (f32 division), id = d ? 1 / d : 0,
+ * q = roundf(x * id) (f32 product, halves away from zero), the block's
+ * scale stored as xs_f32_to_f16(d) (nearest even) while q used the
+ * unrounded d. A block holding a NaN or an infinity (where that recipe
+ * has no defined bytes) is stored as d = f16 NaN (0x7e00), q = 0, so the
+ * whole block reads back NaN and diagnosis sees it; one so tiny that 1 / d
+ * overflows (amax < 127 * 2^-128, below f16's range: it reads back 0
+ * anyway) is stored as d = 0, q = 0. Attention reads
+ * f16_to_f32(d) * q (exact in f32) wherever it reads a cached value. */
 typedef struct xs_kv_cache {
-    xs_tensor k;    /* f32 or bf16 [capacity, n_kv_heads * head_dim] */
+    xs_tensor k;    /* f32, bf16 or q8_0 [capacity, n_kv_heads * head_dim] */
     xs_tensor v;    /* same dtype and shape as k */
     xs_tensor pos;  /* i32 [capacity] */
     int64_t capacity;
@@ -151,10 +163,28 @@ typedef struct xs_backend_iface {
     xs_status (*argmax)(xs_backend *be, xs_tensor *ids, const xs_tensor *logits);
     /* ids[M] (i32): sample from softmax(logits / temp) restricted to the top_k
      * largest logits (top_k <= 0: all), with uniforms from xs_rng_uniform(seed,
-     * stream, counter + m, 0). See core/rng.h for the exact procedure. */
+     * stream, c + m, 0), c = counter + counter_t[0] (uint64 wrap-around), where
+     * counter_t is an i32 or i64 [1] tensor in backend memory, or NULL (c =
+     * counter). The device part lets a replayed CUDA graph advance the step
+     * without re-capturing: the host counter would be frozen into the graph.
+     * See core/rng.h for the exact procedure. */
     xs_status (*sample_topk)(xs_backend *be, xs_tensor *ids, const xs_tensor *logits,
                              float temp, int top_k, uint64_t seed, uint64_t stream,
-                             uint64_t counter);
+                             uint64_t counter, const xs_tensor *counter_t);
+
+    /* ---- graphs (optional; NULL on host backends: callers run eagerly) ----
+     * graph_begin starts recording every op enqueued on the backend's stream
+     * by this thread (nothing runs); graph_end stops and returns an executable
+     * graph, or an error when something in between was not capturable (a
+     * download, synchronize, upload from pageable memory, an allocation) —
+     * capture is then over and nothing was recorded. graph_launch enqueues a
+     * recorded graph (asynchronous, like an op): the same kernels with the
+     * same pointers and scalars, reading whatever the device tensors hold
+     * now. Use them through backend/graph.h. */
+    xs_status (*graph_begin)(xs_backend *be);
+    xs_status (*graph_end)(xs_backend *be, void **graph);
+    xs_status (*graph_launch)(xs_backend *be, void *graph);
+    void (*graph_free)(xs_backend *be, void *graph);
 } xs_backend_iface;
 
 struct xs_backend {

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "backend/fault.h"
+#include "backend/op_hook.h"
 #include "backend/ref/ref.h"
 
 /* ---- op names -------------------------------------------------------------- */
@@ -166,6 +167,7 @@ static xs_status need_backend(xs_backend *be, xs_op op) {
 #define XS_DISPATCH(OP, FIELD, YT, ...)                                                    \
     do {                                                                                   \
         xs_status rc_;                                                                     \
+        XS_OP_HOOK_CALL(be, OP, XS_OP_HOOK_BEFORE, __VA_ARGS__); /* diagnose's recorder */ \
         if (be->iface->FIELD)                                                              \
             rc_ = be->iface->FIELD(be, __VA_ARGS__);                                       \
         else if (be->iface->host_memory)                                                   \
@@ -176,6 +178,7 @@ static xs_status need_backend(xs_backend *be, xs_op op) {
         if (rc_ != XS_OK) return rc_;                                                      \
         /* ---- fault injection hook: the one place an op's output may be corrupted ---- */ \
         xs_fault_after(be, OP, YT);                                                        \
+        XS_OP_HOOK_CALL(be, OP, XS_OP_HOOK_AFTER, __VA_ARGS__);                            \
         return XS_OK;                                                                      \
     } while (0)
 
@@ -257,9 +260,12 @@ xs_status xs_kv_cache_alloc_dtype(xs_backend *be, int64_t capacity, int64_t widt
     if (capacity <= 0 || width <= 0)
         return xs_error(XS_ERR_ARG, "kv cache alloc: capacity %lld and width %lld must be > 0",
                         (long long)capacity, (long long)width);
-    if (dtype != XS_F32 && dtype != XS_BF16)
-        return xs_error(XS_ERR_DTYPE, "kv cache alloc: dtype %s (expected f32 or bf16)",
+    if (dtype != XS_F32 && dtype != XS_BF16 && dtype != XS_Q8_0)
+        return xs_error(XS_ERR_DTYPE, "kv cache alloc: dtype %s (expected f32, bf16 or q8_0)",
                         xs_dtype_name(dtype));
+    if (dtype == XS_Q8_0 && width % XS_QK)
+        return xs_error(XS_ERR_SHAPE, "kv cache alloc: q8_0 cache width %lld is not a multiple "
+                        "of %d (one row is whole Q8_0 blocks)", (long long)width, XS_QK);
     xs_kv_cache c;
     memset(&c, 0, sizeof c);
     int64_t kshape[2] = {capacity, width};
@@ -437,8 +443,9 @@ xs_status xs_op_softmax(xs_backend *be, xs_tensor *y, const xs_tensor *x) {
 
 static xs_status check_cache(xs_op op, const xs_kv_cache *c) {
     if (!c) return xs_error(XS_ERR_ARG, "%s: cache is NULL", xs_op_name(op));
-    /* k and v: both f32 or both bf16 (see xs_kv_cache_alloc_dtype) */
-    XS_TRY(need_dtype(op, "cache.k", &c->k, c->k.dtype == XS_BF16 ? XS_BF16 : XS_F32));
+    /* k and v: both f32, both bf16 or both q8_0 (see xs_kv_cache_alloc_dtype) */
+    XS_TRY(need_dtype(op, "cache.k", &c->k,
+                      c->k.dtype == XS_BF16 || c->k.dtype == XS_Q8_0 ? c->k.dtype : XS_F32));
     XS_TRY(need_dtype(op, "cache.v", &c->v, c->k.dtype));
     XS_TRY(need_dtype(op, "cache.pos", &c->pos, XS_I32));
     XS_TRY(need_ndim(op, "cache.k", &c->k, 2));
@@ -446,6 +453,9 @@ static xs_status check_cache(xs_op op, const xs_kv_cache *c) {
     XS_TRY(need_dim(op, "cache.k", &c->k, 0, c->capacity, "capacity"));
     XS_TRY(need_ndim(op, "cache.pos", &c->pos, 1));
     XS_TRY(need_dim(op, "cache.pos", &c->pos, 0, c->capacity, "capacity"));
+    if (c->k.dtype == XS_Q8_0 && c->k.shape[1] % XS_QK)
+        return xs_error(XS_ERR_SHAPE, "%s: q8_0 cache width %lld is not a multiple of %d",
+                        xs_op_name(op), (long long)c->k.shape[1], XS_QK);
     return XS_OK;
 }
 
@@ -480,6 +490,11 @@ xs_status xs_op_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
                         (long long)hd, n_heads);
     if (context < 1)
         return xs_error(XS_ERR_ARG, "attention: context %lld must be >= 1", (long long)context);
+    /* a head must start on a block boundary so that backends can read its
+     * blocks in place (the 7B's 128 = 4 blocks) */
+    if (cache->k.dtype == XS_Q8_0 && (hd / n_heads) % XS_QK)
+        return xs_error(XS_ERR_SHAPE, "attention: q8_0 cache: head dim %lld is not a multiple of "
+                        "%d", (long long)(hd / n_heads), XS_QK);
     XS_TRY(need_rows_inner(op, "q", q, t, hd, "one row per position, cache width"));
     XS_TRY(need_rows_inner(op, "y", y, t, hd, "one row per position, cache width"));
     XS_TRY(need_contiguous(op, "y", y));
@@ -606,10 +621,24 @@ xs_status xs_op_argmax(xs_backend *be, xs_tensor *ids, const xs_tensor *logits) 
     XS_DISPATCH(XS_OP_ARGMAX, argmax, ids, ids, logits);
 }
 
+xs_status xs_op_sample_topk_at(xs_backend *be, xs_tensor *ids, const xs_tensor *logits,
+                               float temp, int top_k, uint64_t seed, uint64_t stream,
+                               uint64_t counter, const xs_tensor *counter_t) {
+    const xs_op op = XS_OP_SAMPLE_TOPK;
+    XS_TRY(check_pick(op, be, ids, logits));
+    if (counter_t) {
+        char d[200];
+        if ((counter_t->dtype != XS_I32 && counter_t->dtype != XS_I64) ||
+            xs_tensor_numel(counter_t) != 1 || !counter_t->data)
+            return xs_error(XS_ERR_ARG, "%s: %s: the counter must be one i32 or i64 value",
+                            xs_op_name(op), describe(counter_t, "counter", d, sizeof d));
+    }
+    XS_DISPATCH(op, sample_topk, ids, ids, logits, temp, top_k, seed, stream, counter,
+                counter_t);
+}
+
 xs_status xs_op_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits,
                             float temp, int top_k, uint64_t seed, uint64_t stream,
                             uint64_t counter) {
-    XS_TRY(check_pick(XS_OP_SAMPLE_TOPK, be, ids, logits));
-    XS_DISPATCH(XS_OP_SAMPLE_TOPK, sample_topk, ids, ids, logits, temp, top_k, seed, stream,
-                counter);
+    return xs_op_sample_topk_at(be, ids, logits, temp, top_k, seed, stream, counter, NULL);
 }

@@ -21,8 +21,9 @@ xs_status xs_backend_weight(xs_backend *be, const xs_tensor *host, xs_tensor *ou
 void xs_backend_weight_release(xs_backend *be, xs_tensor *w);
 
 /* KV cache of `capacity` slots of `width` values; k and v in `dtype`: XS_F32
- * (exact) or XS_BF16 (half the memory and bandwidth; kv_store rounds to
- * nearest even). xs_kv_cache_alloc is the f32 shorthand. */
+ * (exact), XS_BF16 (half the memory and bandwidth; kv_store rounds to
+ * nearest even) or XS_Q8_0 (34/32 bytes a value; width a multiple of 32,
+ * rounding in backend.h). xs_kv_cache_alloc is the f32 shorthand. */
 xs_status xs_kv_cache_alloc_dtype(xs_backend *be, int64_t capacity, int64_t width, xs_dtype dtype,
                                   xs_kv_cache *out);
 xs_status xs_kv_cache_alloc(xs_backend *be, int64_t capacity, int64_t width, xs_kv_cache *out);
@@ -64,5 +65,11 @@ xs_status xs_op_argmax(xs_backend *be, xs_tensor *ids, const xs_tensor *logits);
 xs_status xs_op_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits,
                             float temp, int top_k, uint64_t seed, uint64_t stream,
                             uint64_t counter);
+/* The same with the step counter = counter + counter_t[0], counter_t an i32
+ * or i64 [1] tensor in be's memory (or NULL): a CUDA graph replays it with
+ * whatever step the tensor holds (see backend.h). */
+xs_status xs_op_sample_topk_at(xs_backend *be, xs_tensor *ids, const xs_tensor *logits,
+                               float temp, int top_k, uint64_t seed, uint64_t stream,
+                               uint64_t counter, const xs_tensor *counter_t);
 
 #endif

@@ -5,6 +5,8 @@
  * exit status (0 consistent, 3 any other verdict, 1-2 errors).
  *
  * `xswarm diagnose --ops`: the per-op parity suite (diag/parity.h).
+ * `xswarm diagnose --replay FILE`: one recorded op call on two backends
+ * (diag/op_record.h): exit 3 when they differ beyond the op's tolerance.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "cli/model_args.h"
 #include "diag/diagnose.h"
 #include "diag/experiment.h"
+#include "diag/op_record.h"
 #include "diag/parity.h"
 
 static void usage(void) {
@@ -23,11 +26,19 @@ static void usage(void) {
             "usage: xswarm diagnose [MODEL OPTIONS] [--backends A,B] [--input IN] [--steps N]\n"
             "                       [--reference-weights FILE] [--against DUMP.safetensors]\n"
             "                       [--json] [--out DIR] [--greedy] [--seed N] [--threads N]\n"
+            "                       [--random moshi-7b[:bf16|q8_0|q4_0] | --random tiny[:DTYPE]]\n"
+            "                       [--kv DTYPE | --kv A_DTYPE,B_DTYPE] [--no-record]\n"
             "       xswarm diagnose --ops [--backends A,B] [--filter OPS] [--small] [--verbose]\n"
+            "       xswarm diagnose --replay op-OP-stepN.safetensors [--backends A,B]\n"
             "A is the reference, B the backend under suspicion (default cpu,cuda when a GPU\n"
             "is usable, else ref,cpu). --input defaults to assets/test-utterance.wav;\n"
             "--steps N: input frames (80 ms each) to run (default: all).\n"
             "Verdicts: consistent (exit 0), backend | weights | numerics (exit 3).\n"
+            "backend verdict: the first call of the op that differs is saved in the experiment\n"
+            "folder, and `reproduce:` replays only that call (--replay: exit 3 when beyond the\n"
+            "op's tolerance, 0 when within). --random: Moshi 7B + Mimi at their real shapes with\n"
+            "random weights made in memory (tiny: a 2-layer LM, for tests). --kv f32,bf16 runs B\n"
+            "with another KV cache dtype than A, to show what it costs.\n"
             "XSWARM_FAULT=<backend>:<op>[@step=N][@until=M] plants a bug to test the diagnosis.\n");
     model_args_usage(stderr);
 }
@@ -42,6 +53,36 @@ static int split_backends(const char *v, char *a, char *b, size_t n) {
     int good = 0;
     for (int i = 0; i < 3; i++) good += !strcmp(a, ok[i]) + !strcmp(b, ok[i]);
     return good == 2 ? 0 : -1;
+}
+
+/* "f32", "bf16", "q8"/"q8_0" -> dtype; -1 when unknown. */
+static int kv_dtype(const char *v, size_t n) {
+    if (n == 3 && !strncmp(v, "f32", 3)) return XS_F32;
+    if (n == 4 && !strncmp(v, "bf16", 4)) return XS_BF16;
+    if ((n == 2 && !strncmp(v, "q8", 2)) || (n == 4 && !strncmp(v, "q8_0", 4))) return XS_Q8_0;
+    return -1;
+}
+
+/* --kv D (both) or --kv A,B. */
+static int parse_kv(const char *v, xs_dtype *a, xs_dtype *b) {
+    const char *comma = strchr(v, ',');
+    int da = kv_dtype(v, comma ? (size_t)(comma - v) : strlen(v));
+    int db = comma ? kv_dtype(comma + 1, strlen(comma + 1)) : da;
+    if (da < 0 || db < 0) {
+        fprintf(stderr, "xswarm diagnose: --kv wants f32, bf16 or q8, or A,B (e.g. f32,q8); got "
+                        "'%s'\n", v);
+        return -1;
+    }
+    *a = (xs_dtype)da;
+    *b = (xs_dtype)db;
+    return 0;
+}
+
+static int run_replay(const char *path, const char *A, const char *B, int threads) {
+    bool over = false;
+    if (xs_op_replay(path, A[0] ? A : NULL, B[0] ? B : NULL, threads, stdout, &over) != XS_OK)
+        return cli_fail("diagnose --replay");
+    return over ? 3 : 0;
 }
 
 static int run_ops(const char *A, const char *B, const char *filter, bool small, bool verbose,
@@ -79,10 +120,14 @@ int cmd_diagnose(int argc, char **argv) {
     xs_diag_opts o;
     memset(&o, 0, sizeof o);
     char A[16] = "", B[16] = "";
-    const char *out = NULL, *filter = NULL;
+    const char *out = NULL, *filter = NULL, *replay = NULL;
     bool json = false, ops = false, small = false, verbose = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--kv") && i + 1 < argc) { /* before model_args: A,B form */
+            if (parse_kv(argv[++i], &o.kv_a, &o.kv_b)) return 2;
+            continue;
+        }
         int m = model_args_parse(&ma, argc, argv, &i);
         if (m < 0) return 2;
         if (m > 0) continue;
@@ -92,6 +137,7 @@ int cmd_diagnose(int argc, char **argv) {
         else if (!strcmp(a, "--small")) small = true;
         else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) verbose = true;
         else if (!strcmp(a, "--greedy")) o.greedy = true;
+        else if (!strcmp(a, "--no-record")) o.no_record = true;
         else if (!has_v) {
             fprintf(stderr, "xswarm diagnose: unknown option or missing value: %s\n", a);
             usage();
@@ -106,6 +152,8 @@ int cmd_diagnose(int argc, char **argv) {
         else if (!strcmp(a, "--filter")) filter = argv[++i];
         else if (!strcmp(a, "--reference-weights")) o.reference_weights = argv[++i];
         else if (!strcmp(a, "--against")) o.against = argv[++i];
+        else if (!strcmp(a, "--replay")) replay = argv[++i];
+        else if (!strcmp(a, "--random")) o.random = argv[++i];
         else if (!strcmp(a, "--steps") || !strcmp(a, "--seed") || !strcmp(a, "--threads")) {
             char *end;
             long long v = strtoll(argv[++i], &end, 10);
@@ -123,25 +171,40 @@ int cmd_diagnose(int argc, char **argv) {
             return 2;
         }
     }
+    (void)xs_fault_active(); /* announce a planted fault before anything runs */
+    if (replay) return run_replay(replay, A, B, o.threads);
     if (!A[0]) {
         bool gpu = xs_backend_cuda_usable(NULL, 0);
         snprintf(A, sizeof A, "%s", gpu ? "cpu" : "ref");
         snprintf(B, sizeof B, "%s", gpu ? "cuda" : "cpu");
     }
-    (void)xs_fault_active(); /* announce a planted fault before anything runs */
     if (ops) return run_ops(A, B, filter, small, verbose, o.threads);
 
-    xs_bundle bundle;
+    static xs_bundle bundle;
     model_pick pick;
-    if (model_args_pick(&ma, &bundle, &pick)) return 2;
-    if (pick == MODEL_PICK_EMBEDDED)
-        fprintf(stderr, "xswarm diagnose: no model given and no Moshi weights in the Hugging Face "
-                        "cache: diagnosing the embedded tiny random model (as --dev does)\n");
-    if (xs_bundle_check(&bundle, true, true, false) != XS_OK) return cli_fail("model");
-    o.lm = bundle.lm;
-    o.lm_config = bundle.lm_config[0] ? bundle.lm_config : NULL;
-    o.mimi = bundle.mimi;
-    o.mimi_config = bundle.mimi_config[0] ? bundle.mimi_config : NULL;
+    if (o.random) {
+        if (o.reference_weights) {
+            fprintf(stderr, "xswarm diagnose: --reference-weights compares a model file; "
+                            "--random has none\n");
+            return 2;
+        }
+        if (ma.model_dir || ma.hf_repo || ma.lm || ma.mimi) {
+            fprintf(stderr, "xswarm diagnose: --random replaces the model files; give one or "
+                            "the other\n");
+            return 2;
+        }
+    } else {
+        if (model_args_pick(&ma, &bundle, &pick)) return 2;
+        if (pick == MODEL_PICK_EMBEDDED)
+            fprintf(stderr, "xswarm diagnose: no model given and no Moshi weights in the Hugging "
+                            "Face cache: diagnosing the embedded tiny random model (as --dev "
+                            "does)\n");
+        if (xs_bundle_check(&bundle, true, true, false) != XS_OK) return cli_fail("model");
+        o.lm = bundle.lm;
+        o.lm_config = bundle.lm_config[0] ? bundle.lm_config : NULL;
+        o.mimi = bundle.mimi;
+        o.mimi_config = bundle.mimi_config[0] ? bundle.mimi_config : NULL;
+    }
     if (!o.input) o.input = getenv("XSWARM_TEST_UTTERANCE");
     static char utt[4096];
     if (!o.input) {

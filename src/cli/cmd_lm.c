@@ -18,10 +18,10 @@ static void usage(FILE *f) {
         "usage: xswarm lm generate --lm FILE [--config FILE] --input-codes IN.safetensors\n"
         "                          [--steps N] [--greedy | --seed N --temp T --topk K\n"
         "                          --text-temp T --text-topk K] [--backend ref|cpu|cuda]\n"
-        "                          [--threads N] [--kv f32|bf16] [--dump-taps FILE]\n"
+        "                          [--threads N] [--kv f32|bf16|q8] [--dump-taps FILE]\n"
         "                          [--condition NAME=VALUE ...] -o OUT.safetensors\n"
         "       xswarm lm score --lm FILE [--config FILE] --codes IN.safetensors\n"
-        "                          [--backend ...] [--threads N] [--kv f32|bf16]\n"
+        "                          [--backend ...] [--threads N] [--kv f32|bf16|q8]\n"
         "                          -o OUT.safetensors\n"
         "\n"
         "generate: runs LMGen.step once per row of IN's `input_codes` (or `codes`),\n"
@@ -35,9 +35,11 @@ static void usage(FILE *f) {
         "  (config \"conditioners\" + \"fuser\", e.g. moshi_dev_2b: description=very_good);\n"
         "  a conditioner left unset adds its learnt padding (Kyutai's value None).\n"
         "  score runs conditioned models with every conditioner unset.\n"
-        "--kv bf16 keeps the temporal transformer's KV cache in bf16 (half the memory\n"
-        "  of the default f32; values rounded to nearest even, so results differ\n"
-        "  slightly from f32).\n"
+        "--kv f32|bf16|q8: the temporal transformer's KV cache. Default: the weights'\n"
+        "  precision, f32 for f32 weights, else bf16 (bf16/f16/q8_0/q4_0 files).\n"
+        "  --kv bf16 halves f32's memory (values rounded to nearest even); --kv q8\n"
+        "  stores Q8_0 blocks (34 B per 32 values, 53%% of bf16). Both differ slightly\n"
+        "  from f32.\n"
         "score: teacher-forced forward like Kyutai's LMModel.forward on IN's `codes`\n"
         "  I64/I32 [B, 1 + n_q, T] (or [1 + n_q, T]). OUT: `logits` F32 [B, dep_q, T, card],\n"
         "  `text_logits` F32 [B, 1, T, text_card], `mask` BOOL [B, dep_q, T], `text_mask`.\n"
@@ -51,7 +53,7 @@ typedef struct lm_args {
     const char *lm, *config, *input, *out, *taps;
     long steps;
     bool greedy;
-    xs_dtype kv_dtype; /* XS_F32 (default) or XS_BF16 */
+    xs_dtype kv_dtype; /* XS_F32, XS_BF16, XS_Q8_0 or LM_KV_DEFAULT (no --kv) */
     lm_sampling samp;
     const char *cond[LM_MAX_COND]; /* --condition NAME=VALUE, checked against the model later */
     int n_cond;
@@ -77,6 +79,7 @@ static int parse(int argc, char **argv, lm_args *a, bool generate) {
     a->samp.temp = a->samp.text_temp = -1.f;
     a->samp.top_k = a->samp.text_top_k = -1;
     a->steps = -1;
+    a->kv_dtype = LM_KV_DEFAULT; /* the weights decide (lm_kv_dtype_default) */
     for (int i = 2; i < argc; i++) {
         int c = cli_common_parse(&a->common, argc, argv, &i);
         if (c < 0) return 2;
@@ -93,11 +96,12 @@ static int parse(int argc, char **argv, lm_args *a, bool generate) {
         else if (!strcmp(o, "--config")) a->config = v;
         else if (!strcmp(o, "-o") || !strcmp(o, "--output")) a->out = v;
         else if (!strcmp(o, "--kv")) {
-            if (strcmp(v, "f32") && strcmp(v, "bf16")) {
-                fprintf(stderr, "xswarm lm: --kv takes f32 or bf16 (got '%s')\n", v);
+            const int kv = lm_kv_dtype_parse(v);
+            if (kv < 0) {
+                fprintf(stderr, "xswarm lm: --kv takes f32, bf16 or q8 (got '%s')\n", v);
                 return 2;
             }
-            a->kv_dtype = !strcmp(v, "bf16") ? XS_BF16 : XS_F32;
+            a->kv_dtype = (xs_dtype)kv;
         }
         else if (generate && !strcmp(o, "--input-codes")) a->input = v;
         else if (!generate && !strcmp(o, "--codes")) a->input = v;

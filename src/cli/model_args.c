@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "model/gen_model.h"
+#include "model/lm.h"
 
 #ifndef XS_SOURCE_DIR
 #define XS_SOURCE_DIR "."
@@ -36,8 +37,8 @@ int model_args_parse(model_args *a, int argc, char **argv, int *i) {
             return -1;
         }
         *(const char **)((char *)a + k_opts[k].off) = argv[++*i];
-        if (a->kv && strcmp(a->kv, "f32") && strcmp(a->kv, "bf16")) {
-            fprintf(stderr, "xswarm: --kv must be f32 or bf16 (got '%s')\n", a->kv);
+        if (a->kv && lm_kv_dtype_parse(a->kv) < 0) {
+            fprintf(stderr, "xswarm: --kv must be f32, bf16 or q8 (got '%s')\n", a->kv);
             return -1;
         }
         return 1;
@@ -58,16 +59,15 @@ static void put(char *dst, const char *v) {
     if (v) snprintf(dst, XS_PATH_MAX, "%s", v);
 }
 
-/* --kv into the bundle; 1 (message printed) on a bad value. */
+/* --kv into the bundle (none: LM_KV_DEFAULT, resolved from the weights when
+ * the LM is loaded); 1 (message printed) on a bad value. */
 static int apply_kv(const model_args *a, xs_bundle *b) {
-    if (!a->kv || !strcmp(a->kv, "f32")) {
-        b->kv_dtype = XS_F32;
-    } else if (!strcmp(a->kv, "bf16")) {
-        b->kv_dtype = XS_BF16;
-    } else {
-        fprintf(stderr, "xswarm: --kv must be f32 or bf16 (got '%s')\n", a->kv);
+    const int dt = a->kv ? lm_kv_dtype_parse(a->kv) : (int)LM_KV_DEFAULT;
+    if (dt < 0) {
+        fprintf(stderr, "xswarm: --kv must be f32, bf16 or q8 (got '%s')\n", a->kv);
         return 1;
     }
+    b->kv_dtype = dt;
     return 0;
 }
 
@@ -105,8 +105,10 @@ void model_args_usage(void *stdio_file) {
             "                       ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub; no network)\n"
             "  --lm FILE --config FILE --mimi FILE --mimi-config FILE --tokenizer FILE\n"
             "                       parts one by one (override the folder's)\n"
-            "  --kv f32|bf16        the LM's temporal KV cache (default f32; bf16 halves its\n"
-            "                       memory: Moshi 7B q8_0 at full context fits in 10 GiB)\n"
+            "  --kv f32|bf16|q8     the LM's temporal KV cache. Default: the weights' precision,\n"
+            "                       f32 for f32 weights, else bf16 (bf16/f16/q8_0/q4_0 files;\n"
+            "                       diagnose: f32). bf16 halves f32's memory, q8 (Q8_0 blocks)\n"
+            "                       takes 53%% of bf16's: the 7B at full context 0.84 GB, not 1.57\n"
             "  $XSWARM_MODEL        a bundle folder used when no --model / --hf-repo is given\n"
             "  Without a tokenizer the run produces no text (tokens are still in --codes-out).\n");
 }

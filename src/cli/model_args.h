@@ -3,8 +3,8 @@
  *   --model DIR          a bundle folder (laid out like a Hugging Face snapshot)
  *   --hf-repo kyutai/X   that repo's snapshot in the local Hugging Face cache
  *   --lm FILE --config FILE --mimi FILE --mimi-config FILE --tokenizer FILE
- *   --kv f32|bf16        the LM's temporal KV cache (bf16: half the memory)
  *                        parts one by one (override the folder's)
+ *   --kv f32|bf16|q8     the LM's temporal KV cache (default: lm_kv_dtype_default)
  *   $XSWARM_MODEL        a bundle folder when neither --model nor --hf-repo
  */
 #ifndef XS_CLI_MODEL_ARGS_H
@@ -17,7 +17,8 @@
 typedef struct model_args {
     const char *model_dir, *hf_repo;
     const char *lm, *lm_config, *mimi, *mimi_config, *tokenizer;
-    const char *kv; /* --kv f32|bf16: the LM's temporal KV cache (NULL: f32) */
+    const char *kv; /* --kv f32|bf16|q8: the LM's temporal KV cache (NULL: the
+                       model's default, lm_kv_dtype_default) */
 } model_args;
 
 /* If argv[*i] is a model option, consume it and its value, advance *i and

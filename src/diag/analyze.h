@@ -81,6 +81,7 @@ typedef struct xs_an_metrics {
     double f1_hz, f2_hz;        /* median first two formants (LPC) of loud voiced frames */
     double rolloff_hz;          /* frequency under which 99% of the speech energy lies */
     double tone_prominence_db, tone_hz, tone_persistence, tone_persistence_quiet;
+    double tone_tracking;       /* tone level drop / signal level drop, loud to quiet (~1 voice, ~0 hum) */
     double n_nonfinite;
 } xs_an_metrics;
 

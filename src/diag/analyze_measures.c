@@ -212,7 +212,7 @@ double am_flux_corr(const xs_analysis *a, double speech_db) {
 }
 
 double am_tone(const float *x, int64_t n, double *freq_hz, double *persistence,
-               double *persistence_quiet) {
+               double *persistence_quiet, double *tracking) {
     /* Welch spectrum (4096 = 170 ms, 5.9 Hz bins) up to 4 kHz: the most
      * prominent peak over its +-180 Hz neighbourhood median, then in how many
      * segments that bin stands out by 10 dB. Speech harmonics move; hum stays. */
@@ -220,6 +220,7 @@ double am_tone(const float *x, int64_t n, double *freq_hz, double *persistence,
     *freq_hz = 0;
     *persistence = 0;
     *persistence_quiet = 0;
+    *tracking = 0;
     if (n < NW) return 0;
     int nseg = (int)((n - NW) / (NW / 2) + 1);
     int kmax = 4000 * NW / XS_AN_RATE, half = 30;
@@ -272,9 +273,12 @@ double am_tone(const float *x, int64_t n, double *freq_hz, double *persistence,
             }
     }
     free(prom);
-    double e_quiet = an_percentile(segE, nseg, 33.3);
-    if (kb > 0) {
-        int hit = 0, nq = 0, hitq = 0;
+    double e_quiet = an_percentile(segE, nseg, 33.3), e_loud = an_percentile(segE, nseg, 66.7);
+    float *tq = malloc((size_t)nseg * sizeof *tq),
+          *tl = malloc((size_t)nseg * sizeof *tl), *eq = malloc((size_t)nseg * sizeof *eq),
+          *el = malloc((size_t)nseg * sizeof *el);
+    if (kb > 0 && tq && tl && eq && el) {
+        int hit = 0, nq = 0, hitq = 0, nl = 0;
         for (int s = 0; s < nseg; s++) {
             const float *sp = seg + (size_t)s * (kmax + half + 1);
             int m = 0;
@@ -285,10 +289,25 @@ double am_tone(const float *x, int64_t n, double *freq_hz, double *persistence,
             if (sp[kb + 1] > pk) pk = sp[kb + 1];
             bool on = pk - an_median(nb, m) > 10.0;
             hit += on;
+            double edb = am_db(segE[s]);
             if (segE[s] <= e_quiet) {
+                tq[nq] = (float)pk;
+                eq[nq] = (float)edb;
                 nq++;
                 hitq += on;
             }
+            if (segE[s] >= e_loud) {
+                tl[nl] = (float)pk;
+                el[nl++] = (float)edb;
+            }
+        }
+        /* Does the peak's level follow the sound's level? A voice harmonic
+         * falls with the voice (tracking ~1); a hum or tone added to the
+         * signal keeps its level when the talker stops (~0). Undefined on a
+         * steady signal (loud and quiet segments within 6 dB): 0. */
+        if (nq > 0 && nl > 0) {
+            double edrop = an_median(el, nl) - an_median(eq, nq);
+            if (edrop > 6.0) *tracking = (an_median(tl, nl) - an_median(tq, nq)) / edrop;
         }
         *persistence = (double)hit / nseg;
         *persistence_quiet = nq ? (double)hitq / nq : 0;
@@ -301,6 +320,7 @@ double am_tone(const float *x, int64_t n, double *freq_hz, double *persistence,
         *freq_hz = (kb + off) * XS_AN_RATE / NW;
     }
     free(avg); free(seg); free(re); free(im); free(segE);
+    free(tq); free(tl); free(eq); free(el);
     return best;
 }
 

@@ -30,9 +30,11 @@ double am_grid_jump_ratio(const xs_analysis *a, double speech_db);
 double am_flux_corr(const xs_analysis *a, double speech_db);
 /* Most prominent steady spectral peak: returns prominence in dB, sets its
  * frequency and the fraction of 170 ms segments where it stands out (all,
- * and among the quietest third: a hum does not stop when speech pauses). */
+ * and among the quietest third: a hum does not stop when speech pauses),
+ * and *tracking: how far its level follows the signal's level from the
+ * loudest to the quietest third (~1 a voice harmonic, ~0 an added tone). */
 double am_tone(const float *x, int64_t n, double *freq_hz, double *persistence,
-               double *persistence_quiet);
+               double *persistence_quiet, double *tracking);
 /* Best click period in [pmin, pmax] samples (0 if none); *frac_out = excess
  * fraction of periods with a click at one phase. Optionally the click
  * positions (malloc'd). */

@@ -124,6 +124,7 @@ char *xs_an_json(const xs_analysis *a, const char *file) {
     add_num(mj, "tone_hz", m->tone_hz, 0.1);
     add_num(mj, "tone_persistence", m->tone_persistence, 0.001);
     add_num(mj, "tone_persistence_quiet", m->tone_persistence_quiet, 0.001);
+    add_num(mj, "tone_tracking", m->tone_tracking, 0.001);
     add_num(mj, "nonfinite_samples", m->n_nonfinite, 1);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);

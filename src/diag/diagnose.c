@@ -11,6 +11,8 @@
 #include "audio/audio_io.h"
 #include "backend/ops.h"
 #include "diag/analyze.h"
+#include "diag/diagnose_random.h"
+#include "diag/op_record.h"
 #include "diag/parity.h"
 #include "model/mimi.h"
 
@@ -33,15 +35,21 @@ static void side_free(side *s) {
     memset(s, 0, sizeof *s);
 }
 
-static xs_status side_open(const xs_diag_opts *o, const char *name, side *s) {
+/* rnd: the shared random-weight store (--random), else the files of o. */
+static xs_status side_open(const xs_diag_opts *o, const char *name, xs_dtype kv,
+                           xs_diag_random *rnd, side *s) {
     memset(s, 0, sizeof *s);
     XS_TRY(xs_backend_open(name, o->threads, &s->be));
     char used[512];
-    xs_status rc = mimi_model_open(s->be, o->mimi, o->mimi_config, false, &s->mimi, used,
-                                   sizeof used);
+    xs_status rc = rnd ? xs_diag_random_mimi(rnd, s->be, &s->mimi)
+                       : mimi_model_open(s->be, o->mimi, o->mimi_config, false, &s->mimi, used,
+                                         sizeof used);
     if (rc != XS_OK) return xs_error_prefix(rc, "backend %s: loading mimi: ", name);
-    rc = lm_model_load(o->lm, o->lm_config, s->be, &s->lm);
+    rc = rnd ? xs_diag_random_lm(rnd, s->be, &s->lm)
+             : lm_model_load(o->lm, o->lm_config, s->be, &s->lm);
     if (rc != XS_OK) return xs_error_prefix(rc, "backend %s: loading the LM: ", name);
+    rc = lm_model_set_kv_dtype(s->lm, kv);
+    if (rc != XS_OK) return xs_error_prefix(rc, "backend %s: KV cache: ", name);
     for (int i = 0; i < ST_COUNT; i++)
         if (!(s->taps[i] = xs_taps_new())) return xs_error(XS_ERR_NOMEM, "diagnose: out of memory");
     return XS_OK;
@@ -54,8 +62,10 @@ static xs_status encode(side *s, xs_taps *taps, const float *pcm, int frames, in
     mimi_stream_set_taps(st, taps);
     xs_status rc = XS_OK;
     /* One frame per call, as the live pipeline does (streaming state matters). */
-    for (int f = 0; rc == XS_OK && f < frames; f++)
+    for (int f = 0; rc == XS_OK && f < frames; f++) {
+        xs_oprec_set_step(f); /* the recorder's step (a tap's record index) */
         rc = mimi_encode(st, pcm + (size_t)f * 1920, 1920, ncb, codes + (size_t)f * ncb);
+    }
     mimi_stream_free(st);
     return rc;
 }
@@ -65,8 +75,10 @@ static xs_status decode(side *s, xs_taps *taps, const int32_t *toks, int n, int 
     XS_TRY(mimi_stream_new(s->mimi, &st));
     mimi_stream_set_taps(st, taps);
     xs_status rc = XS_OK;
-    for (int f = 0; rc == XS_OK && f < n; f++)
+    for (int f = 0; rc == XS_OK && f < n; f++) {
+        xs_oprec_set_step(f);
         rc = mimi_decode(st, toks + (size_t)f * dq, 1, dq, pcm + (size_t)f * 1920);
+    }
     mimi_stream_free(st);
     return rc;
 }
@@ -209,10 +221,44 @@ static void later_list(const xs_tap_report *rep, int stage, char *buf, size_t n)
     }
 }
 
-static xs_status run(const xs_diag_opts *o, xs_diag_result *r, side *A, side *B, float **bufs) {
+/* Error growth over LM steps (the KV-dtype cost, slow drift): per step, max
+ * |A - B| / max(1, max |A|) of the text logits, up to 48 steps sampled evenly. */
+static void growth(const side *A, const side *B, xs_diag_result *r) {
+    static const char *const taps[] = {"lm.text_logits", "lm.depformer_logits"};
+    for (int k = 0; k < 2 && r->n_growth == 0; k++) {
+        const xs_tensor *a = xs_taps_find(A->taps[ST_LM], taps[k]);
+        const xs_tensor *b = xs_taps_find(B->taps[ST_LM], taps[k]);
+        if (!a || !b || a->dtype != XS_F32 || b->dtype != XS_F32 || a->ndim < 2 ||
+            !xs_tensor_same_shape(a, b) || a->shape[0] < 1)
+            continue;
+        snprintf(r->growth_tap, sizeof r->growth_tap, "%s", taps[k]);
+        const int64_t steps = a->shape[0], row = xs_tensor_numel(a) / steps;
+        const int n = steps < 48 ? (int)steps : 48;
+        for (int i = 0; i < n; i++) {
+            const int64_t s = n == 1 ? 0 : (int64_t)i * (steps - 1) / (n - 1);
+            const float *pa = (const float *)a->data + s * row, *pb = (const float *)b->data + s * row;
+            double mx = 1, err = 0;
+            for (int64_t j = 0; j < row; j++) {
+                double v = pa[j] < 0 ? -(double)pa[j] : pa[j], d = (double)pa[j] - pb[j];
+                if (v > mx) mx = v;
+                if (d < 0) d = -d;
+                if (!(d <= err)) err = d;
+            }
+            r->growth_step[i] = (int)s;
+            r->growth[i] = err / mx;
+        }
+        r->n_growth = n;
+    }
+}
+
+static xs_status run(const xs_diag_opts *o, xs_diag_result *r, side *A, side *B, float **bufs,
+                     xs_diag_random *rnd) {
     FILE *log = o->log;
-    XS_TRY(side_open(o, o->backend_a, A));
-    XS_TRY(side_open(o, o->backend_b, B));
+    XS_TRY(side_open(o, o->backend_a, o->kv_a, rnd, A));
+    XS_TRY(side_open(o, o->backend_b, o->kv_b, rnd, B));
+    if (rnd && log)
+        fprintf(log, "diagnose: random weights (%s), %.2f GB of LM weights generated\n", o->random,
+                (double)xs_diag_random_bytes(rnd) / 1e9);
     const lm_config *c = &A->lm->cfg;
     const int dq = c->dep_q, n_user = c->n_q - c->dep_q;
     if (n_user < 1 || n_user > mimi_model_config(A->mimi)->n_q)
@@ -253,7 +299,7 @@ static xs_status run(const xs_diag_opts *o, xs_diag_result *r, side *A, side *B,
     /* 2. encode on both */
     if (rc == XS_OK) rc = encode(A, A->taps[ST_ENC], in.pcm, frames, n_user, codesA);
     if (rc == XS_OK) rc = encode(B, B->taps[ST_ENC], in.pcm, frames, n_user, codesB);
-    xs_audio_free(&in);
+    bufs[11] = in.pcm; /* kept for the re-run of the op recorder; freed by the caller */
     XS_TRY(rc);
     /* the codes as taps too (golden name frame_codes): exact comparison */
     for (int f = 0; f < frames; f++) {
@@ -358,6 +404,73 @@ static xs_status run(const xs_diag_opts *o, xs_diag_result *r, side *A, side *B,
         XS_TRY(failing_ops(A, B, o->out_dir, true, r->failing_ops, sizeof r->failing_ops));
     }
     xs_diag_pick_op(r->has_div ? r->div.name : "", r->failing_ops, r->op, sizeof r->op);
+    growth(A, B, r);
+
+    /* 6b. the very op call: B re-runs the divergent stage with the recorder armed */
+    if (r->op[0] && r->has_div && !o->no_record) {
+        const int st = !strcmp(r->stage, "encode") ? ST_ENC : !strcmp(r->stage, "lm") ? ST_LM
+                                                                                   : ST_DEC;
+        const int from = r->div.first_step > 0 ? (int)r->div.first_step : 0;
+        if (log) fprintf(log, "diagnose: re-running %s on %s from step %d to record a call of %s\n",
+                         r->stage, o->backend_b, from, r->op);
+        XS_TRY(xs_oprec_arm(A->be, B->be, (xs_op)xs_op_from_name(r->op), from, o->out_dir,
+                            NULL));
+        /* A taps object that records nothing: with taps the model runs every op
+         * eagerly (a recorded CUDA graph would bypass the hook). */
+        xs_taps *quiet = xs_taps_new();
+        if (!quiet) return xs_error(XS_ERR_NOMEM, "diagnose: out of memory");
+        xs_taps_set_filter(quiet, "-none-");
+        xs_status rr = XS_OK;
+        if (st == ST_ENC) rr = encode(B, quiet, in.pcm, frames, n_user, codesB);
+        else if (st == ST_LM) rr = xs_diag_lm_forced(B->lm, quiet, steps, userA, picksA);
+        else rr = decode(B, quiet, outA, nA, dq, pcmBf);
+        xs_oprec_result res;
+        xs_oprec_disarm(&res);
+        xs_taps_free(quiet);
+        XS_TRY(rr);
+        r->call_found = res.found;
+        if (res.found) {
+            snprintf(r->call_file, sizeof r->call_file, "%s", res.path);
+            r->call_step = res.step;
+            r->call_nmse = res.nmse;
+            r->call_tol = res.tol;
+        } else {
+            snprintf(r->call_note, sizeof r->call_note, "%s",
+                     res.error[0] ? res.error
+                                  : "no call of the op differed beyond its tolerance on the re-run "
+                                    "(a transient fault?)");
+        }
+        if (log) fprintf(log, "diagnose: %lld calls of %s checked: %s\n",
+                         (long long)res.calls_checked, r->op,
+                         res.found ? res.path : r->call_note);
+    }
+
+    /* No model call to record (the op failed parity but no tap diverged, or
+     * the re-run did not reproduce it): record the first failing call of the
+     * op's parity cases instead, so that --replay still has real inputs. */
+    if (r->op[0] && !r->call_found && !o->no_record) {
+        XS_TRY(xs_oprec_arm(A->be, B->be, (xs_op)xs_op_from_name(r->op), 0, o->out_dir,
+                            "parity"));
+        xs_parity_opts po;
+        memset(&po, 0, sizeof po);
+        po.filter = r->op;
+        po.seed = XS_PARITY_SEED;
+        int np = 0, nf = 0;
+        xs_status pr = xs_parity_run_opts(A->be, B->be, &po, &np, &nf);
+        xs_oprec_result res;
+        xs_oprec_disarm(&res);
+        XS_TRY(pr);
+        if (res.found) {
+            r->call_found = true;
+            snprintf(r->call_file, sizeof r->call_file, "%s", res.path);
+            r->call_step = -1;
+            r->call_nmse = res.nmse;
+            r->call_tol = res.tol;
+            snprintf(r->call_note, sizeof r->call_note, "%s%s",
+                     r->has_div ? "the model re-run did not reproduce it; " : "",
+                     "recorded from the op's parity cases (no model tap diverged)");
+        }
+    }
 
     /* 8. weights */
     if (o->reference_weights)
@@ -393,7 +506,10 @@ static xs_status run(const xs_diag_opts *o, xs_diag_result *r, side *A, side *B,
     else if (r->weights.n_over > 0) v = "weights";
     else if (r->has_div) v = "numerics";
     snprintf(r->verdict, sizeof r->verdict, "%s", v);
-    if (r->op[0])
+    if (r->call_found)
+        snprintf(r->repro, sizeof r->repro, "xswarm diagnose --replay %s --backends %s,%s",
+                 r->call_file, o->backend_a, o->backend_b);
+    else if (r->op[0])
         snprintf(r->repro, sizeof r->repro, "xswarm diagnose --ops --backends %s,%s --filter %s",
                  o->backend_a, o->backend_b, r->op);
     return XS_OK;
@@ -404,17 +520,24 @@ xs_status xs_diagnose_run(const xs_diag_opts *o, xs_diag_result *r) {
     r->tok_first_diff = -1;
     r->score_a = r->score_b = r->score_input = r->score_roundtrip = -1;
     r->tok_margin = -1;
-    if (!o || !o->backend_a || !o->backend_b || !o->lm || !o->mimi || !o->input || !o->out_dir)
+    if (!o || !o->backend_a || !o->backend_b || (!o->random && (!o->lm || !o->mimi)) ||
+        !o->input || !o->out_dir)
         return xs_error(XS_ERR_ARG, "diagnose: needs two backends, LM, Mimi, input, out dir");
     snprintf(r->backend_a, sizeof r->backend_a, "%s", o->backend_a);
     snprintf(r->backend_b, sizeof r->backend_b, "%s", o->backend_b);
+    snprintf(r->kv_a, sizeof r->kv_a, "%s", xs_dtype_name(o->kv_a));
+    snprintf(r->kv_b, sizeof r->kv_b, "%s", xs_dtype_name(o->kv_b));
+    r->kv_differs = o->kv_a != o->kv_b;
+    xs_diag_random *rnd = NULL;
+    if (o->random) XS_TRY(xs_diag_random_new(o->random, &rnd));
     side A, B;
     memset(&A, 0, sizeof A);
     memset(&B, 0, sizeof B);
-    float *bufs[11] = {0};
-    xs_status rc = run(o, r, &A, &B, bufs);
-    for (int i = 0; i < 11; i++) free(bufs[i]);
+    float *bufs[12] = {0};
+    xs_status rc = run(o, r, &A, &B, bufs, rnd);
+    for (int i = 0; i < 12; i++) free(bufs[i]);
     side_free(&B);
     side_free(&A);
+    xs_diag_random_free(rnd); /* after the models that borrow its tensors */
     return rc;
 }

@@ -21,9 +21,17 @@
  *     failing op: `numerics`;
  *  7. separately, B runs freely (own codes, own picks): token agreement;
  *     both responses are scored by the analyzer;
+ *  6b. backend verdict with a tap divergence: B re-runs that stage with the
+ *     op recorder armed (op_record.h) from the divergent step; the first call
+ *     of the op whose output differs from A's run of the same call is saved
+ *     as op-<op>-step<N>.safetensors and `reproduce:` is the command that
+ *     replays only that call (diagnose --replay FILE);
  *  8. --reference-weights: tensors of the (quantized) LM file against their
  *     float source, each against what its dtype's rounding allows
  *     (diagnose_weights.c): `weights` when beyond.
+ * Options: random weights at the real shapes instead of files (o->random,
+ * diagnose_random.h); a KV cache dtype per side (kv_a, kv_b): a B that
+ * differs is reported as such, with the error growth over LM steps.
  */
 #ifndef XS_DIAG_DIAGNOSE_H
 #define XS_DIAG_DIAGNOSE_H
@@ -49,6 +57,11 @@ typedef struct xs_diag_opts {
     const char *against;                /* dump of another runtime, or NULL */
     const char *out_dir;                /* where artifacts go (must exist) */
     FILE *log;                          /* progress lines, or NULL */
+    /* random weights at real shapes instead of lm/mimi files (diagnose_random.h):
+     * "moshi-7b[:bf16|q8_0|q4_0]" or the test preset "tiny[:DTYPE]" */
+    const char *random;
+    xs_dtype kv_a, kv_b;                /* temporal KV cache dtype of A and B (0: f32) */
+    bool no_record;                     /* skip recording the divergent op call */
 } xs_diag_opts;
 
 typedef struct xs_diag_weights {
@@ -87,7 +100,21 @@ typedef struct xs_diag_result {
     char against_first[96];
     int64_t against_step;
     double against_max_abs, against_max_rel;
-    char repro[512];                    /* reproduction command (backend verdict) */
+    char repro[1400];                   /* reproduction command (backend verdict) */
+    /* the op call recorded while B re-ran the divergent stage (op_record.h) */
+    bool call_found;
+    char call_file[1024];
+    int call_step;
+    double call_nmse, call_tol;
+    char call_note[256];                /* why none was recorded ("" when found) */
+    /* KV cache dtypes (kv_differs: B's differs from A's, so drift is expected) */
+    char kv_a[8], kv_b[8];
+    bool kv_differs;
+    /* error growth over LM steps: max rel error of growth_tap per step */
+    char growth_tap[32];
+    int n_growth;
+    int growth_step[48];
+    double growth[48];
 } xs_diag_result;
 
 xs_status xs_diagnose_run(const xs_diag_opts *o, xs_diag_result *r);

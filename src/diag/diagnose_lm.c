@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "diag/diagnose.h"
+#include "diag/op_record.h"
 
 xs_status xs_diag_lm_forced(const lm_model *m, xs_taps *taps, int n_steps, const int32_t *user,
                             const int32_t *picks) {
@@ -25,6 +26,7 @@ xs_status xs_diag_lm_forced(const lm_model *m, xs_taps *taps, int n_steps, const
     memset(&e, 0, sizeof e);
     xs_status rc = lm_exec_init(&e, m, taps);
     for (int s = 0; rc == XS_OK && s < n_steps; s++) {
+        xs_oprec_set_step(s); /* the op recorder's step (diagnose.c) */
         for (int j = 0; j < n_user; j++) {
             int k = 1 + dq + j;
             cache[k * ct + (s + c->delays[k]) % ct] = user[(size_t)s * n_user + j];

@@ -163,6 +163,33 @@ void xs_diag_write_json(const xs_diag_result *r, FILE *f) {
         }
     }
     if (r->repro[0]) cJSON_AddStringToObject(j, "reproduce", r->repro);
+    if (r->call_found || r->call_note[0]) {
+        cJSON *c = cJSON_AddObjectToObject(j, "op_call");
+        if (r->call_found) {
+            cJSON_AddStringToObject(c, "file", r->call_file);
+            if (r->call_step >= 0) cJSON_AddNumberToObject(c, "step", r->call_step);
+            else cJSON_AddNullToObject(c, "step");
+            if (r->call_note[0]) cJSON_AddStringToObject(c, "note", r->call_note);
+            cJSON_AddNumberToObject(c, "nmse", r->call_nmse);
+            cJSON_AddNumberToObject(c, "tolerance", r->call_tol);
+        } else {
+            cJSON_AddNullToObject(c, "file");
+            cJSON_AddStringToObject(c, "note", r->call_note);
+        }
+    }
+    cJSON *kv = cJSON_AddObjectToObject(j, "kv_cache");
+    cJSON_AddStringToObject(kv, "A", r->kv_a);
+    cJSON_AddStringToObject(kv, "B", r->kv_b);
+    cJSON_AddBoolToObject(kv, "differs", r->kv_differs);
+    if (r->n_growth > 0) {
+        cJSON *g = cJSON_AddObjectToObject(j, "error_growth");
+        cJSON_AddStringToObject(g, "tap", r->growth_tap);
+        cJSON *st = cJSON_AddArrayToObject(g, "steps"), *e = cJSON_AddArrayToObject(g, "max_rel");
+        for (int i = 0; i < r->n_growth; i++) {
+            cJSON_AddItemToArray(st, cJSON_CreateNumber(r->growth_step[i]));
+            cJSON_AddItemToArray(e, cJSON_CreateNumber(r->growth[i]));
+        }
+    }
     char *s = cJSON_Print(j);
     if (s) fprintf(f, "%s\n", s);
     free(s);
@@ -172,6 +199,10 @@ void xs_diag_write_json(const xs_diag_result *r, FILE *f) {
 void xs_diag_print_text(const xs_diag_result *r, FILE *f) {
     fprintf(f, "verdict: %s  (A = %s reference, B = %s under suspicion; %d frames)\n", r->verdict,
             r->backend_a, r->backend_b, r->frames);
+    if (r->kv_differs)
+        fprintf(f, "NOTE: B used a different KV cache dtype (A %s, B %s): the drift below is "
+                   "(at least partly) the cost of B's KV cache, by design, not a bug.\n",
+                r->kv_a, r->kv_b);
     if (r->has_div)
         fprintf(f, "first divergence: %s (%s) at step %lld: max abs %.3g, max rel %.3g "
                    "(tolerance %.3g)\n", r->div.name, r->stage, (long long)r->div.first_step,
@@ -179,9 +210,26 @@ void xs_diag_print_text(const xs_diag_result *r, FILE *f) {
     else
         fprintf(f, "no tap over tolerance (teacher-forced, every step)\n");
     if (r->later[0]) fprintf(f, "later divergent taps: %s\n", r->later);
-    if (r->op[0])
-        fprintf(f, "op: %s fails parity on %s (failing: %s)\nreproduce: %s\n", r->op, r->backend_b,
-                r->failing_ops, r->repro);
+    if (r->op[0]) {
+        fprintf(f, "op: %s fails parity on %s (failing: %s)\n", r->op, r->backend_b,
+                r->failing_ops);
+        if (r->call_found && r->call_step >= 0)
+            fprintf(f, "op call: first call of %s over tolerance at step %d (nmse %.3g > %.1e), "
+                       "inputs and both outputs in %s\n", r->op, r->call_step, r->call_nmse,
+                    r->call_tol, r->call_file);
+        else if (r->call_found)
+            fprintf(f, "op call: %s (nmse %.3g > %.1e): %s\n", r->call_note, r->call_nmse,
+                    r->call_tol, r->call_file);
+        else if (r->call_note[0])
+            fprintf(f, "op call: not recorded: %s\n", r->call_note);
+        fprintf(f, "reproduce: %s\n", r->repro);
+    }
+    if (r->n_growth > 1 && (r->kv_differs || r->has_div)) {
+        fprintf(f, "error growth (%s, max |A-B| / max(1, max |A|) per LM step):\n ", r->growth_tap);
+        for (int i = 0; i < r->n_growth; i++)
+            fprintf(f, " %d:%.2g", r->growth_step[i], r->growth[i]);
+        fputc('\n', f);
+    }
     fprintf(f, "free-running tokens: %d of %d steps equal", r->tok_equal, r->tok_steps);
     if (r->tok_first_diff >= 0) {
         fprintf(f, ", first difference at step %d (%s", r->tok_first_diff, r->tok_stream);
@@ -213,6 +261,9 @@ void xs_diag_print_text(const xs_diag_result *r, FILE *f) {
                 "A and B agree: if the audio is bad, suspect the model code, its configuration or "
                 "the weights next (--reference-weights, codec round trip, sample rate, "
                 "codebook order).\n");
+    else if (!strcmp(r->verdict, "numerics") && r->kv_differs)
+        fprintf(f, "no single op fails parity: the drift is what B's %s KV cache costs against "
+                   "A's %s (see the error growth over steps above).\n", r->kv_b, r->kv_a);
     else if (!strcmp(r->verdict, "numerics"))
         fprintf(f, "no single op fails parity: the error grows through the model (low-precision "
                    "accumulation?); see the later divergent taps for where it grows.\n");

@@ -43,7 +43,7 @@ enum {
 typedef struct pcase {
     xs_op op;
     xs_dtype wt; /* weight/table dtype (matmul, embedding), i32 for copy, cache dtype
-                    (kv_store, attention: f32 or bf16); else f32 */
+                    (kv_store, attention: f32, bf16 or q8_0); else f32 */
     bool real;
     const char *what;
     int64_t p[8];
@@ -142,6 +142,11 @@ static const pcase k_cases[] = {
     /* bf16 cache: both backends round to nearest even, bit for bit */
     {XS_OP_KV_STORE, XS_BF16, false, "bf16 wrap, odd width", {7, 13, 4, 5}, 0, TOL_EXACT},
     {XS_OP_KV_STORE, XS_BF16, true, "bf16 7B ring", {3000, 4096, 1, 4321}, 0, TOL_EXACT},
+    /* q8_0 cache: both backends quantize as xs_quantize_row_q8_0, byte for byte
+     * (the width is whole blocks: 3 of 32 here) */
+    {XS_OP_KV_STORE, XS_Q8_0, false, "q8 wrap, 3 blocks", {7, 96, 4, 5}, 0, TOL_EXACT},
+    {XS_OP_KV_STORE, XS_Q8_0, false, "q8 several rows, one slot twice", {3, 64, 5, 1}, 0, TOL_EXACT},
+    {XS_OP_KV_STORE, XS_Q8_0, true, "q8 7B ring", {3000, 4096, 1, 4321}, 0, TOL_EXACT},
 
     /* attention: p = {capacity, heads, head_dim, T, last position, context} */
     {XS_OP_ATTENTION, XS_F32, false, "ring wrapped", {7, 3, 10, 2, 12, 6}, 0, TOL_DOT},
@@ -156,6 +161,12 @@ static const pcase k_cases[] = {
     {XS_OP_ATTENTION, XS_BF16, false, "bf16 long ring, short context", {300, 3, 8, 3, 700, 200}, 0, TOL_DOT},
     {XS_OP_ATTENTION, XS_BF16, true, "bf16 7B 32x128 ctx 3000", {3000, 32, 128, 1, 4500, 3000}, 0, TOL_DOT},
     {XS_OP_ATTENTION, XS_BF16, true, "bf16 7B 32x128 ring wrapped", {3000, 32, 128, 1, 7777, 3000}, 0, TOL_DOT},
+    /* q8_0 cache: the same d * q values read on both backends (head dim whole blocks) */
+    {XS_OP_ATTENTION, XS_Q8_0, false, "q8 ring wrapped", {7, 3, 32, 2, 12, 6}, 0, TOL_DOT},
+    {XS_OP_ATTENTION, XS_Q8_0, false, "q8 partly filled", {16, 2, 64, 3, 5, 16}, 0, TOL_DOT},
+    {XS_OP_ATTENTION, XS_Q8_0, false, "q8 long ring, short context", {300, 3, 32, 3, 700, 200}, 0, TOL_DOT},
+    {XS_OP_ATTENTION, XS_Q8_0, true, "q8 7B 32x128 ctx 3000", {3000, 32, 128, 1, 4500, 3000}, 0, TOL_DOT},
+    {XS_OP_ATTENTION, XS_Q8_0, true, "q8 7B 32x128 ring wrapped", {3000, 32, 128, 1, 7777, 3000}, 0, TOL_DOT},
 
     /* elementwise: p = {rows, D} */
     {XS_OP_ELU, XS_F32, false, "odd", {3, 41}, 0, TOL_ROW},
@@ -447,6 +458,11 @@ static xs_status p_score(pctx *c, const xs_tensor y[2], double *err) {
         int64_t bad = 0;
         for (int64_t i = 0; i < n; i++) bad += ((uint16_t *)ha)[i] != ((uint16_t *)hb)[i];
         *err = (double)bad;
+    } else if (xs_dtype_is_quantized(y[0].dtype)) { /* a q8_0 KV cache: differing bytes */
+        const size_t nb = xs_tensor_nbytes(&y[0]);
+        int64_t bad = 0;
+        for (size_t i = 0; i < nb; i++) bad += ((uint8_t *)ha)[i] != ((uint8_t *)hb)[i];
+        *err = (double)bad;
     } else {
         int64_t bad = 0;
         for (int64_t i = 0; i < n; i++) bad += ((int32_t *)ha)[i] != ((int32_t *)hb)[i];
@@ -642,7 +658,7 @@ static xs_status run_rope(pctx *c, const pcase *pc, double *err) {
     return p_score(c, x, err);
 }
 
-/* A KV cache (f32 or bf16) on both backends with random k/v and positions:
+/* A KV cache (f32, bf16 or q8_0) on both backends with random k/v and positions:
  * slot s holds the newest position <= last with residue s, except that a
  * few slots are left empty (-1) to exercise the mask. */
 static xs_status p_cache(pctx *c, xs_dtype dt, int64_t cap, int64_t width, int64_t last,
@@ -663,6 +679,15 @@ static xs_status p_cache(pctx *c, xs_dtype dt, int64_t cap, int64_t width, int64
             vb[i] = xs_f32_to_bf16(((const float *)v)[i]);
         }
         k = kb, v = vb;
+    } else if (dt == XS_Q8_0) { /* the model-file quantizer: what kv_store would write */
+        const size_t rb = xs_dtype_row_bytes(XS_Q8_0, width);
+        uint8_t *kq = p_host(c, rb * (size_t)cap), *vq = p_host(c, rb * (size_t)cap);
+        if (!kq || !vq) return xs_error(XS_ERR_NOMEM, "parity: out of memory");
+        for (int64_t r = 0; r < cap; r++) {
+            xs_quantize_row_q8_0((const float *)k + r * width, (xs_block_q8_0 *)(kq + r * rb), width);
+            xs_quantize_row_q8_0((const float *)v + r * width, (xs_block_q8_0 *)(vq + r * rb), width);
+        }
+        k = kq, v = vq;
     }
     for (int64_t s = 0; s < cap; s++) {
         int64_t p = last - ((last - s) % cap + cap) % cap; /* newest <= last with p % cap == s */
@@ -759,7 +784,13 @@ static xs_status run_argmax_sample(pctx *c, const pcase *pc, double *err) {
         BOTH(xs_op_argmax(be, &ids[i], &l[i]));
     } else {
         const float temp = (float)pc->p[3] / 1000.0f;
-        BOTH(xs_op_sample_topk(be, &ids[i], &l[i], temp, (int)pc->p[2], 42, 3, 1000));
+        /* step 1000 = 900 on the host + 100 read from a device counter tensor
+         * (what a replayed CUDA graph does) */
+        const int32_t part = 100;
+        const int64_t one = 1;
+        xs_tensor ctr[2];
+        XS_TRY(p_tensor(c, XS_I32, 1, &one, &part, ctr));
+        BOTH(xs_op_sample_topk_at(be, &ids[i], &l[i], temp, (int)pc->p[2], 42, 3, 900, &ctr[i]));
     }
     return p_score(c, ids, err);
 }

@@ -23,7 +23,8 @@ typedef struct xs_bundle {
     char mimi[XS_PATH_MAX];
     char mimi_config[XS_PATH_MAX];
     char tokenizer[XS_PATH_MAX];
-    int kv_dtype;                   /* temporal KV cache: XS_F32 (0, default) or XS_BF16 */
+    int kv_dtype;                   /* temporal KV cache: XS_F32 (0), XS_BF16, XS_Q8_0 or
+                                       LM_KV_DEFAULT (lm.h: the CLI's choice without --kv) */
 } xs_bundle;
 
 /* Fill the parts found in dir (missing ones stay ""). XS_ERR_NOT_FOUND if

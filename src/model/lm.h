@@ -15,7 +15,9 @@
  *        time step; causal over the sub-steps; linears[k] -> audio logits.
  *
  * Everything runs one position at a time through the op interface (ops.h),
- * which for a causal model equals the batch forward.
+ * which for a causal model equals the batch forward. A step may serve
+ * several sessions at once (lm_batch: one row per session, weights read
+ * once for all rows); batch-1 is the same code with one row.
  *
  * Ownership: lm_model borrows the xs_weights it is built from (keep it open
  * until lm_model_free) unless lm_model_load opened it, then it owns it.
@@ -123,8 +125,8 @@ typedef struct lm_stack {
     lm_pos_kind pos;
     float max_period;
     int64_t context, capacity;
-    /* dtype of this stack's KV cache: XS_F32 (the default, zero) or XS_BF16
-     * (half the memory; set with lm_model_set_kv_dtype). */
+    /* dtype of this stack's KV cache: XS_F32 (zero, until set), XS_BF16 or
+     * XS_Q8_0 (set with lm_model_set_kv_dtype). */
     xs_dtype kv_dtype;
     lm_layer *layers;
 } lm_stack;
@@ -174,45 +176,59 @@ xs_status lm_model_build_synthetic(const lm_config *cfg, xs_layout layout, lm_sy
 xs_status lm_model_load(const char *path, const char *config_path, xs_backend *be,
                         lm_model **out);
 void lm_model_free(lm_model *m);
-/* KV cache dtype of the temporal transformer (XS_F32 default, or XS_BF16:
- * 32 x 3000 x 4096 x 2 x 2 B = 1.57 GB instead of 3.15 GB for the 7B). The
- * depformer's 8-slot cache stays f32. Applies to lm_exec / lm_gen created
- * after the call. */
+/* KV cache dtype of the temporal transformer (XS_F32 until set; XS_BF16:
+ * 32 x 3000 x 4096 x 2 x 2 B = 1.57 GB instead of 3.15 GB for the 7B;
+ * XS_Q8_0: x 34/32 B = 0.84 GB, needs dim and head dim multiples of 32;
+ * LM_KV_DEFAULT: lm_model_kv_dtype_default(m)). The depformer's 8-slot
+ * cache stays f32. Applies to lm_exec / lm_gen created after the call. */
 xs_status lm_model_set_kv_dtype(lm_model *m, xs_dtype dt);
+/* lm_model_set_kv_dtype's "the model's default" (not a real dtype). */
+#define LM_KV_DEFAULT XS_DTYPE_COUNT
+/* THE default KV rule (lm_kv.c), used by every tool: the cache follows the
+ * model's compute precision, as Kyutai's cache has the model's dtype. f32
+ * weights (the tiny golden models, whose goldens are f32 runs) keep an f32
+ * cache; bf16, f16, q8_0 and q4_0 weights get a bf16 cache. */
+xs_dtype lm_kv_dtype_default(xs_dtype weight_dtype);
+/* The rule applied to m's temporal transformer weights (its first in_proj). */
+xs_dtype lm_model_kv_dtype_default(const lm_model *m);
+/* "f32", "bf16", "q8" or "q8_0" -> that dtype; -1 when unknown. */
+int lm_kv_dtype_parse(const char *s);
 /* Bytes of the KV caches (k + v, both stacks) one lm_exec of m allocates. */
 size_t lm_model_kv_bytes(const lm_model *m);
 
 /* ---- per-session execution state (lm_transformer.c) -------------------- */
+/* What one conversation keeps between steps: its KV caches. The [B, ...]
+ * scratch of a step lives in an lm_batch (below), shared by the sessions
+ * stepped together. */
 typedef struct lm_stack_state {
     xs_kv_cache *kv;                   /* [n_layers] */
-    xs_tensor xn, att, proj;           /* [1, D] */
-    xs_tensor qkv;                     /* [1, 3D]: q, k, v side by side */
-    xs_tensor ffh, ffa;                /* [1, 2H], [1, H] */
-    xs_tensor pos;                     /* i32 [1] */
-    xs_tensor pos_table;               /* i32 [capacity] = 0..capacity-1 (depformer) or unset */
-    xs_tensor pe;                      /* f32 [1, D] sinusoidal embedding */
-    float *pe_host;
 } lm_stack_state;
+
+typedef struct lm_batch lm_batch;
 
 typedef struct lm_exec {
     const lm_model *m;
     xs_backend *be;
     xs_taps *taps;
-    lm_stack_state ms, ds;
-    xs_tensor x, emb;           /* [1, D] main residual, embedding scratch */
-    xs_tensor normed;           /* [1, D] out_norm output */
-    xs_tensor text_logits;      /* [1, text_card] */
-    xs_tensor dx, demb, dlr;    /* [1, Dd] depformer residual + scratch; dlr [1, r] */
-    xs_tensor audio_logits;     /* [1, card] */
-    xs_tensor ids;              /* i32 [1] a host token to embed (scoring) */
-    xs_tensor main_ids;         /* i32 [1 + n_q] the tokens of this temporal step */
-    xs_tensor sampled;          /* i32 [1 + dep_q] tokens picked this step (stay on the
-                                   backend: sub-step k + 1 embeds slot k directly) */
-    xs_tensor tap_layers;       /* [1, L, D] */
-    xs_tensor tap_dep_in, tap_dep_out, tap_dep_logits; /* [1, dep_q, Dd | card] */
+    lm_stack_state ms;          /* temporal KV caches (the depformer's, reset every
+                                   step, are step scratch: in the lm_batch) */
     int64_t main_pos;           /* next temporal position */
     xs_tensor cond;             /* [1, D] sum of the condition vectors, added to the
                                    input embedding; data NULL: no conditioners */
+    xs_tensor ids;              /* i32 [1] a host token to embed (scoring) */
+    /* tap buffers, allocated only when taps is set */
+    xs_tensor tap_layers;       /* [1, L, D] */
+    xs_tensor tap_dep_in, tap_dep_out, tap_dep_logits; /* [1, dep_q, Dd | card] */
+    xs_tensor tap_tokens;       /* i32 [1, 1 + n_q] this row's input tokens */
+    xs_tensor tap_sampled;      /* i32 [1 + dep_q] this row's picks */
+    /* Batch-1 execution: a private lm_batch of one row. lm_exec_main /
+     * lm_exec_dep step this session alone through it; the views below are
+     * its row 0 (same memory, not owned). */
+    lm_batch *solo;
+    xs_tensor text_logits;      /* [1, text_card] view */
+    xs_tensor audio_logits;     /* [1, card] view */
+    xs_tensor sampled;          /* i32 [1 + dep_q] view: tokens picked this step (stay on
+                                   the backend: sub-step k + 1 embeds slot k directly) */
 } lm_exec;
 
 xs_status lm_exec_init(lm_exec *e, const lm_model *m, xs_taps *taps);
@@ -233,24 +249,93 @@ xs_status lm_cond_find(const lm_config *c, const char *name, const char *value, 
 xs_status lm_exec_set_condition(lm_exec *e, const int *sel);
 
 /* One temporal step: embed tokens[0..n_q] (-1 = zero embedding), run the
- * temporal transformer at e->main_pos (then ++), out_norm, text logits. */
+ * temporal transformer at e->main_pos (then ++), out_norm, text logits.
+ * (lm_batch_stage + lm_batch_main on e->solo.) */
 xs_status lm_exec_main(lm_exec *e, const int32_t *tokens);
 /* Depformer sub-step k of the current time step (k == 0 resets its cache):
- * input = depformer_in[set](e->normed) + emb(prev), prev an i32 [1] tensor in
- * backend memory (a slot of e->sampled, or e->ids); logits in e->audio_logits. */
+ * input = depformer_in[set](normed main out) + emb(prev), prev an i32 [1]
+ * tensor in backend memory (a slot of e->sampled, or e->ids); logits in
+ * e->audio_logits. (lm_batch_dep on e->solo.) */
 xs_status lm_exec_dep(lm_exec *e, int k, const xs_tensor *prev);
 /* View of slot i of an i32 vector in backend memory, as an i32 [1] tensor. */
 xs_tensor lm_slot(const xs_tensor *v, int i);
 
-/* One transformer stack step on x [1, D] in place at position pos with weight
- * set `set`; layer outputs copied into layers_out [1, L, D] when non-NULL.
- * The position reaches the backend through st->pos_table when it covers pos
- * (no host transfer), else by one upload. */
-xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_state *st, xs_tensor *x,
-                        int64_t pos, int set, xs_tensor *layers_out);
+/* ---- batched step (lm_batch.c) -------------------------------------------
+ * One LM step for B sessions (rows) at once: every matmul runs over [B, D],
+ * so each weight is read once per step for all of them; rope, kv_store and
+ * attention run per row, on that session's own KV cache at its own position;
+ * sampling runs per row with the session's own seed and step counter. Row b
+ * gives bit-identical results to the same session stepped alone (B = 1),
+ * as long as the backend's matmul computes each output row independently
+ * of M (ref: always; cuda: always; cpu: for M <= 16, its GEMV path).
+ *
+ * Capturable step (CUDA graphs). A step is three phases:
+ *   1. STAGE (host -> device): lm_batch_stage uploads everything that changes
+ *      from step to step: the input tokens (i32 [1 + n_q, Bmax]), the
+ *      temporal positions (i32 [Bmax]) and, for sinusoidal models, the
+ *      position embedding ([Bmax, D]). Nothing else is uploaded during a step.
+ *   2. DEVICE: lm_batch_main, then for k = 0..dep_q-1 lm_batch_dep + picks.
+ *      A pure sequence of ops whose arguments (pointers, shapes, scalars)
+ *      depend only on the model, the capacity and the set of sessions in the
+ *      rows (which KV caches), never on the step: positions and tokens are
+ *      read from the staged device tensors, depformer positions from a
+ *      constant table, the depformer cache reset is a device copy from a
+ *      constant -1 tensor. (Exceptions, host values passed to ops: the
+ *      sampling counter of pick() — engineer "graph" turns it into a device
+ *      tensor — and taps, which download and are for debugging only.)
+ *   3. FETCH (device -> host): one download of the sampled tokens
+ *      (lm_batch_fetch, i32 [1 + dep_q, Bmax]).
+ * Host bookkeeping (e->main_pos++) happens in phase 1, not on the device. */
+typedef struct lm_stack_scratch {      /* [Bmax, ...] scratch of one stack */
+    xs_tensor xn, att, proj;           /* [Bmax, D] */
+    xs_tensor qkv;                     /* [Bmax, 3D]: per row q, k, v side by side */
+    xs_tensor ffh, ffa;                /* [Bmax, 2H], [Bmax, H] */
+} lm_stack_scratch;
+
+/* Scratch for up to cap rows (1..4096). */
+xs_status lm_batch_new(const lm_model *m, int cap, lm_batch **out);
+void lm_batch_free(lm_batch *b);
+int lm_batch_capacity(const lm_batch *b);
+/* Phase 1: rows[0..n) (distinct execs of b's model) take tokens
+ * [n][1 + n_q] (-1 = zero embedding); uploads tokens and positions, then
+ * advances each row's main_pos. Validates everything first: on error no row
+ * changes. */
+xs_status lm_batch_stage(lm_batch *b, lm_exec *const *rows, int n, const int32_t *tokens);
+/* Phase 2: the temporal step of the staged rows: text logits [n, text_card]. */
+xs_status lm_batch_main(lm_batch *b);
+/* Depformer sub-step k of the staged rows (k == 0 resets their depformer
+ * caches). prev: i32 [n] in backend memory (lm_batch_sampled_row(b, k), or
+ * scoring ids); logits [n, card]. */
+xs_status lm_batch_dep(lm_batch *b, int k, const xs_tensor *prev);
+/* Views: text logits [1, text_card] / audio logits [1, card] of row r;
+ * i32 [1] slot where the pick of stream j (0 text, 1 + k audio k) of row r
+ * goes; i32 [n] picks of stream j for all staged rows. */
+xs_tensor lm_batch_text_logits(const lm_batch *b, int r);
+xs_tensor lm_batch_audio_logits(const lm_batch *b, int r);
+xs_tensor lm_batch_pick_slot(const lm_batch *b, int j, int r);
+xs_tensor lm_batch_sampled_row(const lm_batch *b, int j);
+/* Phase 3: picks into out [n][1 + dep_q] (one download). */
+xs_status lm_batch_fetch(lm_batch *b, int32_t *out);
+
+/* One transformer stack step on x [B, D] (row b at position pos[b], an i32
+ * [B] tensor in backend memory; pe [B, D] added first for sinusoidal
+ * stacks, else NULL) with weight set `set`. kv[b] is row b's cache array
+ * [n_layers]. Layer outputs of row b are copied into layers_out[b] [1, L, D]
+ * when layers_out and layers_out[b] are non-NULL. */
+xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_scratch *sc,
+                        xs_kv_cache *const *kv, int B, xs_tensor *x, const xs_tensor *pos,
+                        const xs_tensor *pe, int set, xs_tensor *const *layers_out);
+/* The KV caches of one session for stack s (allocation in s->kv_dtype). */
 xs_status lm_stack_state_init(xs_backend *be, const lm_stack *s, lm_stack_state *st);
 void lm_stack_state_free(xs_backend *be, const lm_stack *s, lm_stack_state *st);
 xs_status lm_stack_state_reset(xs_backend *be, const lm_stack *s, lm_stack_state *st);
+xs_status lm_stack_scratch_init(xs_backend *be, const lm_stack *s, int cap, lm_stack_scratch *sc);
+void lm_stack_scratch_free(xs_backend *be, lm_stack_scratch *sc);
+/* Kyutai's create_sin_embedding of position pos into out [dim] (f32). */
+void lm_sin_embedding(float *out, int dim, int64_t pos, float max_period);
+/* The stack's norm (RMS or layer norm, its eps) of x into y. */
+xs_status lm_apply_norm(xs_backend *be, lm_norm_kind k, const lm_norm *n, xs_tensor *y,
+                        const xs_tensor *x);
 
 /* ---- generation (LMGen) -------------------------------------------------- */
 typedef struct lm_sampling {
@@ -275,6 +360,13 @@ xs_status lm_gen_step(lm_gen *g, const int32_t *user_codes, int32_t *out, bool *
  * its possible_values), or no value when value is NULL. Kept across resets. */
 xs_status lm_gen_set_condition(lm_gen *g, const char *name, const char *value);
 int64_t lm_gen_steps(const lm_gen *g);
+/* One LMGen.step for n distinct generators of b's model at once, through
+ * batch b (capacity >= n): each gets exactly what lm_gen_step would give it
+ * (same tokens, same RNG counters), whatever the other rows and their order.
+ * user_codes [n][n_q - dep_q], out [n][1 + dep_q], valid [n]. All codes
+ * are checked first: on error no generator advances. */
+xs_status lm_gen_step_batch(lm_batch *b, lm_gen *const *g, int n, const int32_t *user_codes,
+                            int32_t *out, bool *valid);
 /* lm_exec_fill_context on the generator's state (benchmarks: the tokens it
  * then produces are meaningless). */
 xs_status lm_gen_fill_context(lm_gen *g, uint64_t seed);

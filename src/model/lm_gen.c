@@ -16,10 +16,17 @@
  *
  * Sampling draws from the shared counter RNG: stream 0 = text, 1 + k =
  * audio codebook k, counter = the step index.
+ *
+ * Batch: lm_gen_step_batch steps n generators through one lm_batch (one
+ * row each); each keeps its own delay cache, step counter, seed and KV
+ * caches, so its tokens are those of lm_gen_step, which is the same code
+ * with n = 1 on the generator's private one-row batch.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/graph.h"
 #include "model/lm.h"
 
 #define LM_UNGENERATED (-2)
@@ -32,6 +39,12 @@ struct lm_gen {
     int32_t *cache;         /* [n_streams][ct] */
     int64_t step;
     int cond_sel[LM_MAX_COND]; /* value index per conditioner, -1 = no value */
+    /* CUDA graphs (engineer "graph"): `step` on the device, staged with the
+     * tokens, is the sampling counter, so a recorded step replays with the
+     * right draws; `graph` is the recorded device part of steps whose
+     * first row is this generator (see step_device). */
+    xs_tensor step_t;       /* i32 [1] */
+    xs_graph graph;
 };
 
 void lm_sampling_default(lm_sampling *s) {
@@ -77,6 +90,8 @@ xs_status lm_gen_set_condition(lm_gen *g, const char *name, const char *value) {
 
 void lm_gen_free(lm_gen *g) {
     if (!g) return;
+    xs_graph_free(g->ex.be, &g->graph);
+    if (g->ex.be) xs_tensor_free(g->ex.be, &g->step_t);
     lm_exec_free(&g->ex);
     free(g->cache);
     free(g);
@@ -93,6 +108,8 @@ xs_status lm_gen_new(const lm_model *m, const lm_sampling *s, xs_taps *taps, lm_
     g->cache = malloc((size_t)m->cfg.n_delays * (size_t)g->ct * sizeof *g->cache);
     xs_status rc = g->cache ? lm_exec_init(&g->ex, m, taps)
                             : xs_error(XS_ERR_NOMEM, "lm: out of memory");
+    int64_t one = 1;
+    if (rc == XS_OK) rc = xs_tensor_alloc(g->ex.be, XS_I32, 1, &one, &g->step_t);
     if (rc == XS_OK) rc = lm_gen_reset(g);
     if (rc != XS_OK) {
         lm_gen_free(g);
@@ -117,64 +134,168 @@ static xs_status pick(lm_gen *g, const xs_tensor *logits, bool text, int cb, xs_
     float temp = text ? s->text_temp : s->temp;
     int top_k = text ? s->text_top_k : s->top_k;
     uint64_t stream = text ? 0 : 1 + (uint64_t)cb;
-    return xs_op_sample_topk(be, id, logits, temp, top_k, s->seed, stream, (uint64_t)g->step);
+    return xs_op_sample_topk_at(be, id, logits, temp, top_k, s->seed, stream, 0, &g->step_t);
 }
 
-xs_status lm_gen_step(lm_gen *g, const int32_t *user_codes, int32_t *out, bool *valid) {
+/* Steps 1 and 2 of the delay cache for one generator: the user codes go
+ * into their delayed slots, `in` [1 + n_q] gets what the model sees. */
+static void delay_in(lm_gen *g, const int32_t *user_codes, int32_t *in) {
     const lm_config *c = &g->m->cfg;
-    const int n = c->n_delays, ct = g->ct, dq = c->dep_q;
+    const int n = c->n_delays, ct = g->ct, dq = c->dep_q, n_user = c->n_q - dq;
     const int64_t s = g->step;
-    const int n_user = c->n_q - dq;
-    for (int j = 0; j < n_user; j++) {
-        int32_t code = user_codes[j];
-        if (code < -1 || code >= c->card)
-            return xs_error(XS_ERR_ARG, "lm: user code %d of step %lld out of range (-1..%d)", code,
-                            (long long)s, c->card - 1);
-    }
-    /* 1. user codes into their delayed slots */
     for (int j = 0; j < n_user; j++) {
         int k = 1 + dq + j;
         g->cache[k * ct + (int)((s + c->delays[k]) % ct)] = user_codes[j];
     }
-    /* 2. what the model sees */
-    int32_t in[LM_MAX_STREAMS];
     for (int k = 0; k < n; k++) {
         if (s <= c->delays[k]) in[k] = k == 0 ? c->text_card : c->card;
         else in[k] = g->cache[k * ct + (int)(s % ct)];
         XS_ASSERT(in[k] != LM_UNGENERATED);
     }
-    lm_exec *e = &g->ex;
-    XS_TRY(lm_exec_main(e, in));
-    /* The picks stay in backend memory; sub-step k embeds slot k. One
-     * download per step brings them to the host delay cache. */
-    xs_tensor slot = lm_slot(&e->sampled, 0);
-    XS_TRY(pick(g, &e->text_logits, true, 0, &slot));
-    for (int k = 0; k < dq; k++) {
-        xs_tensor prev = lm_slot(&e->sampled, k), next = lm_slot(&e->sampled, k + 1);
-        XS_TRY(lm_exec_dep(e, k, &prev));
-        XS_TRY(pick(g, &e->audio_logits, false, k, &next));
-    }
-    int32_t sampled[LM_MAX_DEP + 1];
-    XS_TRY(xs_tensor_download(e->be, sampled, &e->sampled));
-    if (e->taps) {
-        int64_t one = 1, sh[2] = {1, dq};
-        xs_tensor t0v = xs_tensor_make(XS_I32, 1, &one, e->sampled.data);
-        xs_tensor t1 = xs_tensor_make(XS_I32, 2, sh, (int32_t *)e->sampled.data + 1);
-        XS_TRY(XS_TAP(e->taps, e->be, "lm.sampled_text", &t0v, 0));
-        XS_TRY(XS_TAP(e->taps, e->be, "lm.sampled_audio", &t1, 0));
-    }
-    /* 3. sampled tokens into slot (s + 1) */
-    const int64_t s1 = s + 1;
+}
+
+/* Steps 3 and 4: the sampled tokens into slot (s + 1), and the frame
+ * s - max_delay, if any, into out. */
+static void delay_out(lm_gen *g, const int32_t *sampled, int32_t *out, bool *valid) {
+    const lm_config *c = &g->m->cfg;
+    const int ct = g->ct, dq = c->dep_q;
+    const int64_t s1 = g->step + 1;
     for (int k = 0; k <= dq; k++) g->cache[k * ct + (int)(s1 % ct)] = sampled[k];
     g->step = s1;
-    /* 4. the frame s - max_delay, if any */
     int D = lm_config_max_delay(c);
     if (s1 <= D) {
         for (int k = 0; k <= dq; k++) out[k] = -1;
         *valid = false;
-        return XS_OK;
+        return;
     }
     for (int k = 0; k <= dq; k++) out[k] = g->cache[k * ct + (int)((s1 - D + c->delays[k]) % ct)];
     *valid = true;
+}
+
+/* Phase 2 of a step: device work only (graph.h), so that it can be
+ * recorded once and replayed: every argument depends on the batch, the
+ * rows' generators and their buffers, never on the step (the step counter
+ * and positions are staged device tensors). */
+typedef struct step_job {
+    lm_batch *b;
+    lm_gen *const *g;
+    int n;
+} step_job;
+
+static xs_status step_device(void *p) {
+    const step_job *j = p;
+    lm_batch *b = j->b;
+    const int n = j->n, dq = j->g[0]->m->cfg.dep_q;
+    XS_TRY(lm_batch_main(b));
+    for (int r = 0; r < n; r++) {
+        xs_tensor logits = lm_batch_text_logits(b, r), slot = lm_batch_pick_slot(b, 0, r);
+        XS_TRY(pick(j->g[r], &logits, true, 0, &slot));
+    }
+    for (int k = 0; k < dq; k++) {
+        xs_tensor prev = lm_batch_sampled_row(b, k);
+        XS_TRY(lm_batch_dep(b, k, &prev));
+        for (int r = 0; r < n; r++) {
+            xs_tensor logits = lm_batch_audio_logits(b, r), slot = lm_batch_pick_slot(b, k + 1, r);
+            XS_TRY(pick(j->g[r], &logits, false, k, &slot));
+        }
+    }
     return XS_OK;
+}
+
+/* What a recording of step_device depends on: the batch, the rows (their
+ * generators, KV caches and condition vectors). Taps download: eager. */
+static bool step_key(const step_job *j, uint64_t *key) {
+    uint64_t k = xs_graph_key_add(XS_GRAPH_KEY0, (uint64_t)(uintptr_t)j->b);
+    k = xs_graph_key_add(k, (uint64_t)j->n);
+    /* a batch freed and another made at the same address: other buffers */
+    xs_tensor tl = lm_batch_text_logits(j->b, 0), al = lm_batch_audio_logits(j->b, 0);
+    xs_tensor sr = lm_batch_sampled_row(j->b, 0);
+    k = xs_graph_key_add(k, (uint64_t)lm_batch_capacity(j->b));
+    k = xs_graph_key_add(k, (uint64_t)(uintptr_t)tl.data);
+    k = xs_graph_key_add(k, (uint64_t)(uintptr_t)al.data);
+    k = xs_graph_key_add(k, (uint64_t)(uintptr_t)sr.data);
+    for (int r = 0; r < j->n; r++) {
+        const lm_gen *g = j->g[r];
+        if (g->ex.taps) return false;
+        k = xs_graph_key_add(k, (uint64_t)(uintptr_t)g);
+        k = xs_graph_key_add(k, (uint64_t)(uintptr_t)g->ex.ms.kv);
+        k = xs_graph_key_add(k, (uint64_t)(uintptr_t)g->ex.cond.data);
+        k = xs_graph_key_add(k, (uint64_t)(uintptr_t)g->step_t.data);
+        /* the sampling settings are kernel arguments too */
+        const lm_sampling *s = &g->samp;
+        uint32_t t1, t2;
+        memcpy(&t1, &s->temp, 4);
+        memcpy(&t2, &s->text_temp, 4);
+        k = xs_graph_key_add(k, s->seed);
+        k = xs_graph_key_add(k, ((uint64_t)t1 << 32) | t2);
+        k = xs_graph_key_add(k, ((uint64_t)(uint32_t)s->top_k << 32) | (uint32_t)s->text_top_k);
+        k = xs_graph_key_add(k, s->greedy);
+    }
+    *key = k;
+    return true;
+}
+
+xs_status lm_gen_step_batch(lm_batch *b, lm_gen *const *g, int n, const int32_t *user_codes,
+                            int32_t *out, bool *valid) {
+    if (!b || !g || n < 1 || !user_codes || !out || !valid)
+        return xs_error(XS_ERR_ARG, "lm: batch step: NULL argument or no generator");
+    if (n > lm_batch_capacity(b))
+        return xs_error(XS_ERR_ARG, "lm: batch step of %d generators, capacity %d", n,
+                        lm_batch_capacity(b));
+    const lm_model *m = g[0] ? g[0]->m : NULL;
+    if (!m) return xs_error(XS_ERR_ARG, "lm: batch step: generator 0 is NULL");
+    const lm_config *c = &m->cfg;
+    const int nd = c->n_delays, dq = c->dep_q, n_user = c->n_q - dq, ns = 1 + dq;
+    /* check everything before any generator changes */
+    for (int r = 0; r < n; r++) {
+        if (!g[r] || g[r]->m != m)
+            return xs_error(XS_ERR_ARG, "lm: batch step: generator %d is not of the same model", r);
+        for (int q = 0; q < r; q++)
+            if (g[q] == g[r])
+                return xs_error(XS_ERR_ARG, "lm: batch step: generators %d and %d are the same", q,
+                                r);
+        for (int j = 0; j < n_user; j++) {
+            int32_t code = user_codes[(size_t)r * n_user + j];
+            if (code < -1 || code >= c->card)
+                return xs_error(XS_ERR_ARG, "lm: user code %d of step %lld out of range (-1..%d)",
+                                code, (long long)g[r]->step, c->card - 1);
+        }
+    }
+    int32_t *in = malloc((size_t)n * (size_t)(nd + ns) * sizeof *in);
+    lm_exec **rows = malloc((size_t)n * sizeof *rows);
+    xs_status rc = in && rows ? XS_OK : xs_error(XS_ERR_NOMEM, "lm: batch step: out of memory");
+    int32_t *sampled = in ? in + (size_t)n * nd : NULL;
+    for (int r = 0; rc == XS_OK && r < n; r++) {
+        delay_in(g[r], user_codes + (size_t)r * n_user, in + (size_t)r * nd);
+        rows[r] = &g[r]->ex;
+    }
+    /* phase 1: stage tokens and positions; phase 2: device work; the picks
+     * stay in backend memory (sub-step k embeds the picks of stream k);
+     * phase 3: one download brings them to the host delay caches */
+    if (rc == XS_OK) rc = lm_batch_stage(b, rows, n, in);
+    for (int r = 0; rc == XS_OK && r < n; r++) {
+        /* the sampling counter (i32: 2^31 steps = 5 years of audio) */
+        int32_t st = (int32_t)g[r]->step;
+        rc = g[r]->step > INT32_MAX ? xs_error(XS_ERR_ARG, "lm: step counter overflow")
+                                    : xs_tensor_upload(g[r]->ex.be, &g[r]->step_t, &st);
+    }
+    if (rc == XS_OK) {
+        step_job j = {b, g, n};
+        uint64_t key = 0;
+        if (step_key(&j, &key))
+            rc = xs_graph_run(g[0]->ex.be, &g[0]->graph, key, step_device, &j);
+        else
+            rc = step_device(&j);
+    }
+    if (rc == XS_OK) rc = lm_batch_fetch(b, sampled);
+    for (int r = 0; rc == XS_OK && r < n; r++)
+        delay_out(g[r], sampled + (size_t)r * ns, out + (size_t)r * ns, &valid[r]);
+    free(in);
+    free(rows);
+    return rc;
+}
+
+xs_status lm_gen_step(lm_gen *g, const int32_t *user_codes, int32_t *out, bool *valid) {
+    if (!g) return xs_error(XS_ERR_ARG, "lm: step: no generator");
+    return lm_gen_step_batch(g->ex.solo, &g, 1, user_codes, out, valid);
 }

@@ -11,6 +11,11 @@
  * p sees the keys of positions p - context + 1 .. p that are still in the
  * ring. Positions keep counting past the capacity: the main ring of
  * `context` slots holds exactly the visible window.
+ *
+ * Rows: a stack step runs B rows (sessions) at once. Norms, matmuls and the
+ * FFN see [B, D]; rope, kv_store and attention run per row on that row's
+ * own cache and position (pos[b]), so a row's values do not depend on the
+ * other rows.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -27,24 +32,29 @@ static float norm_eps(lm_norm_kind k) {
     return (k == LM_NORM_RMS_F32 || k == LM_NORM_LAYER_F32) ? 1e-8f : 1e-5f;
 }
 
-static xs_status apply_norm(xs_backend *be, lm_norm_kind k, const lm_norm *n, xs_tensor *y,
-                            const xs_tensor *x) {
+xs_status lm_apply_norm(xs_backend *be, lm_norm_kind k, const lm_norm *n, xs_tensor *y,
+                        const xs_tensor *x) {
     if (k == LM_NORM_RMS || k == LM_NORM_RMS_F32) return xs_op_rms_norm(be, y, x, &n->w, norm_eps(k));
     return xs_op_layer_norm(be, y, x, &n->w, n->b.data ? &n->b : NULL, norm_eps(k));
 }
 
 xs_status lm_model_set_kv_dtype(lm_model *m, xs_dtype dt) {
     if (!m) return xs_error(XS_ERR_ARG, "lm: set kv dtype: no model");
-    if (dt != XS_F32 && dt != XS_BF16)
-        return xs_error(XS_ERR_DTYPE, "lm: kv cache dtype %s (expected f32 or bf16)",
+    if (dt == LM_KV_DEFAULT) dt = lm_model_kv_dtype_default(m);
+    if (dt != XS_F32 && dt != XS_BF16 && dt != XS_Q8_0)
+        return xs_error(XS_ERR_DTYPE, "lm: kv cache dtype %s (expected f32, bf16 or q8_0)",
                         xs_dtype_name(dt));
+    /* q8_0 rows are whole blocks of 32, and so is each head (ops.c) */
+    if (dt == XS_Q8_0 && (m->main.heads < 1 || (m->main.dim / m->main.heads) % XS_QK))
+        return xs_error(XS_ERR_SHAPE, "lm: q8_0 kv cache needs a head dim multiple of %d "
+                        "(this model: dim %d, %d heads)", XS_QK, m->main.dim, m->main.heads);
     m->main.kv_dtype = dt;
     return XS_OK;
 }
 
 static size_t stack_kv_bytes(const lm_stack *s) {
-    const size_t el = s->kv_dtype == XS_BF16 ? 2 : 4;
-    return (size_t)2 * (size_t)s->n_layers * (size_t)s->capacity * (size_t)s->dim * el;
+    const size_t row = xs_dtype_row_bytes(s->kv_dtype, s->dim); /* q8_0: 34 B per 32 values */
+    return (size_t)2 * (size_t)s->n_layers * (size_t)s->capacity * row;
 }
 
 size_t lm_model_kv_bytes(const lm_model *m) {
@@ -58,26 +68,6 @@ xs_status lm_stack_state_init(xs_backend *be, const lm_stack *s, lm_stack_state 
     if (!st->kv) return xs_error(XS_ERR_NOMEM, "lm: out of memory");
     for (int l = 0; l < s->n_layers; l++)
         XS_TRY(xs_kv_cache_alloc_dtype(be, s->capacity, s->dim, s->kv_dtype, &st->kv[l]));
-    XS_TRY(alloc2(be, &st->xn, 1, s->dim));
-    XS_TRY(alloc2(be, &st->qkv, 1, 3 * (int64_t)s->dim));
-    XS_TRY(alloc2(be, &st->att, 1, s->dim));
-    XS_TRY(alloc2(be, &st->proj, 1, s->dim));
-    XS_TRY(alloc2(be, &st->ffh, 1, 2 * (int64_t)s->hidden));
-    XS_TRY(alloc2(be, &st->ffa, 1, s->hidden));
-    XS_TRY(alloc2(be, &st->pe, 1, s->dim));
-    int64_t one = 1;
-    XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &one, &st->pos));
-    st->pe_host = malloc((size_t)s->dim * sizeof(float));
-    if (!st->pe_host) return xs_error(XS_ERR_NOMEM, "lm: out of memory");
-    if (s->capacity <= LM_MAX_DEP) {
-        /* the depformer's positions are always 0..dep_q-1: keep them on the
-         * backend once for all */
-        int32_t p[LM_MAX_DEP];
-        for (int i = 0; i < s->capacity; i++) p[i] = i;
-        int64_t n = s->capacity;
-        XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &n, &st->pos_table));
-        XS_TRY(xs_tensor_upload(be, &st->pos_table, p));
-    }
     return lm_stack_state_reset(be, s, st);
 }
 
@@ -85,10 +75,6 @@ void lm_stack_state_free(xs_backend *be, const lm_stack *s, lm_stack_state *st) 
     if (st->kv)
         for (int l = 0; l < s->n_layers; l++) xs_kv_cache_free(be, &st->kv[l]);
     free(st->kv);
-    xs_tensor *all[] = {&st->xn, &st->qkv, &st->att, &st->proj,
-                        &st->ffh, &st->ffa, &st->pos, &st->pe, &st->pos_table};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) xs_tensor_free(be, all[i]);
-    free(st->pe_host);
     memset(st, 0, sizeof *st);
 }
 
@@ -99,7 +85,7 @@ xs_status lm_stack_state_reset(xs_backend *be, const lm_stack *s, lm_stack_state
 
 /* Kyutai's create_sin_embedding: [cos(p / T^(i/(h-1))) | sin(...)], h = D/2,
  * in f32 like the reference. */
-static void sin_embedding(float *out, int dim, int64_t pos, float max_period) {
+void lm_sin_embedding(float *out, int dim, int64_t pos, float max_period) {
     int half = dim / 2;
     for (int i = 0; i < half; i++) {
         float expo = half > 1 ? (float)i / (float)(half - 1) : 0.f;
@@ -109,65 +95,83 @@ static void sin_embedding(float *out, int dim, int64_t pos, float max_period) {
     }
 }
 
-xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_state *st, xs_tensor *x,
-                        int64_t pos, int set, xs_tensor *layers_out) {
-    xs_tensor pos_t;
-    if (st->pos_table.data && pos >= 0 && pos < st->pos_table.shape[0]) {
-        pos_t = lm_slot(&st->pos_table, (int)pos);
-    } else {
-        int32_t p32 = (int32_t)pos;
-        XS_TRY(xs_tensor_upload(be, &st->pos, &p32));
-        pos_t = st->pos;
-    }
-    if (s->pos == LM_POS_SIN || s->pos == LM_POS_SIN_ROPE) {
-        sin_embedding(st->pe_host, s->dim, pos, s->max_period);
-        XS_TRY(xs_tensor_upload(be, &st->pe, st->pe_host));
-        XS_TRY(xs_op_add(be, x, x, &st->pe));
-    }
+xs_status lm_stack_scratch_init(xs_backend *be, const lm_stack *s, int cap, lm_stack_scratch *sc) {
+    memset(sc, 0, sizeof *sc);
+    XS_TRY(alloc2(be, &sc->xn, cap, s->dim));
+    XS_TRY(alloc2(be, &sc->qkv, cap, 3 * (int64_t)s->dim));
+    XS_TRY(alloc2(be, &sc->att, cap, s->dim));
+    XS_TRY(alloc2(be, &sc->proj, cap, s->dim));
+    XS_TRY(alloc2(be, &sc->ffh, cap, 2 * (int64_t)s->hidden));
+    XS_TRY(alloc2(be, &sc->ffa, cap, s->hidden));
+    return XS_OK;
+}
+
+void lm_stack_scratch_free(xs_backend *be, lm_stack_scratch *sc) {
+    xs_tensor *all[] = {&sc->xn, &sc->qkv, &sc->att, &sc->proj, &sc->ffh, &sc->ffa};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) xs_tensor_free(be, all[i]);
+}
+
+/* The first B rows of a [Bmax, N] scratch tensor (contiguous). */
+static xs_tensor first_rows(const xs_tensor *t, int B) { return xs_tensor_slice(t, 0, 0, B); }
+
+xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_scratch *sc,
+                        xs_kv_cache *const *kv, int B, xs_tensor *x, const xs_tensor *pos,
+                        const xs_tensor *pe, int set, xs_tensor *const *layers_out) {
+    if (B < 1 || x->shape[0] != B || xs_tensor_numel(pos) != B)
+        return xs_error(XS_ERR_SHAPE, "lm: stack step: %d rows, x has %lld, pos %lld", B,
+                        (long long)x->shape[0], (long long)xs_tensor_numel(pos));
+    if (pe) XS_TRY(xs_op_add(be, x, x, pe));
+    const int64_t D = s->dim;
     bool rope = s->pos == LM_POS_ROPE || s->pos == LM_POS_SIN_ROPE;
     int hd = s->dim / s->heads;
     float scale = 1.0f / sqrtf((float)hd);
-    int64_t hshape[3] = {1, s->heads, hd};
-    /* one matmul for q, k and v (the set's rows of in_proj are contiguous);
-     * with a single row the three outputs are contiguous [1, D] views */
-    float *qkv = st->qkv.data;
-    xs_tensor q = xs_tensor_2d(XS_F32, qkv, 1, s->dim);
-    xs_tensor k = xs_tensor_2d(XS_F32, qkv + s->dim, 1, s->dim);
-    xs_tensor v = xs_tensor_2d(XS_F32, qkv + 2 * s->dim, 1, s->dim);
+    xs_tensor xn = first_rows(&sc->xn, B), qkv = first_rows(&sc->qkv, B);
+    xs_tensor att = first_rows(&sc->att, B), proj = first_rows(&sc->proj, B);
+    xs_tensor ffh = first_rows(&sc->ffh, B), ffa = first_rows(&sc->ffa, B);
     for (int l = 0; l < s->n_layers; l++) {
         const lm_layer *L = &s->layers[l];
         const lm_set *w = &L->sets[set];
-        /* attention block */
-        XS_TRY(apply_norm(be, s->norm, &L->norm1, &st->xn, x));
-        XS_TRY(xs_op_matmul(be, &st->qkv, &st->xn, &w->wqkv, NULL));
-        if (rope) {
-            xs_tensor q3, k3;
-            XS_TRY(xs_tensor_reshape(&q, 3, hshape, &q3));
-            XS_TRY(xs_tensor_reshape(&k, 3, hshape, &k3));
-            XS_TRY(xs_op_rope(be, &q3, &pos_t, s->max_period));
-            XS_TRY(xs_op_rope(be, &k3, &pos_t, s->max_period));
+        /* attention block: one matmul for q, k and v of every row (the set's
+         * rows of in_proj are contiguous: row b holds [q | k | v]) */
+        XS_TRY(lm_apply_norm(be, s->norm, &L->norm1, &xn, x));
+        XS_TRY(xs_op_matmul(be, &qkv, &xn, &w->wqkv, NULL));
+        for (int b = 0; b < B; b++) {
+            /* per row: its own position and its own cache */
+            float *row = (float *)qkv.data + (int64_t)b * 3 * D;
+            xs_tensor p = lm_slot(pos, b);
+            xs_tensor q = xs_tensor_2d(XS_F32, row, 1, D);
+            xs_tensor k = xs_tensor_2d(XS_F32, row + D, 1, D);
+            xs_tensor v = xs_tensor_2d(XS_F32, row + 2 * D, 1, D);
+            xs_tensor y = xs_tensor_2d(XS_F32, (float *)att.data + (int64_t)b * D, 1, D);
+            if (rope) {
+                /* q and k are adjacent: one rope over 2 * heads heads rotates
+                 * both (the angle depends on the position and the pair only) */
+                xs_tensor qk = xs_tensor_3d(XS_F32, row, 1, 2 * (int64_t)s->heads, hd);
+                XS_TRY(xs_op_rope(be, &qk, &p, s->max_period));
+            }
+            XS_TRY(xs_op_kv_store(be, &kv[b][l], &k, &v, &p));
+            XS_TRY(xs_op_attention(be, &y, &q, &kv[b][l], &p, s->heads, s->context, scale));
         }
-        XS_TRY(xs_op_kv_store(be, &st->kv[l], &k, &v, &pos_t));
-        XS_TRY(xs_op_attention(be, &st->att, &q, &st->kv[l], &pos_t, s->heads, s->context,
-                               scale));
-        XS_TRY(xs_op_matmul(be, &st->proj, &st->att, &w->wo, NULL));
-        XS_TRY(xs_op_add(be, x, x, &st->proj));
+        XS_TRY(xs_op_matmul(be, &proj, &att, &w->wo, NULL));
+        XS_TRY(xs_op_add(be, x, x, &proj));
         /* feed-forward block */
-        XS_TRY(apply_norm(be, s->norm, &L->norm2, &st->xn, x));
+        XS_TRY(lm_apply_norm(be, s->norm, &L->norm2, &xn, x));
         if (s->gating) {
-            XS_TRY(xs_op_matmul(be, &st->ffh, &st->xn, &w->ff_in, NULL));
-            XS_TRY(xs_op_silu_mul(be, &st->ffa, &st->ffh));
+            XS_TRY(xs_op_matmul(be, &ffh, &xn, &w->ff_in, NULL));
+            XS_TRY(xs_op_silu_mul(be, &ffa, &ffh));
         } else {
-            XS_TRY(xs_op_matmul(be, &st->ffa, &st->xn, &w->ff_in, NULL));
-            XS_TRY(xs_op_gelu(be, &st->ffa, &st->ffa));
+            XS_TRY(xs_op_matmul(be, &ffa, &xn, &w->ff_in, NULL));
+            XS_TRY(xs_op_gelu(be, &ffa, &ffa));
         }
-        XS_TRY(xs_op_matmul(be, &st->proj, &st->ffa, &w->ff_out, NULL));
-        XS_TRY(xs_op_add(be, x, x, &st->proj));
-        if (layers_out) {
-            /* [1, L, D] tap buffer: row l <- x */
-            xs_tensor row = xs_tensor_2d(XS_F32, (float *)layers_out->data + (int64_t)l * s->dim,
-                                         1, s->dim);
-            XS_TRY(xs_op_copy(be, &row, x));
+        XS_TRY(xs_op_matmul(be, &proj, &ffa, &w->ff_out, NULL));
+        XS_TRY(xs_op_add(be, x, x, &proj));
+        for (int b = 0; layers_out && b < B; b++) {
+            if (!layers_out[b]) continue;
+            /* [1, L, D] tap buffer of row b: row l <- x[b] */
+            xs_tensor dst = xs_tensor_2d(XS_F32, (float *)layers_out[b]->data + (int64_t)l * D,
+                                         1, D);
+            xs_tensor src = xs_tensor_2d(XS_F32, (float *)x->data + (int64_t)b * D, 1, D);
+            XS_TRY(xs_op_copy(be, &dst, &src));
         }
     }
     return XS_OK;
@@ -188,27 +192,26 @@ xs_status lm_exec_init(lm_exec *e, const lm_model *m, xs_taps *taps) {
     xs_backend *be = m->be;
     const lm_config *c = &m->cfg;
     XS_TRY(lm_stack_state_init(be, &m->main, &e->ms));
-    XS_TRY(lm_stack_state_init(be, &m->dep, &e->ds));
-    XS_TRY(alloc2(be, &e->x, 1, c->dim));
-    XS_TRY(alloc2(be, &e->emb, 1, c->dim));
-    XS_TRY(alloc2(be, &e->normed, 1, c->dim));
-    XS_TRY(alloc2(be, &e->text_logits, 1, c->text_card));
-    XS_TRY(alloc2(be, &e->dx, 1, c->dep_dim));
-    XS_TRY(alloc2(be, &e->demb, 1, c->dep_dim));
-    XS_TRY(alloc2(be, &e->dlr, 1, c->dep_low_rank ? c->dep_low_rank : 1));
-    XS_TRY(alloc2(be, &e->audio_logits, 1, c->card));
     int64_t one = 1;
     XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &one, &e->ids));
-    int64_t nm = c->n_delays, ns = 1 + c->dep_q;
-    XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &nm, &e->main_ids));
-    XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &ns, &e->sampled));
-    int64_t s1[3] = {1, c->num_layers, c->dim};
-    XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s1, &e->tap_layers));
-    int64_t s2[3] = {1, c->dep_q, c->dep_dim};
-    XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s2, &e->tap_dep_in));
-    XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s2, &e->tap_dep_out));
-    int64_t s3[3] = {1, c->dep_q, c->card};
-    XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s3, &e->tap_dep_logits));
+    if (taps) {
+        int64_t s1[3] = {1, c->num_layers, c->dim};
+        XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s1, &e->tap_layers));
+        int64_t s2[3] = {1, c->dep_q, c->dep_dim};
+        XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s2, &e->tap_dep_in));
+        XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s2, &e->tap_dep_out));
+        int64_t s3[3] = {1, c->dep_q, c->card};
+        XS_TRY(xs_tensor_alloc(be, XS_F32, 3, s3, &e->tap_dep_logits));
+        int64_t st[2] = {1, c->n_delays}, ns = 1 + c->dep_q;
+        XS_TRY(xs_tensor_alloc(be, XS_I32, 2, st, &e->tap_tokens));
+        XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &ns, &e->tap_sampled));
+    }
+    XS_TRY(lm_batch_new(m, 1, &e->solo));
+    e->text_logits = lm_batch_text_logits(e->solo, 0);
+    e->audio_logits = lm_batch_audio_logits(e->solo, 0);
+    /* with one row, the [1 + dep_q, 1] picks are one contiguous vector */
+    xs_tensor s0 = lm_batch_pick_slot(e->solo, 0, 0);
+    e->sampled = xs_tensor_1d(XS_I32, s0.data, 1 + (int64_t)c->dep_q);
     e->main_pos = 0;
     return lm_exec_set_condition(e, NULL); /* conditioned model: "no value" until set */
 }
@@ -217,17 +220,15 @@ void lm_exec_free(lm_exec *e) {
     if (!e->m) return;
     xs_backend *be = e->be;
     lm_stack_state_free(be, &e->m->main, &e->ms);
-    lm_stack_state_free(be, &e->m->dep, &e->ds);
-    xs_tensor *all[] = {&e->x, &e->emb, &e->normed, &e->text_logits, &e->dx, &e->demb, &e->dlr,
-                        &e->audio_logits, &e->ids, &e->main_ids, &e->sampled, &e->tap_layers,
-                        &e->tap_dep_in, &e->tap_dep_out, &e->tap_dep_logits, &e->cond};
+    lm_batch_free(e->solo);
+    xs_tensor *all[] = {&e->ids, &e->tap_layers, &e->tap_dep_in, &e->tap_dep_out,
+                        &e->tap_dep_logits, &e->tap_tokens, &e->tap_sampled, &e->cond};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) xs_tensor_free(be, all[i]);
     memset(e, 0, sizeof *e);
 }
 
 xs_status lm_exec_reset(lm_exec *e) {
     XS_TRY(lm_stack_state_reset(e->be, &e->m->main, &e->ms));
-    XS_TRY(lm_stack_state_reset(e->be, &e->m->dep, &e->ds));
     e->main_pos = 0;
     return XS_OK;
 }
@@ -273,84 +274,12 @@ xs_status lm_exec_fill_context(lm_exec *e, uint64_t seed) {
     return rc;
 }
 
-/* y = emb(id) for one token id (i32 [1] in backend memory); low-rank tables
- * go through their linear. Id -1 gives zeros (the embedding op's zero row,
- * and 0 . W = 0); the op rejects ids outside the table. */
-static xs_status embed(lm_exec *e, const lm_emb *emb, const xs_tensor *id, xs_tensor *y) {
-    if (!emb->low_rank.data) return xs_op_embedding(e->be, y, &emb->table, id);
-    XS_TRY(xs_op_embedding(e->be, &e->dlr, &emb->table, id));
-    return xs_op_matmul(e->be, y, &e->dlr, &emb->low_rank, NULL);
-}
-
 xs_status lm_exec_main(lm_exec *e, const int32_t *tokens) {
-    const lm_model *m = e->m;
-    const lm_config *c = &m->cfg;
-    xs_backend *be = e->be;
-    for (int k = 0; k < c->n_delays; k++) {
-        int32_t hi = k == 0 ? c->text_card : c->card;
-        if (tokens[k] < -1 || tokens[k] > hi)
-            return xs_error(XS_ERR_ARG, "lm: token %d of stream %d out of range (-1..%d)",
-                            tokens[k], k, hi);
-    }
-    XS_TRY(xs_tensor_upload(be, &e->main_ids, tokens));
-    if (e->taps) {
-        int64_t sh[2] = {1, c->n_delays};
-        xs_tensor row = xs_tensor_make(XS_I32, 2, sh, e->main_ids.data);
-        XS_TRY(xs_tap_record(e->taps, be, "lm.main_input_tokens", &row, 0));
-    }
-    /* Kyutai's order: audio embeddings summed in stream order, then text. */
-    for (int i = 0; i < c->n_q; i++) {
-        xs_tensor *dst = i == 0 ? &e->x : &e->emb;
-        xs_tensor id = lm_slot(&e->main_ids, 1 + i);
-        XS_TRY(embed(e, &m->emb[i], &id, dst));
-        if (i > 0) XS_TRY(xs_op_add(be, &e->x, &e->x, &e->emb));
-    }
-    xs_tensor id0 = lm_slot(&e->main_ids, 0);
-    XS_TRY(embed(e, &m->text_emb, &id0, c->n_q ? &e->emb : &e->x));
-    if (c->n_q) XS_TRY(xs_op_add(be, &e->x, &e->x, &e->emb));
-    /* LMModel.forward_text: the fuser's "sum" condition joins the input here */
-    if (e->cond.data) XS_TRY(xs_op_add(be, &e->x, &e->x, &e->cond));
-    XS_TRY(XS_TAP(e->taps, be, "lm.main_emb_sum", &e->x, 0));
-    XS_TRY(lm_stack_step(be, &m->main, &e->ms, &e->x, e->main_pos, 0,
-                         e->taps ? &e->tap_layers : NULL));
-    e->main_pos++;
-    XS_TRY(XS_TAP(e->taps, be, "lm.main_layer_out", &e->tap_layers, 0));
-    XS_TRY(XS_TAP(e->taps, be, "lm.main_pre_norm", &e->x, 0));
-    XS_TRY(apply_norm(be, c->norm, &m->out_norm, &e->normed, &e->x));
-    XS_TRY(XS_TAP(e->taps, be, "lm.main_out_normed", &e->normed, 0));
-    XS_TRY(xs_op_matmul(be, &e->text_logits, &e->normed, &m->text_linear, NULL));
-    return XS_TAP(e->taps, be, "lm.text_logits", &e->text_logits, 0);
-}
-
-/* Copy a [1, N] row into row k of a [1, dep_q, N] tap buffer. */
-static xs_status tap_row(xs_backend *be, xs_tensor *buf, int k, const xs_tensor *row) {
-    int64_t n = buf->shape[2];
-    int64_t s[2] = {1, n};
-    xs_tensor dst = xs_tensor_make(XS_F32, 2, s, (float *)buf->data + (int64_t)k * n);
-    return xs_op_copy(be, &dst, row);
+    lm_exec *row = e;
+    XS_TRY(lm_batch_stage(e->solo, &row, 1, tokens));
+    return lm_batch_main(e->solo);
 }
 
 xs_status lm_exec_dep(lm_exec *e, int k, const xs_tensor *prev) {
-    const lm_model *m = e->m;
-    const lm_config *c = &m->cfg;
-    xs_backend *be = e->be;
-    if (k == 0) XS_TRY(lm_stack_state_reset(be, &m->dep, &e->ds));
-    int set = c->dep_schedule[k];
-    int in_index = c->dep_multi_linear ? set : 0;
-    if (c->dep_multi_linear && !c->has_dep_schedule) in_index = k;
-    XS_TRY(xs_op_matmul(be, &e->dx, &e->normed, &m->dep_in[in_index], NULL));
-    if (k == 0) XS_TRY(embed(e, &m->dep_text_emb, prev, &e->demb));
-    else XS_TRY(embed(e, &m->dep_emb[k - 1], prev, &e->demb));
-    XS_TRY(xs_op_add(be, &e->dx, &e->dx, &e->demb));
-    if (e->taps) XS_TRY(tap_row(be, &e->tap_dep_in, k, &e->dx));
-    XS_TRY(lm_stack_step(be, &m->dep, &e->ds, &e->dx, k, set, NULL));
-    if (e->taps) XS_TRY(tap_row(be, &e->tap_dep_out, k, &e->dx));
-    XS_TRY(xs_op_matmul(be, &e->audio_logits, &e->dx, &m->linears[k], NULL));
-    if (e->taps) XS_TRY(tap_row(be, &e->tap_dep_logits, k, &e->audio_logits));
-    if (e->taps && k == c->dep_q - 1) {
-        XS_TRY(XS_TAP(e->taps, be, "lm.depformer_in", &e->tap_dep_in, 0));
-        XS_TRY(XS_TAP(e->taps, be, "lm.depformer_out", &e->tap_dep_out, 0));
-        XS_TRY(XS_TAP(e->taps, be, "lm.depformer_logits", &e->tap_dep_logits, 0));
-    }
-    return XS_OK;
+    return lm_batch_dep(e->solo, k, prev);
 }

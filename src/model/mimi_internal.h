@@ -8,6 +8,7 @@
 #ifndef XS_MODEL_MIMI_INTERNAL_H
 #define XS_MODEL_MIMI_INTERNAL_H
 
+#include "backend/graph.h"
 #include "model/mimi.h"
 
 /* ---- layers (read-only, in backend memory) ---- */
@@ -137,6 +138,12 @@ struct mimi_stream {
     int64_t enc_frames;     /* frames encoded so far (taps of the first 3) */
     int64_t dec_frames;
     bool downsample_primed; /* replicate padding done */
+    /* Recorded one-frame encode / decode (CUDA graphs; see mimi_stream.c).
+     * Not state: a reset keeps them, they replay on the fresh state. */
+    xs_graph enc_graph, dec_graph;
+    /* Where the last device part put its codes / pcm: a replay does not run
+     * the C code that computes them, and writes to the same place. */
+    xs_tensor enc_out, dec_out;
 };
 
 xs_status mimi_tmp(mimi_scratch *sc, int64_t d0, int64_t d1, xs_tensor *out);
@@ -157,11 +164,14 @@ xs_status mimi_seanet_encode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *
 xs_status mimi_seanet_decode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *x,
                              xs_tensor *y);
 
-/* Transformer over x [D, T] (conv layout); *y [D, T]. `pos0` = position of
- * column 0; tap prefix "mimi.enc.transformer" / "mimi.dec.transformer". */
+/* Transformer over x [D, T] (conv layout); *y [D, T]. `pos` = i32 [T]
+ * positions of the columns in backend memory (from mimi_positions_stage);
+ * tap prefix "mimi.enc.transformer" / "mimi.dec.transformer". */
 xs_status mimi_transformer_run(mimi_scratch *sc, mimi_stream *s, const mimi_transformer *tr,
-                               xs_kv_cache *kv, int64_t pos0, const char *tap_prefix,
+                               xs_kv_cache *kv, const xs_tensor *pos, const char *tap_prefix,
                                const xs_tensor *x, xs_tensor *y);
+/* Upload positions pos0 .. pos0 + T - 1 into a scratch i32 [T] tensor. */
+xs_status mimi_positions_stage(mimi_scratch *sc, int64_t pos0, int64_t T, xs_tensor *pos);
 
 /* RVQ (mimi_rvq.c). latent [D, T] -> codes i32 [n_codebooks, T] (backend). */
 xs_status mimi_rvq_encode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *latent,

@@ -26,6 +26,8 @@ void mimi_stream_free(mimi_stream *s) {
     if (!s) return;
     xs_backend *be = s->m->be;
     int L = s->m->cfg.num_layers;
+    xs_graph_free(be, &s->enc_graph);
+    xs_graph_free(be, &s->dec_graph);
     xs_tensor_free(be, &s->conv_state);
     mimi_scratch_free(&s->scratch);
     free_kv(be, s->enc_kv, L);
@@ -116,31 +118,121 @@ void mimi_stream_set_taps(mimi_stream *s, xs_taps *taps) {
 
 /* ---- encode / decode ---------------------------------------------------- */
 
+/* Each call is three phases, so that the middle one can be recorded once as
+ * a CUDA graph and replayed every frame (graph.h):
+ *   1. stage (host -> device): the pcm or codes and the transformer
+ *      positions go into scratch tensors;
+ *   2. device: ops only, with arguments fixed for a given frame count;
+ *   3. fetch (device -> host): one download of the codes or pcm; then the
+ *      host counters advance.
+ * The scratch hands out the same buffers every call of the same size, so
+ * the recording stays valid; the graph key includes every scratch pointer,
+ * so a reallocation (a call of another size grew a slot) records anew. */
+
+/* What phase 2 needs; `n0` is the scratch slot where phase 2 starts, so a
+ * second run (eager after a failed capture) requests the same slots. */
+typedef struct mimi_job {
+    mimi_scratch *sc;
+    mimi_stream *s;
+    int n0;
+    int n_codebooks;
+    xs_tensor in, pos; /* staged: pcm [1, n] or codes i32 [N, nf]; positions i32 [T] */
+    xs_tensor out;     /* codes i32 [N, nf] or pcm [1, n] */
+    int64_t T;         /* transformer steps of the call */
+} mimi_job;
+
+static xs_status check_steps(const xs_tensor *t, int64_t T, const char *what) {
+    if (t->shape[1] != T)
+        return xs_error(XS_ERR_INTERNAL, "mimi: %s has %lld steps, staged %lld positions", what,
+                        (long long)t->shape[1], (long long)T);
+    return XS_OK;
+}
+
+static xs_status encode_device(void *p) {
+    mimi_job *j = p;
+    mimi_scratch *sc = j->sc;
+    mimi_stream *s = j->s;
+    mimi_model *m = s->m;
+    sc->n = j->n0;
+    xs_tensor lat, tr, down;
+    XS_TRY(mimi_seanet_encode(sc, s, &j->in, &lat));
+    XS_TRY(check_steps(&lat, j->T, "the encoder latent"));
+    XS_TRY(mimi_tap_ct(sc, s, "mimi.enc.seanet_out", &lat, -1));
+    XS_TRY(mimi_transformer_run(sc, s, &m->enc_tr, s->enc_kv, &j->pos, "mimi.enc.transformer",
+                                &lat, &tr));
+    XS_TRY(mimi_conv_run(sc, &m->downsample, s, &tr, &down));
+    XS_TRY(mimi_tap_ct(sc, s, "mimi.enc.downsample_out", &down, -1));
+    XS_TRY(mimi_rvq_encode(sc, s, &down, j->n_codebooks, &j->out));
+    s->enc_out = j->out;
+    return XS_OK;
+}
+
+static xs_status decode_device(void *p) {
+    mimi_job *j = p;
+    mimi_scratch *sc = j->sc;
+    mimi_stream *s = j->s;
+    mimi_model *m = s->m;
+    sc->n = j->n0;
+    xs_tensor lat, up, tr;
+    XS_TRY(mimi_rvq_decode(sc, s, &j->in, j->n_codebooks, &lat));
+    XS_TRY(mimi_convtr_run(sc, &m->upsample, s, &lat, &up));
+    XS_TRY(check_steps(&up, j->T, "the upsampled latent"));
+    XS_TRY(mimi_tap_ct(sc, s, "mimi.dec.upsample_out", &up, -1));
+    XS_TRY(mimi_transformer_run(sc, s, &m->dec_tr, s->dec_kv, &j->pos, "mimi.dec.transformer",
+                                &up, &tr));
+    XS_TRY(mimi_seanet_decode(sc, s, &tr, &j->out));
+    s->dec_out = j->out;
+    return XS_OK;
+}
+
+/* Key of a recording: everything its fixed arguments came from. */
+static uint64_t job_key(const mimi_job *j, int64_t n) {
+    const mimi_scratch *sc = j->sc;
+    uint64_t k = XS_GRAPH_KEY0;
+    k = xs_graph_key_add(k, (uint64_t)n);
+    k = xs_graph_key_add(k, (uint64_t)j->n_codebooks);
+    for (int i = 0; i < MIMI_SCRATCH_MAX; i++) {
+        if (!sc->cap[i]) continue;
+        k = xs_graph_key_add(k, (uint64_t)(uintptr_t)sc->slot[i].data);
+        k = xs_graph_key_add(k, (uint64_t)sc->cap[i]);
+    }
+    return k;
+}
+
+/* Record one-frame calls only (the streaming case); taps download, and the
+ * very first encode of a stream primes the replicate padding (other ops). */
+static bool use_graph(const mimi_stream *s, int64_t nf, bool encode) {
+    return nf == 1 && !s->taps && (!encode || s->downsample_primed) &&
+           xs_graph_available(s->m->be);
+}
+
 static xs_status encode_frames(mimi_scratch *sc, mimi_stream *s, const float *pcm, int64_t n,
                                int n_codebooks, int32_t *codes) {
     mimi_model *m = s->m;
     const mimi_config *c = &m->cfg;
     int64_t nf = n / mimi_frame_samples(c);
-    xs_tensor x, lat, tr, down, cb;
-    XS_TRY(mimi_tmp(sc, 1, n, &x));
-    XS_TRY(xs_tensor_upload(m->be, &x, pcm));
-    XS_TRY(mimi_seanet_encode(sc, s, &x, &lat));
-    XS_TRY(mimi_tap_ct(sc, s, "mimi.enc.seanet_out", &lat, -1));
-    XS_TRY(mimi_transformer_run(sc, s, &m->enc_tr, s->enc_kv, s->enc_pos, "mimi.enc.transformer",
-                                &lat, &tr));
-    XS_TRY(mimi_conv_run(sc, &m->downsample, s, &tr, &down));
-    XS_TRY(mimi_tap_ct(sc, s, "mimi.enc.downsample_out", &down, -1));
-    XS_TRY(mimi_rvq_encode(sc, s, &down, n_codebooks, &cb));
-    /* [N, T] codebook-major on the backend -> [T, N] frame-major for the caller */
+    mimi_job j = {.sc = sc, .s = s, .n_codebooks = n_codebooks, .T = n / mimi_hop(c)};
+    /* 1. stage */
+    XS_TRY(mimi_tmp(sc, 1, n, &j.in));
+    XS_TRY(xs_tensor_upload(m->be, &j.in, pcm));
+    XS_TRY(mimi_positions_stage(sc, s->enc_pos, j.T, &j.pos));
+    j.n0 = sc->n;
+    /* 2. device */
+    if (use_graph(s, nf, true))
+        XS_TRY(xs_graph_run(m->be, &s->enc_graph, job_key(&j, n), encode_device, &j));
+    else
+        XS_TRY(encode_device(&j));
+    j.out = s->enc_out; /* set by this run, or by the run that was recorded */
+    /* 3. fetch: [N, T] codebook-major on the backend -> [T, N] frame-major */
     int32_t *h = malloc((size_t)(nf * n_codebooks) * sizeof *h);
     if (!h) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
-    xs_status rc = xs_tensor_download(m->be, h, &cb);
+    xs_status rc = xs_tensor_download(m->be, h, &j.out);
     if (rc == XS_OK)
         for (int64_t t = 0; t < nf; t++)
             for (int k = 0; k < n_codebooks; k++) codes[t * n_codebooks + k] = h[k * nf + t];
     free(h);
     XS_TRY(rc);
-    s->enc_pos += lat.shape[1];
+    s->enc_pos += j.T;
     s->enc_frames += nf;
     return XS_OK;
 }
@@ -163,23 +255,28 @@ xs_status mimi_encode(mimi_stream *s, const float *pcm, int64_t n, int n_codeboo
 static xs_status decode_frames(mimi_scratch *sc, mimi_stream *s, const int32_t *codes,
                                int64_t nf, int n_codebooks, float *pcm) {
     mimi_model *m = s->m;
-    xs_tensor cb, lat, up, tr, y;
-    XS_TRY(mimi_tmp_dtype(sc, XS_I32, n_codebooks, nf, &cb));
+    mimi_job j = {.sc = sc, .s = s, .n_codebooks = n_codebooks,
+                  .T = nf * mimi_downsample_stride(&m->cfg)};
+    /* 1. stage: codes as [N, T] codebook-major, positions */
+    XS_TRY(mimi_tmp_dtype(sc, XS_I32, n_codebooks, nf, &j.in));
     int32_t *h = malloc((size_t)(nf * n_codebooks) * sizeof *h);
     if (!h) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
     for (int64_t t = 0; t < nf; t++)
         for (int k = 0; k < n_codebooks; k++) h[k * nf + t] = codes[t * n_codebooks + k];
-    xs_status rc = xs_tensor_upload(m->be, &cb, h);
+    xs_status rc = xs_tensor_upload(m->be, &j.in, h);
     free(h);
     XS_TRY(rc);
-    XS_TRY(mimi_rvq_decode(sc, s, &cb, n_codebooks, &lat));
-    XS_TRY(mimi_convtr_run(sc, &m->upsample, s, &lat, &up));
-    XS_TRY(mimi_tap_ct(sc, s, "mimi.dec.upsample_out", &up, -1));
-    XS_TRY(mimi_transformer_run(sc, s, &m->dec_tr, s->dec_kv, s->dec_pos, "mimi.dec.transformer",
-                                &up, &tr));
-    XS_TRY(mimi_seanet_decode(sc, s, &tr, &y));
-    XS_TRY(xs_tensor_download(m->be, pcm, &y));
-    s->dec_pos += up.shape[1];
+    XS_TRY(mimi_positions_stage(sc, s->dec_pos, j.T, &j.pos));
+    j.n0 = sc->n;
+    /* 2. device */
+    if (use_graph(s, nf, false))
+        XS_TRY(xs_graph_run(m->be, &s->dec_graph, job_key(&j, nf), decode_device, &j));
+    else
+        XS_TRY(decode_device(&j));
+    j.out = s->dec_out; /* set by this run, or by the run that was recorded */
+    /* 3. fetch */
+    XS_TRY(xs_tensor_download(m->be, pcm, &j.out));
+    s->dec_pos += j.T;
     s->dec_frames += nf;
     return XS_OK;
 }

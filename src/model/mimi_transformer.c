@@ -17,6 +17,10 @@
  *     many frames runs the same chunks, so it equals frame-by-frame calls.
  *  3. A query at position q sees slot positions p with 0 <= q - p < context.
  * Positions count from 0 at the stream start and never wrap.
+ *
+ * The positions of a call come in as a device tensor staged before it
+ * (mimi_positions_stage), so that the run itself enqueues only ops with
+ * fixed arguments and can be recorded once as a CUDA graph and replayed.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -72,8 +76,20 @@ static xs_status layer_run(mimi_scratch *sc, const mimi_config *c, const mimi_tl
     return XS_OK;
 }
 
+xs_status mimi_positions_stage(mimi_scratch *sc, int64_t pos0, int64_t T, xs_tensor *pos) {
+    xs_tensor t;
+    XS_TRY(mimi_tmp_dtype(sc, XS_I32, T, 1, &t));
+    *pos = xs_tensor_1d(XS_I32, t.data, T);
+    int32_t *hp = malloc((size_t)(T > 0 ? T : 1) * sizeof *hp);
+    if (!hp) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
+    for (int64_t i = 0; i < T; i++) hp[i] = (int32_t)(pos0 + i);
+    xs_status rc = xs_tensor_upload(sc->be, pos, hp);
+    free(hp);
+    return rc;
+}
+
 xs_status mimi_transformer_run(mimi_scratch *sc, mimi_stream *s, const mimi_transformer *tr,
-                               xs_kv_cache *kv, int64_t pos0, const char *tap_prefix,
+                               xs_kv_cache *kv, const xs_tensor *pos, const char *tap_prefix,
                                const xs_tensor *x, xs_tensor *y) {
     xs_backend *be = sc->be;
     const mimi_config *c = &s->m->cfg;
@@ -81,27 +97,20 @@ xs_status mimi_transformer_run(mimi_scratch *sc, mimi_stream *s, const mimi_tran
     if (D != c->d_model)
         return xs_error(XS_ERR_SHAPE, "mimi transformer: input width %lld, want %d",
                         (long long)D, c->d_model);
+    if (pos->dtype != XS_I32 || xs_tensor_numel(pos) != T)
+        return xs_error(XS_ERR_SHAPE, "mimi transformer: %lld positions for %lld steps",
+                        (long long)xs_tensor_numel(pos), (long long)T);
     /* conv layout [D, T] -> residual stream [T, D] */
     xs_tensor res, out;
     XS_TRY(mimi_tmp(sc, T, D, &res));
     xs_tensor xt = xs_tensor_transpose(x, 0, 1);
     XS_TRY(xs_op_copy(be, &res, &xt));
 
-    /* positions of this call, uploaded once for every layer */
-    xs_tensor pos;
-    XS_TRY(mimi_tmp_dtype(sc, XS_I32, T, 1, &pos));
-    pos = xs_tensor_1d(XS_I32, pos.data, T);
-    int32_t *hp = malloc((size_t)T * sizeof *hp);
-    if (!hp) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
-    for (int64_t t = 0; t < T; t++) hp[t] = (int32_t)(pos0 + t);
-    xs_status rc = xs_tensor_upload(be, &pos, hp);
-    free(hp);
-    XS_TRY(rc);
 
     int64_t chunk = mimi_downsample_stride(c);
     char name[96];
     for (int l = 0; l < tr->n_layers; l++) {
-        XS_TRY(layer_run(sc, c, &tr->layers[l], &kv[l], &pos, chunk, &res));
+        XS_TRY(layer_run(sc, c, &tr->layers[l], &kv[l], pos, chunk, &res));
         if (s->taps) {
             snprintf(name, sizeof name, "%s.layer%d_out", tap_prefix, l);
             XS_TRY(mimi_tap_tc(s, name, &res));

@@ -21,11 +21,22 @@ struct xswarm_session {
     char *text;
     size_t text_len, text_cap;
     size_t text_pulled; /* public API: bytes already pulled */
-    /* public API: pending input (< 1 frame) and response queue */
-    float pending[XSWARM_FRAME_SAMPLES];
-    size_t n_pending;
+    /* public API: input queue (samples not processed yet: less than a frame,
+     * or any number of frames while the session is in a batch) and response
+     * queue */
+    float *inq;
+    size_t inq_len, inq_cap, inq_head;
     float *outq;
     size_t outq_len, outq_cap, outq_head;
+    xswarm_batch *batch; /* the batch this session is a member of, or NULL */
+};
+
+/* struct xswarm_batch: members of one model stepped together. */
+struct xswarm_batch {
+    xswarm_model *m;
+    lm_batch *lb;               /* [capacity] LM step scratch */
+    int cap, n;
+    xswarm_session **members;   /* [cap], first n used */
 };
 
 static double now_ms(void) {
@@ -169,9 +180,11 @@ xs_status xs_pipe_session_new(xswarm_model *m, const lm_sampling *sampling, xs_t
 
 void xswarm_session_free(xswarm_session *s) {
     if (!s) return;
+    if (s->batch) xswarm_batch_leave(s->batch, s);
     lm_gen_free(s->gen);
     mimi_stream_free(s->ms);
     free(s->text);
+    free(s->inq);
     free(s->outq);
     free(s);
 }
@@ -191,40 +204,118 @@ static xs_status text_append(xswarm_session *s, const char *t, size_t n) {
     return XS_OK;
 }
 
+/* Text of the token, appended to the session text (with a tokenizer). */
+static xs_status text_token(xswarm_session *s, int32_t tok) {
+    if (!s->m->spm) return XS_OK;
+    char piece[256];
+    int n = xs_spm_decode_token(s->m->spm, tok, piece, sizeof piece);
+    return n > 0 ? text_append(s, piece, (size_t)n) : XS_OK;
+}
+
+/* One LM step of the sessions idx[0..n) of ss (their frame codes in info),
+ * into step_out[0] or, when last, into their last slot (n_steps - 1):
+ * batched through lb, or alone when lb is NULL. */
+static xs_status lm_round(lm_batch *lb, xswarm_session *const *ss, const int *idx, int n,
+                          bool last, xs_pipe_frame_info *info) {
+    if (n == 0) return XS_OK;
+    const xswarm_model *m = ss[idx[0]]->m;
+    const int nu = m->user_codes, ns = 1 + m->dep_q;
+    double a = now_ms();
+    if (!lb) {
+        xs_pipe_frame_info *f = &info[idx[0]];
+        int k = last ? f->n_steps - 1 : 0;
+        XS_TRY(lm_gen_step(ss[idx[0]]->gen, f->frame_codes, f->step_out[k], &f->step_valid[k]));
+    } else {
+        lm_gen **gens = malloc((size_t)n * sizeof *gens);
+        int32_t *user = malloc((size_t)n * (size_t)(nu + ns) * sizeof *user);
+        bool *valid = malloc((size_t)n * sizeof *valid);
+        xs_status rc = gens && user && valid ? XS_OK
+                                             : xs_error(XS_ERR_NOMEM, "session: out of memory");
+        int32_t *out = user ? user + (size_t)n * nu : NULL;
+        for (int r = 0; rc == XS_OK && r < n; r++) {
+            gens[r] = ss[idx[r]]->gen;
+            memcpy(user + r * nu, info[idx[r]].frame_codes, (size_t)nu * sizeof *user);
+        }
+        if (rc == XS_OK) rc = lm_gen_step_batch(lb, gens, n, user, out, valid);
+        for (int r = 0; rc == XS_OK && r < n; r++) {
+            xs_pipe_frame_info *f = &info[idx[r]];
+            int k = last ? f->n_steps - 1 : 0;
+            memcpy(f->step_out[k], out + r * ns, (size_t)ns * sizeof *out);
+            f->step_valid[k] = valid[r];
+        }
+        free(gens);
+        free(user);
+        free(valid);
+        XS_TRY(rc);
+    }
+    double ms = now_ms() - a; /* the shared step's wall time, charged to each row */
+    for (int r = 0; r < n; r++) info[idx[r]].lm_ms += ms;
+    return XS_OK;
+}
+
+xs_status xs_pipe_batch_frame(lm_batch *lb, xswarm_session *const *ss, int n,
+                              const float *const *pcm, float *const *out_pcm,
+                              xs_pipe_frame_info *info) {
+    if (!ss || !pcm || !out_pcm || !info || n < 1)
+        return xs_error(XS_ERR_ARG, "session frame: NULL argument");
+    if (!lb && n != 1) return xs_error(XS_ERR_ARG, "session frame: %d sessions without a batch", n);
+    if (lb && n > lm_batch_capacity(lb))
+        return xs_error(XS_ERR_ARG, "session frame: %d sessions, batch capacity %d", n,
+                        lm_batch_capacity(lb));
+    for (int i = 0; i < n; i++) {
+        if (!ss[i] || !pcm[i] || !out_pcm[i] || ss[i]->m != ss[0]->m)
+            return xs_error(XS_ERR_ARG, "session frame: session %d missing or of another model", i);
+        for (int j = 0; j < i; j++)
+            if (ss[j] == ss[i])
+                return xs_error(XS_ERR_ARG, "session frame: sessions %d and %d are the same", j, i);
+    }
+    int *idx_all = malloc(2 * (size_t)n * sizeof *idx_all), *idx_first = idx_all + n, n_first = 0;
+    if (!idx_all) return xs_error(XS_ERR_NOMEM, "session: out of memory");
+    xs_status rc = XS_OK;
+    for (int i = 0; rc == XS_OK && i < n; i++) {
+        xswarm_session *s = ss[i];
+        memset(&info[i], 0, sizeof info[i]);
+        double t0 = now_ms();
+        rc = mimi_encode(s->ms, pcm[i], XSWARM_FRAME_SAMPLES, s->m->user_codes,
+                         info[i].frame_codes);
+        info[i].enc_ms = now_ms() - t0;
+        /* run_inference.py gives the first frame's codes twice: the LM's first
+         * step only fills its delay cache and returns nothing. */
+        info[i].n_steps = s->frames == 0 ? 2 : 1;
+        idx_all[i] = i;
+        if (s->frames == 0) idx_first[n_first++] = i;
+    }
+    /* round 0: the extra first step of the sessions at their first frame
+     * (slot 0); round 1: this frame's step of every session (its last slot) */
+    if (rc == XS_OK) rc = lm_round(lb, ss, idx_first, n_first, false, info);
+    if (rc == XS_OK) rc = lm_round(lb, ss, idx_all, n, true, info);
+    free(idx_all);
+    XS_TRY(rc);
+    for (int i = 0; i < n; i++) {
+        xswarm_session *s = ss[i];
+        xs_pipe_frame_info *f = &info[i];
+        for (int k = 0; k < f->n_steps; k++) {
+            int32_t *o = f->step_out[k];
+            if (!f->step_valid[k]) {
+                for (int j = 0; j <= s->m->dep_q; j++) o[j] = -1;
+                continue;
+            }
+            double b = now_ms();
+            XS_TRY(mimi_decode(s->ms, o + 1, 1, s->m->dep_q,
+                               out_pcm[i] + (size_t)f->n_out_frames * XSWARM_FRAME_SAMPLES));
+            f->n_out_frames++;
+            f->dec_ms += now_ms() - b;
+            XS_TRY(text_token(s, o[0]));
+        }
+        s->frames++;
+    }
+    return XS_OK;
+}
+
 xs_status xs_pipe_session_frame(xswarm_session *s, const float *pcm, float *out_pcm,
                                 xs_pipe_frame_info *info) {
     if (!s || !pcm || !out_pcm || !info) return xs_error(XS_ERR_ARG, "session frame: NULL argument");
-    xswarm_model *m = s->m;
-    memset(info, 0, sizeof *info);
-    double t0 = now_ms();
-    XS_TRY(mimi_encode(s->ms, pcm, XSWARM_FRAME_SAMPLES, m->user_codes, info->frame_codes));
-    double t1 = now_ms();
-    info->enc_ms = t1 - t0;
-    /* run_inference.py gives the first frame's codes twice: the LM's first
-     * step only fills its delay cache and returns nothing. */
-    info->n_steps = s->frames == 0 ? 2 : 1;
-    for (int k = 0; k < info->n_steps; k++) {
-        int32_t *o = info->step_out[k];
-        double a = now_ms();
-        XS_TRY(lm_gen_step(s->gen, info->frame_codes, o, &info->step_valid[k]));
-        double b = now_ms();
-        info->lm_ms += b - a;
-        if (!info->step_valid[k]) {
-            for (int j = 0; j <= m->dep_q; j++) o[j] = -1;
-            continue;
-        }
-        XS_TRY(mimi_decode(s->ms, o + 1, 1, m->dep_q,
-                           out_pcm + (size_t)info->n_out_frames * XSWARM_FRAME_SAMPLES));
-        info->n_out_frames++;
-        info->dec_ms += now_ms() - b;
-        if (m->spm) {
-            char piece[256];
-            int n = xs_spm_decode_token(m->spm, o[0], piece, sizeof piece);
-            if (n > 0) XS_TRY(text_append(s, piece, (size_t)n));
-        }
-    }
-    s->frames++;
-    return XS_OK;
+    return xs_pipe_batch_frame(NULL, &s, 1, &pcm, &out_pcm, info);
 }
 
 const char *xs_pipe_session_text(const xswarm_session *s) { return s->text ? s->text : ""; }
@@ -283,22 +374,41 @@ static xs_status outq_push(xswarm_session *s, const float *pcm, size_t n) {
     return XS_OK;
 }
 
+/* Append n samples to the input queue. */
+static xs_status inq_push(xswarm_session *s, const float *pcm, size_t n) {
+    if (s->inq_head > 0) { /* drop what was processed before growing */
+        memmove(s->inq, s->inq + s->inq_head, (s->inq_len - s->inq_head) * sizeof(float));
+        s->inq_len -= s->inq_head;
+        s->inq_head = 0;
+    }
+    if (s->inq_len + n > s->inq_cap) {
+        size_t cap = s->inq_cap ? s->inq_cap * 2 : 2 * XSWARM_FRAME_SAMPLES;
+        while (cap < s->inq_len + n) cap *= 2;
+        float *p = realloc(s->inq, cap * sizeof(float));
+        if (!p) return xs_error(XS_ERR_NOMEM, "session: out of memory for the input queue");
+        s->inq = p;
+        s->inq_cap = cap;
+    }
+    if (n) memcpy(s->inq + s->inq_len, pcm, n * sizeof(float));
+    s->inq_len += n;
+    return XS_OK;
+}
+
+static bool frame_ready(const xswarm_session *s) {
+    return s->inq_len - s->inq_head >= XSWARM_FRAME_SAMPLES;
+}
+
 xswarm_status xswarm_session_push(xswarm_session *s, const float *pcm, size_t n) {
     if (!s || (n && !pcm)) return xs_error(XS_ERR_ARG, "xswarm_session_push: NULL argument");
+    XS_TRY(inq_push(s, pcm, n));
+    if (s->batch || !frame_ready(s)) return XS_OK; /* a batch member waits for xswarm_batch_step */
     float *buf = malloc(sizeof(float) * XS_PIPE_MAX_STEPS * XSWARM_FRAME_SAMPLES);
     if (!buf) return xs_error(XS_ERR_NOMEM, "session: out of memory");
     xs_status rc = XS_OK;
-    size_t i = 0;
-    while (i < n && rc == XS_OK) {
-        size_t take = XSWARM_FRAME_SAMPLES - s->n_pending;
-        if (take > n - i) take = n - i;
-        memcpy(s->pending + s->n_pending, pcm + i, take * sizeof(float));
-        s->n_pending += take;
-        i += take;
-        if (s->n_pending < XSWARM_FRAME_SAMPLES) break;
-        s->n_pending = 0;
+    while (rc == XS_OK && frame_ready(s)) {
         xs_pipe_frame_info info;
-        rc = xs_pipe_session_frame(s, s->pending, buf, &info);
+        rc = xs_pipe_session_frame(s, s->inq + s->inq_head, buf, &info);
+        s->inq_head += XSWARM_FRAME_SAMPLES;
         if (rc == XS_OK)
             rc = outq_push(s, buf, (size_t)info.n_out_frames * XSWARM_FRAME_SAMPLES);
     }
@@ -333,7 +443,102 @@ xswarm_status xswarm_session_reset(xswarm_session *s) {
     s->frames = 0;
     s->text_len = s->text_pulled = 0;
     if (s->text) s->text[0] = 0;
-    s->n_pending = 0;
+    s->inq_len = s->inq_head = 0;
     s->outq_len = s->outq_head = 0;
     return XS_OK;
+}
+
+/* ---- batched sessions -------------------------------------------------- */
+
+xswarm_status xswarm_batch_new(xswarm_model *m, int capacity, xswarm_batch **out) {
+    if (!m || !out) return xs_error(XS_ERR_ARG, "xswarm_batch_new: NULL argument");
+    if (capacity < 1 || capacity > 4096)
+        return xs_error(XS_ERR_ARG, "xswarm_batch_new: capacity %d (expected 1..4096)", capacity);
+    xswarm_batch *b = calloc(1, sizeof *b);
+    if (!b) return xs_error(XS_ERR_NOMEM, "batch: out of memory");
+    b->m = m;
+    b->cap = capacity;
+    b->members = calloc((size_t)capacity, sizeof *b->members);
+    xs_status rc = b->members ? lm_batch_new(m->lm, capacity, &b->lb)
+                              : xs_error(XS_ERR_NOMEM, "batch: out of memory");
+    if (rc != XS_OK) {
+        xswarm_batch_free(b);
+        return rc;
+    }
+    *out = b;
+    return XS_OK;
+}
+
+void xswarm_batch_free(xswarm_batch *b) {
+    if (!b) return;
+    for (int i = 0; i < b->n; i++) b->members[i]->batch = NULL;
+    lm_batch_free(b->lb);
+    free(b->members);
+    free(b);
+}
+
+xswarm_status xswarm_batch_join(xswarm_batch *b, xswarm_session *s) {
+    if (!b || !s) return xs_error(XS_ERR_ARG, "xswarm_batch_join: NULL argument");
+    if (s->m != b->m)
+        return xs_error(XS_ERR_ARG, "xswarm_batch_join: the session belongs to another model");
+    if (s->batch)
+        return xs_error(XS_ERR_ARG, "xswarm_batch_join: the session is already in a batch");
+    if (b->n == b->cap)
+        return xs_error(XS_ERR_ARG, "xswarm_batch_join: the batch is full (%d sessions)", b->cap);
+    b->members[b->n++] = s;
+    s->batch = b;
+    return XS_OK;
+}
+
+xswarm_status xswarm_batch_leave(xswarm_batch *b, xswarm_session *s) {
+    if (!b || !s) return xs_error(XS_ERR_ARG, "xswarm_batch_leave: NULL argument");
+    for (int i = 0; i < b->n; i++)
+        if (b->members[i] == s) {
+            /* keep the join order of the others (not needed for results, but
+             * it keeps their rows stable from step to step) */
+            memmove(b->members + i, b->members + i + 1, (size_t)(b->n - i - 1) * sizeof *b->members);
+            b->n--;
+            s->batch = NULL;
+            return XS_OK;
+        }
+    return xs_error(XS_ERR_ARG, "xswarm_batch_leave: the session is not in this batch");
+}
+
+int xswarm_batch_size(const xswarm_batch *b) { return b ? b->n : 0; }
+
+xswarm_status xswarm_batch_step(xswarm_batch *b, int *n_stepped) {
+    if (!b) return xs_error(XS_ERR_ARG, "xswarm_batch_step: batch is NULL");
+    int n = 0;
+    for (int i = 0; i < b->n; i++) n += frame_ready(b->members[i]);
+    if (n == 0) {
+        if (n_stepped) *n_stepped = 0;
+        return XS_OK;
+    }
+    xswarm_session **ss = malloc((size_t)n * sizeof *ss);
+    const float **pcm = malloc((size_t)n * sizeof *pcm);
+    float **out = malloc((size_t)n * sizeof *out);
+    xs_pipe_frame_info *info = malloc((size_t)n * sizeof *info);
+    float *buf = malloc((size_t)n * XS_PIPE_MAX_STEPS * XSWARM_FRAME_SAMPLES * sizeof *buf);
+    xs_status rc = ss && pcm && out && info && buf ? XS_OK
+                                                   : xs_error(XS_ERR_NOMEM, "batch: out of memory");
+    for (int i = 0, r = 0; rc == XS_OK && i < b->n; i++) {
+        xswarm_session *s = b->members[i];
+        if (!frame_ready(s)) continue;
+        ss[r] = s;
+        pcm[r] = s->inq + s->inq_head;
+        out[r] = buf + (size_t)r * XS_PIPE_MAX_STEPS * XSWARM_FRAME_SAMPLES;
+        r++;
+    }
+    if (rc == XS_OK) rc = xs_pipe_batch_frame(b->lb, ss, n, pcm, out, info);
+    for (int r = 0; rc == XS_OK && r < n; r++) {
+        ss[r]->inq_head += XSWARM_FRAME_SAMPLES;
+        rc = outq_push(ss[r], out[r], (size_t)info[r].n_out_frames * XSWARM_FRAME_SAMPLES);
+    }
+    free(ss);
+    free(pcm);
+    free(out);
+    free(info);
+    free(buf);
+    if (rc == XS_OK && n_stepped) *n_stepped = n;
+    return rc;
 }

@@ -71,6 +71,15 @@ xs_status xs_pipe_session_new(xswarm_model *m, const lm_sampling *sampling, xs_t
  * Streamed text of this frame is appended to the session text. */
 xs_status xs_pipe_session_frame(xswarm_session *s, const float *pcm, float *out_pcm,
                                 xs_pipe_frame_info *info);
+/* n sessions of one model, one input frame each, stepped together: Mimi
+ * encode per session, the LM steps of all of them batched through lb
+ * (capacity >= n; NULL only with n == 1: the session's own batch-1 step),
+ * Mimi decode per session. pcm[i] / out_pcm[i] / info[i] as in
+ * xs_pipe_session_frame, which is this with n = 1. Each session gets exactly
+ * what xs_pipe_session_frame would give it. */
+xs_status xs_pipe_batch_frame(lm_batch *lb, xswarm_session *const *ss, int n,
+                              const float *const *pcm, float *const *out_pcm,
+                              xs_pipe_frame_info *info);
 /* The text so far (NUL-terminated, owned by the session). */
 const char *xs_pipe_session_text(const xswarm_session *s);
 /* Frames pushed so far. */

@@ -145,7 +145,8 @@ xs_status cpu_copy(xs_backend *be, xs_tensor *y, const xs_tensor *x);
 xs_status cpu_fill(xs_backend *be, xs_tensor *y, float value);
 xs_status cpu_argmax(xs_backend *be, xs_tensor *ids, const xs_tensor *logits);
 xs_status cpu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits, float temp,
-                          int top_k, uint64_t seed, uint64_t stream, uint64_t counter);
+                          int top_k, uint64_t seed, uint64_t stream, uint64_t counter,
+                          const xs_tensor *counter_t);
 
 /* Grain (items per chunk) so that each chunk does at least ~64K units of
  * work (multiply-adds, elements): below that, waking another thread costs

@@ -21,6 +21,7 @@
 
 #include "backend/cpu/cpu.h"
 #include "backend/ref/ref.h"
+#include "core/quant.h"
 #include "core/rng.h"
 
 #define LANES 16
@@ -211,17 +212,24 @@ typedef struct attn_job {
     float *part; /* [T][n_blocks][H][2 + D]: m, l, acc[D] */
 } attn_job;
 
+/* Byte offset of element e of a contiguous cache tensor; for q8_0, e is on
+ * a block boundary (a slot's row, a head). */
+static inline size_t kv_elem_bytes(xs_dtype dt, int64_t e) {
+    if (dt == XS_Q8_0) return (size_t)(e / XS_QK) * sizeof(xs_block_q8_0);
+    return (size_t)e * (dt == XS_BF16 ? sizeof(uint16_t) : sizeof(float));
+}
+
 static void attn_block(const attn_job *j, int64_t t, int64_t blk, float *sc) {
     const xs_kv_cache *kv = j->cache;
     const int64_t H = j->H, D = j->D, hd = j->hd;
     const int64_t s0 = blk * ATTN_BLOCK;
     const int64_t s1 = s0 + ATTN_BLOCK < kv->capacity ? s0 + ATTN_BLOCK : kv->capacity;
     const int32_t *cpos = kv->pos.data;
-    /* f32 or bf16 cache: the dot kernel of the cache dtype reads K rows in
-     * place (bf16 -> f32 is exact); a bf16 V row is widened once into vbuf
-     * (after the scores in sc) and shared by every head. */
+    /* f32, bf16 or q8_0 cache: the dot kernel of the cache dtype reads K
+     * rows in place (bf16 -> f32 and q8_0's d * q are exact; a head is whole
+     * q8_0 blocks, ops.c checks it); a bf16 or q8_0 V row is widened once
+     * into vbuf (after the scores in sc) and shared by every head. */
     const xs_dtype dt = kv->k.dtype;
-    const size_t esz = dt == XS_BF16 ? sizeof(uint16_t) : sizeof(float);
     const char *K = kv->k.data, *V = kv->v.data;
     const float *qt = j->q + t * hd;
     float *vbuf = sc + ATTN_BLOCK * H;
@@ -241,7 +249,7 @@ static void attn_block(const attn_job *j, int64_t t, int64_t blk, float *sc) {
             continue;
         }
         for (int64_t h = 0; h < H; h++) {
-            dot(K + (size_t)(s * hd + h * D) * esz, qt + h * D, 0, 1, D, &ss[h]);
+            dot(K + kv_elem_bytes(dt, s * hd + h * D), qt + h * D, 0, 1, D, &ss[h]);
             ss[h] *= j->scale;
             if (ss[h] > part[h * (2 + D)]) part[h * (2 + D)] = ss[h];
         }
@@ -249,9 +257,9 @@ static void attn_block(const attn_job *j, int64_t t, int64_t blk, float *sc) {
     for (int64_t s = s0; s < s1; s++) {
         const float *ss = sc + (s - s0) * H;
         if (isnan(ss[0])) continue;
-        const float *vr = (const float *)(V + (size_t)(s * hd) * esz);
-        if (dt == XS_BF16) {
-            j->c->k.to_f32[XS_BF16](V + (size_t)(s * hd) * esz, vbuf, hd);
+        const float *vr = (const float *)(V + kv_elem_bytes(dt, s * hd));
+        if (dt != XS_F32) {
+            j->c->k.to_f32[dt](V + kv_elem_bytes(dt, s * hd), vbuf, hd);
             vr = vbuf;
         }
         for (int64_t h = 0; h < H; h++) {
@@ -542,14 +550,16 @@ static void kv_row_bf16(uint16_t *restrict d, const float *restrict x, int64_t n
 }
 
 /* Rows of k and v into ring slots pos % capacity (see backend.h); a row
- * copy (or bf16 rounding) per position, the ring's pos entry last. */
+ * copy (or bf16 rounding, or q8_0 quantization) per position, the ring's
+ * pos entry last. */
 xs_status cpu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
                        const xs_tensor *v, const xs_tensor *pos) {
     if (!all_contig(k, v, NULL) || !xs_tensor_is_contiguous(&cache->k) ||
         !xs_tensor_is_contiguous(&cache->v) || !xs_tensor_is_contiguous(&cache->pos))
         return ref_kv_store(be, cache, k, v, pos);
     const int64_t T = pos->shape[0], hd = cache->k.shape[1], cap = cache->capacity;
-    const bool bf16 = cache->k.dtype == XS_BF16;
+    const bool bf16 = cache->k.dtype == XS_BF16, q8 = cache->k.dtype == XS_Q8_0;
+    const size_t q8_row = xs_dtype_row_bytes(XS_Q8_0, hd);
     int32_t *cpos = cache->pos.data;
     for (int64_t t = 0; t < T; t++) {
         const int32_t p = ((const int32_t *)pos->data)[t * pos->stride[0]];
@@ -558,7 +568,10 @@ xs_status cpu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
                             (long long)t);
         const int64_t slot = p % cap;
         const float *kr = (const float *)k->data + t * hd, *vr = (const float *)v->data + t * hd;
-        if (bf16) {
+        if (q8) { /* ref's quantizer itself: the same bytes by construction */
+            ref_kv_quantize_row_q8_0(kr, 1, (char *)cache->k.data + (size_t)slot * q8_row, hd);
+            ref_kv_quantize_row_q8_0(vr, 1, (char *)cache->v.data + (size_t)slot * q8_row, hd);
+        } else if (bf16) {
             kv_row_bf16((uint16_t *)cache->k.data + slot * hd, kr, hd);
             kv_row_bf16((uint16_t *)cache->v.data + slot * hd, vr, hd);
         } else {
@@ -612,12 +625,14 @@ static int32_t topk_row(const float *l, int64_t V, float temp, int64_t k, float 
 #define TOPK_MAX 1024 /* larger k (or all of V): ref's full sort is as good */
 
 xs_status cpu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits, float temp,
-                          int top_k, uint64_t seed, uint64_t stream, uint64_t counter) {
+                          int top_k, uint64_t seed, uint64_t stream, uint64_t counter,
+                          const xs_tensor *counter_t) {
     const int64_t V = inner_dim(logits), M = row_count(logits);
     const int64_t k = (top_k <= 0 || top_k >= V) ? V : top_k;
     if (!(temp > 0.0f)) return cpu_argmax(be, ids, logits);
     if (!xs_tensor_is_contiguous(logits) || k > TOPK_MAX || V > INT32_MAX)
-        return ref_sample_topk(be, ids, logits, temp, top_k, seed, stream, counter);
+        return ref_sample_topk(be, ids, logits, temp, top_k, seed, stream, counter, counter_t);
+    counter = ref_sample_counter(counter, counter_t);
     int32_t cand[TOPK_MAX];
     for (int64_t r = 0; r < M; r++) {
         const float u = xs_rng_uniform(seed, stream, counter + (uint64_t)r, 0);

@@ -16,6 +16,13 @@
  * templates over the cache element type; kv_dev_store rounds exactly as
  * xs_f32_to_bf16 (nearest even, NaN kept quiet) and kv_dev_load widens
  * exactly, so a bf16 cache holds the same bits as on ref and cpu.
+ *
+ * A q8_0 cache (the 8-bit option) has its own store kernel: one warp per
+ * Q8_0 block of 32 values, amax by a warp reduction, then the very float
+ * steps of xs_quantize_row_q8_0 with explicitly rounded intrinsics (so no
+ * compiler flag can fuse or approximate them): the same bytes as ref.
+ * Attention reads it through kv_at, which for q8_0 is f16 d times q, exact
+ * in f32 as on the host.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -85,7 +92,14 @@ xs_status cu_rope(xs_backend *be, xs_tensor *x, const xs_tensor *pos, float max_
     return cu_check_launch("rope");
 }
 
-/* ---- cache element access (f32 or bf16 stored as uint16_t) ------------------------- */
+/* ---- cache element access (f32, bf16 stored as uint16_t, or q8_0 blocks) ------------ */
+
+/* A Q8_0 block as core/quant.h lays it out (34 bytes, 2-byte aligned). */
+struct cu_kv_q8 {
+    uint16_t d;
+    int8_t qs[XS_QK];
+};
+static_assert(sizeof(cu_kv_q8) == 34, "q8_0 block must be 34 bytes");
 
 __device__ static inline float kv_dev_load(const float *p) { return *p; }
 __device__ static inline float kv_dev_load(const uint16_t *p) {
@@ -96,6 +110,19 @@ __device__ static inline void kv_dev_store(uint16_t *p, float x) {
     const uint32_t u = __float_as_uint(x);
     *p = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x0040u)
                                          : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* Element (slot s, column c) of a cache tensor as f32. q8_0 tensors are
+ * contiguous (tensor.h): flat element i is value i % 32 of block i / 32. */
+template <typename KT>
+__device__ static inline float kv_at(const KT *base, const cu_view &v, int64_t s, int64_t c) {
+    return kv_dev_load(&base[s * v.stride[0] + c * v.stride[1]]);
+}
+__device__ static inline float kv_at(const cu_kv_q8 *base, const cu_view &v, int64_t s,
+                                     int64_t c) {
+    const int64_t i = s * v.stride[0] + c;
+    const cu_kv_q8 *b = base + (i >> 5);
+    return __half2float(__ushort_as_half(b->d)) * (float)b->qs[i & 31];
 }
 
 /* ---- kv_store -------------------------------------------------------------------- */
@@ -126,12 +153,69 @@ __global__ void k_kv_store(KT *ck, cu_view ckv, KT *cv, cu_view cvv, int32_t *cp
     if (c == 0) cpos[slot * cpos_stride] = p;
 }
 
+/* One Q8_0 block of one row: lane j holds x_j (backend.h's recipe). */
+__device__ static inline void kv_q8_block(cu_kv_q8 *dst, float x, int lane) {
+    const bool finite = isfinite(x);
+    float amax = finite ? fabsf(x) : 0.0f;
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    if (!__all_sync(0xffffffffu, finite)) { /* no defined bytes: mark the block NaN */
+        dst->qs[lane] = 0;
+        if (lane == 0) dst->d = 0x7e00u;
+        return;
+    }
+    const float d = __fdiv_rn(amax, 127.0f);
+    const float id = d != 0.0f ? __fdiv_rn(1.0f, d) : 0.0f;
+    if (isinf(id)) { /* amax < 127 * 2^-128: zeros, as on ref (backend.h) */
+        dst->qs[lane] = 0;
+        if (lane == 0) dst->d = 0;
+        return;
+    }
+    dst->qs[lane] = (int8_t)roundf(__fmul_rn(x, id)); /* roundf: halves away from zero */
+    if (lane == 0) dst->d = __half_as_ushort(__float2half_rn(d));
+}
+
+/* grid (ceil(blocks per row / warps per block), T): one warp per Q8_0 block
+ * of row t, for k and v. */
+__global__ void k_kv_store_q8(cu_kv_q8 *ck, cu_kv_q8 *cv, int32_t *cpos, int64_t cpos_stride,
+                              int64_t cap, const float *k, cu_view kv, const float *v, cu_view vv,
+                              const int32_t *pos, int64_t pos_stride, int64_t T, int64_t hd,
+                              cu_err_rec *err) {
+    const int lane = threadIdx.x & 31;
+    const int64_t nb = hd / XS_QK;
+    const int64_t b = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    const int64_t t = blockIdx.y;
+    if (b >= nb || t >= T) return; /* whole warps leave together */
+    const int32_t p = pos[t * pos_stride];
+    if (p < 0) {
+        if (b == 0 && lane == 0) cu_report(err, CU_ERR_KV_POS, t, p, 0);
+        return;
+    }
+    const int64_t slot = p % cap;
+    for (int64_t t2 = t + 1; t2 < T; t2++) { /* a later row for the same slot wins, as on ref */
+        const int32_t p2 = pos[t2 * pos_stride];
+        if (p2 >= 0 && p2 % cap == slot) return;
+    }
+    const int64_t c = b * XS_QK + lane;
+    kv_q8_block(&ck[slot * nb + b], k[cu_row_off(kv, t) + c * cu_inner_stride(kv)], lane);
+    kv_q8_block(&cv[slot * nb + b], v[cu_row_off(vv, t) + c * cu_inner_stride(vv)], lane);
+    if (b == 0 && lane == 0) cpos[slot * cpos_stride] = p;
+}
+
 xs_status cu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
                       const xs_tensor *v, const xs_tensor *pos) {
     const int64_t T = pos->shape[0], hd = cache->k.shape[1];
     if (!T || !hd) return XS_OK;
     if (T > 65535) return xs_error(XS_ERR_UNSUPPORTED, "cuda kv_store: %lld rows", (long long)T);
     cu_ctx *c = cu_ctx_of(be);
+    if (cache->k.dtype == XS_Q8_0) {
+        const dim3 qgrid(cu_blocks(hd / XS_QK, 8), (unsigned)T), qblock(256); /* 8 warps */
+        k_kv_store_q8<<<qgrid, qblock, 0, c->stream>>>(
+            (cu_kv_q8 *)cache->k.data, (cu_kv_q8 *)cache->v.data, (int32_t *)cache->pos.data,
+            cache->pos.stride[0], cache->capacity, (const float *)k->data, cu_view_of(k),
+            (const float *)v->data, cu_view_of(v), (const int32_t *)pos->data, pos->stride[0], T,
+            hd, c->err);
+        return cu_check_launch("kv_store (q8_0)");
+    }
     const dim3 grid(cu_blocks(hd, 256), (unsigned)T), block(256);
     if (cache->k.dtype == XS_BF16)
         k_kv_store<uint16_t><<<grid, block, 0, c->stream>>>(
@@ -194,10 +278,9 @@ __global__ void k_attention_part(float *part, const float *q, cu_view qv, const 
     /* scores: one warp per slot, lanes over the head dim */
     for (int64_t i = wid; i < ns; i += nw) {
         if (!vis[i]) continue;
-        const KT *kr = ck + (s0 + i) * ckv.stride[0] + h * D * ckv.stride[1];
         float dot = 0.0f;
         for (int64_t d = lane; d < D; d += 32)
-            dot = fmaf(qh[d], kv_dev_load(&kr[d * ckv.stride[1]]), dot);
+            dot = fmaf(qh[d], kv_at(ck, ckv, s0 + i, h * D + d), dot);
         for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
         if (lane == 0) {
             sc[i] = dot * scale;
@@ -233,10 +316,9 @@ __global__ void k_attention_part(float *part, const float *q, cu_view qv, const 
     }
     /* unnormalized output, one thread per head dim (coalesced over d) */
     for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-        const KT *vr = cv + s0 * cvv.stride[0] + (h * D + d) * cvv.stride[1];
         float acc = 0.0f;
         for (int64_t i = 0; i < ns; i++)
-            if (vis[i]) acc = fmaf(sc[i], kv_dev_load(&vr[i * cvv.stride[0]]), acc);
+            if (vis[i]) acc = fmaf(sc[i], kv_at(cv, cvv, s0 + i, h * D + d), acc);
         out[2 + d] = acc;
     }
 }
@@ -283,7 +365,14 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     XS_TRY(cu_scratch(c, (size_t)(T * n_heads * n_chunks * (D + 2)) * sizeof(float), &work));
     const dim3 grid((unsigned)(T * n_heads), (unsigned)n_chunks);
     const size_t shm = (size_t)D * sizeof(float);
-    if (cache->k.dtype == XS_BF16)
+    if (cache->k.dtype == XS_Q8_0)
+        k_attention_part<cu_kv_q8><<<grid, ATT_THREADS, shm, c->stream>>>(
+            (float *)work, (const float *)q->data, cu_view_of(q),
+            (const cu_kv_q8 *)cache->k.data, cu_view_of(&cache->k),
+            (const cu_kv_q8 *)cache->v.data, cu_view_of(&cache->v),
+            (const int32_t *)cache->pos.data, cache->pos.stride[0], cap,
+            (const int32_t *)pos->data, pos->stride[0], n_heads, D, context, scale);
+    else if (cache->k.dtype == XS_BF16)
         k_attention_part<uint16_t><<<grid, ATT_THREADS, shm, c->stream>>>(
             (float *)work, (const float *)q->data, cu_view_of(q),
             (const uint16_t *)cache->k.data, cu_view_of(&cache->k),

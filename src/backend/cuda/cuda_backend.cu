@@ -56,10 +56,20 @@ xs_status cu_check_launch(const char *what) {
 
 xs_status cu_scratch(cu_ctx *c, size_t n, void **out) {
     if (n > c->scratch_bytes) {
-        if (c->scratch) cudaFree(c->scratch); /* cudaFree waits for kernels using it */
+        if (c->capturing)
+            return xs_error(XS_ERR_BACKEND, "cuda: work buffer must grow to %zu bytes during "
+                            "graph capture", n);
+        if (c->scratch) {
+            /* a recorded graph may still point at it: retire, free at destroy */
+            if (c->n_retired < (int)(sizeof c->retired / sizeof c->retired[0]))
+                c->retired[c->n_retired++] = c->scratch;
+            else
+                cudaFree(c->scratch); /* cudaFree waits for kernels using it */
+        }
+        size_t want = n < 65536 ? 65536 : n;
+        if (want < 2 * c->scratch_bytes) want = 2 * c->scratch_bytes;
         c->scratch = NULL;
         c->scratch_bytes = 0;
-        size_t want = n < 65536 ? 65536 : n;
         if (cudaMalloc(&c->scratch, want) != cudaSuccess) {
             cudaGetLastError();
             return xs_error(XS_ERR_NOMEM, "cuda: work buffer of %zu bytes: out of GPU memory",
@@ -109,6 +119,7 @@ static void cu_destroy(xs_backend *be) {
         cudaStreamSynchronize(c->stream);
         for (int i = 0; i < c->n_rope; i++) cudaFree(c->rope[i].freq);
         if (c->scratch) cudaFree(c->scratch);
+        for (int i = 0; i < c->n_retired; i++) cudaFree(c->retired[i]);
         if (c->err) cudaFree(c->err);
         cudaStreamDestroy(c->stream);
         free(c);
@@ -138,9 +149,11 @@ static xs_status cu_upload(xs_backend *be, void *dst, const void *src, size_t nb
      * reuse src right away; ordering with kernels follows the stream. */
     cudaError_t e =
         cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, cu_ctx_of(be)->stream);
-    if (e != cudaSuccess)
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* not sticky: do not blame the next kernel launch */
         return xs_error(XS_ERR_BACKEND, "cuda upload of %zu bytes: %s", nbytes,
                         cudaGetErrorString(e));
+    }
     return XS_OK;
 }
 
@@ -148,9 +161,11 @@ static xs_status cu_download(xs_backend *be, void *dst, const void *src, size_t 
     cu_ctx *c = cu_ctx_of(be);
     if (nbytes) {
         cudaError_t e = cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, c->stream);
-        if (e != cudaSuccess)
+        if (e != cudaSuccess) {
+            cudaGetLastError(); /* not sticky: do not blame the next kernel launch */
             return xs_error(XS_ERR_BACKEND, "cuda download of %zu bytes: %s", nbytes,
                             cudaGetErrorString(e));
+        }
     }
     return cu_sync(c);
 }
@@ -212,6 +227,10 @@ static const xs_backend_iface k_cuda_iface = {
     /* .fill = */ cu_fill,
     /* .argmax = */ cu_argmax,
     /* .sample_topk = */ cu_sample_topk,
+    /* .graph_begin = */ cu_graph_begin,
+    /* .graph_end = */ cu_graph_end,
+    /* .graph_launch = */ cu_graph_launch,
+    /* .graph_free = */ cu_graph_free,
 };
 
 extern "C" xs_status xs_backend_cuda_new(xs_backend **out) {

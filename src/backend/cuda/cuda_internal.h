@@ -141,6 +141,12 @@ typedef struct cu_ctx {
     cu_rope_table rope[CU_MAX_ROPE_TABLES];
     int n_rope;
     bool matmul_plain;        /* XSWARM_CUDA_NO_VEC set: element-wise matmul only (tests) */
+    /* Graphs (cuda_graph.cu). A recorded graph keeps the scratch pointer it
+     * saw, so an outgrown work buffer is retired (freed at destroy), never
+     * freed while a graph may still use it; growth doubles, so few retire. */
+    bool capturing;
+    void *retired[64];
+    int n_retired;
     char name[256];
 } cu_ctx;
 
@@ -148,7 +154,8 @@ static inline cu_ctx *cu_ctx_of(xs_backend *be) { return (cu_ctx *)be->ctx; }
 
 /* Status of the last launch ("cuda <what>: <cuda error>"); XS_OK if none. */
 xs_status cu_check_launch(const char *what);
-/* A device work buffer of at least n bytes (may reallocate; not during capture). */
+/* A device work buffer of at least n bytes (may reallocate; not during capture:
+ * then it fails, and the capture falls back to eager). */
 xs_status cu_scratch(cu_ctx *c, size_t n, void **out);
 
 static inline unsigned cu_blocks(int64_t n, int threads) {
@@ -184,7 +191,13 @@ xs_status cu_scale(xs_backend *be, xs_tensor *y, const xs_tensor *x, float s, fl
 xs_status cu_copy(xs_backend *be, xs_tensor *y, const xs_tensor *x);
 xs_status cu_fill(xs_backend *be, xs_tensor *y, float value);
 xs_status cu_argmax(xs_backend *be, xs_tensor *ids, const xs_tensor *logits);
+/* graph ops (cuda_graph.cu), see backend.h */
+xs_status cu_graph_begin(xs_backend *be);
+xs_status cu_graph_end(xs_backend *be, void **graph);
+xs_status cu_graph_launch(xs_backend *be, void *graph);
+void cu_graph_free(xs_backend *be, void *graph);
 xs_status cu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits, float temp,
-                         int top_k, uint64_t seed, uint64_t stream, uint64_t counter);
+                         int top_k, uint64_t seed, uint64_t stream, uint64_t counter,
+                         const xs_tensor *counter_t);
 
 #endif

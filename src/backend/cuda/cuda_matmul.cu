@@ -17,6 +17,13 @@
  */
 #include "backend/cuda/cuda_internal.h"
 #include "backend/cuda/cuda_gemv_quant.cuh"
+extern "C" {
+#include "backend/cuda_probe.h"
+}
+#include "backend/cuda/cuda_gemv_rows.cuh"
+
+#include <stdlib.h>
+#include <string.h>
 
 #define MM_ROWS 4
 #define MM_WARPS 8
@@ -118,6 +125,92 @@ __global__ void k_matmul_vec(float *y, const float *x, const unsigned char *w, s
     }
 }
 
+/* ---- the wide-load path: kernel choice ----------------------------------------
+ * MT (x rows per warp) from M; R (weight rows per warp) from the shape: one
+ * row per warp keeps the most warps in flight for narrow matrices, 2-4 rows
+ * let each x load serve several rows when N is large or M > 1.
+ * XSWARM_CUDA_GEMV=old selects the previous kernels (k_matmul_vec,
+ * k_gemv_quant: one row per warp, 4 x rows per pass) and XSWARM_CUDA_GEMV_R
+ * = 1|2|4 forces R, so one binary can compare them on the same card. */
+static int gemv_env_old = -1, gemv_env_r = 0, gemv_env_chunk = 0;
+
+static void gemv_read_env(void) {
+    if (gemv_env_old >= 0) return;
+    const char *v = getenv("XSWARM_CUDA_GEMV");
+    gemv_env_old = v && !strcmp(v, "old");
+    const char *r = getenv("XSWARM_CUDA_GEMV_R");
+    gemv_env_r = r ? atoi(r) : 0;
+    if (gemv_env_r != 1 && gemv_env_r != 2 && gemv_env_r != 4) gemv_env_r = 0;
+    const char *c = getenv("XSWARM_CUDA_GEMV_CHUNK");
+    gemv_env_chunk = c ? atoi(c) : 0;
+    if (gemv_env_chunk != 32 && gemv_env_chunk != 64) gemv_env_chunk = 0;
+}
+
+extern "C" void xs_cuda_gemv_select(bool old, int rows, int quant_chunk) {
+    gemv_read_env();
+    gemv_env_old = old ? 1 : 0;
+    gemv_env_r = rows == 1 || rows == 2 || rows == 4 ? rows : 0;
+    gemv_env_chunk = quant_chunk == 32 || quant_chunk == 64 ? quant_chunk : 0;
+}
+
+template <int DT, int R, int MT>
+static void launch_rows(cudaStream_t s, float *yp, const float *xp, const unsigned char *wp,
+                        size_t rb, const float *bp, int64_t m, int64_t n, int64_t k) {
+    const bool quant = DT == XS_Q8_0 || DT == XS_Q4_0;
+    const int warps = quant ? GQR_WARPS : GV_WARPS;
+    const dim3 grid((unsigned)((m + MT - 1) / MT), cu_blocks(n, warps * R));
+    if (quant) {
+        /* 64-block chunks for long rows: more bytes in flight per warp */
+        const int ch = gemv_env_chunk ? gemv_env_chunk : k >= 8192 ? 64 : 32;
+        if (ch == 64)
+            k_gemv_quant_rows<DT, R, MT, 64><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+        else
+            k_gemv_quant_rows<DT, R, MT, 32><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+    } else {
+        k_gemv_rows<DT, R, MT><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+    }
+}
+
+template <int DT, int R>
+static void launch_mt(cudaStream_t s, float *yp, const float *xp, const unsigned char *wp,
+                      size_t rb, const float *bp, int64_t m, int64_t n, int64_t k) {
+    if (m == 1) launch_rows<DT, R, 1>(s, yp, xp, wp, rb, bp, m, n, k);
+    else if (m <= 4) launch_rows<DT, R, 4>(s, yp, xp, wp, rb, bp, m, n, k);
+    else launch_rows<DT, R, 8>(s, yp, xp, wp, rb, bp, m, n, k);
+}
+
+/* Rows per warp, measured on an H200 (docs/PERF.md): at M = 1 one row per
+ * warp except the widest float matrices (N >= 12288: 4 rows, each x load
+ * serves 4 rows); at M >= 8, 4 rows when N leaves enough warps. */
+template <int DT>
+static void launch_gemv(cudaStream_t s, float *yp, const float *xp, const unsigned char *wp,
+                        size_t rb, const float *bp, int64_t m, int64_t n, int64_t k) {
+    const bool quant = DT == XS_Q8_0 || DT == XS_Q4_0;
+    int r = gemv_env_r;
+    if (!r && n <= 4096) { /* narrow matrix: split each row over a block of warps */
+        const unsigned gx = (unsigned)(m == 1 ? m : m <= 4 ? (m + 3) / 4 : (m + 7) / 8);
+        const dim3 grid(gx, (unsigned)n);
+        if (!quant) {
+            if (m == 1) k_gemv_split<DT, 1><<<grid, 32 * GS_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+            else if (m <= 4) k_gemv_split<DT, 4><<<grid, 32 * GS_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+            else k_gemv_split<DT, 8><<<grid, 32 * GS_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+        } else if (k <= 4096) { /* <= 128 blocks: 8-block chunks give every warp work */
+            if (m == 1) k_gemv_quant_split<DT, 1, 8><<<grid, 32 * GQR_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+            else if (m <= 4) k_gemv_quant_split<DT, 4, 8><<<grid, 32 * GQR_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+            else k_gemv_quant_split<DT, 8, 8><<<grid, 32 * GQR_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+        } else {
+            if (m == 1) k_gemv_quant_split<DT, 1, 32><<<grid, 32 * GQR_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+            else if (m <= 4) k_gemv_quant_split<DT, 4, 32><<<grid, 32 * GQR_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+            else k_gemv_quant_split<DT, 8, 32><<<grid, 32 * GQR_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+        }
+        return;
+    }
+    if (!r) r = m >= 8 && n >= 4096 ? 4 : m > 1 && n >= 8192 ? 2 : (m == 1 && !quant && n >= 12288) ? 4 : 1;
+    if (r == 4) launch_mt<DT, 4>(s, yp, xp, wp, rb, bp, m, n, k);
+    else if (r == 2) launch_mt<DT, 2>(s, yp, xp, wp, rb, bp, m, n, k);
+    else launch_mt<DT, 1>(s, yp, xp, wp, rb, bp, m, n, k);
+}
+
 xs_status cu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
                     const xs_tensor *bias) {
     const int64_t n = w->shape[0], k = w->shape[1], m = cu_rows(x);
@@ -137,6 +230,21 @@ xs_status cu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_t
     const bool vec = k % 32 == 0 && xs_tensor_is_contiguous(x) && (uintptr_t)xp % 16 == 0 &&
                      (uintptr_t)wp % (quant ? 2 : 16) == 0 &&
                      !cu_ctx_of(be)->matmul_plain;
+    gemv_read_env();
+    /* grid.y counts blocks of weight rows (<= 65535): N beyond R = 1's reach
+     * takes the previous kernels, which have no such limit */
+    if (vec && !gemv_env_old && cu_blocks(n, 4) <= 65535u && (m + 7) / 8 <= 2147483647LL) {
+        switch (w->dtype) {
+        case XS_F32: launch_gemv<XS_F32>(s, yp, xp, wp, rb, bp, m, n, k); break;
+        case XS_F16: launch_gemv<XS_F16>(s, yp, xp, wp, rb, bp, m, n, k); break;
+        case XS_BF16: launch_gemv<XS_BF16>(s, yp, xp, wp, rb, bp, m, n, k); break;
+        case XS_Q8_0: launch_gemv<XS_Q8_0>(s, yp, xp, wp, rb, bp, m, n, k); break;
+        case XS_Q4_0: launch_gemv<XS_Q4_0>(s, yp, xp, wp, rb, bp, m, n, k); break;
+        default:
+            return xs_error(XS_ERR_DTYPE, "cuda matmul: weight dtype %s", xs_dtype_name(w->dtype));
+        }
+        return cu_check_launch("matmul");
+    }
     if (vec) {
         switch (w->dtype) {
         case XS_F32: k_matmul_vec<XS_F32><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k); break;

@@ -120,10 +120,20 @@ __device__ static inline float cu_sample_weight(float l, float lmax, float temp)
     return (float)exp((double)a);
 }
 
+/* The step counter: the host part plus the device part (i32 or i64 [1], or
+ * none), read when the kernel runs so that a replayed graph sees new steps. */
+__device__ static inline uint64_t cu_counter(uint64_t counter, const void *ct, int ct_i64) {
+    if (!ct) return counter;
+    const int64_t v = ct_i64 ? *(const int64_t *)ct : (int64_t) * (const int32_t *)ct;
+    return counter + (uint64_t)v;
+}
+
 __global__ void k_pick(int32_t *ids, const int32_t *cand, const float *l, cu_view lv, int64_t k,
-                       float temp, uint64_t seed, uint64_t stream, uint64_t counter) {
+                       float temp, uint64_t seed, uint64_t stream, uint64_t counter,
+                       const void *ct, int ct_i64) {
     const int64_t r = blockIdx.x;
     if (threadIdx.x != 0) return;
+    counter = cu_counter(counter, ct, ct_i64);
     const float *lr = l + cu_row_off(lv, r);
     const int64_t ls = cu_inner_stride(lv);
     const int32_t *cr = cand + r * k;
@@ -145,7 +155,8 @@ __global__ void k_pick(int32_t *ids, const int32_t *cand, const float *l, cu_vie
 }
 
 xs_status cu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits, float temp,
-                         int top_k, uint64_t seed, uint64_t stream, uint64_t counter) {
+                         int top_k, uint64_t seed, uint64_t stream, uint64_t counter,
+                         const xs_tensor *counter_t) {
     cu_ctx *c = cu_ctx_of(be);
     const int64_t m = cu_rows(logits), v = cu_inner(logits);
     if (!m) return XS_OK;
@@ -159,7 +170,8 @@ xs_status cu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits
     const float *lp = (const float *)logits->data;
     k_rank<<<dim3(cu_blocks(v, 256), (unsigned)m), 256, 0, c->stream>>>(cand, lp, lv, v, k);
     XS_TRY(cu_check_launch("sample_topk (rank)"));
-    k_pick<<<(unsigned)m, 32, 0, c->stream>>>((int32_t *)ids->data, cand, lp, lv, k, temp, seed,
-                                              stream, counter);
+    k_pick<<<(unsigned)m, 32, 0, c->stream>>>(
+        (int32_t *)ids->data, cand, lp, lv, k, temp, seed, stream, counter,
+        counter_t ? counter_t->data : NULL, counter_t && counter_t->dtype == XS_I64);
     return cu_check_launch("sample_topk (pick)");
 }

@@ -47,6 +47,11 @@ xs_status ref_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
 xs_status ref_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
                         const xs_kv_cache *cache, const xs_tensor *pos, int n_heads,
                         int64_t context, float scale);
+/* One row of n (a multiple of 32) f32 values, stride `stride` elements, into
+ * the q8_0 KV cache's blocks (backend.h: xs_quantize_row_q8_0's bytes; a
+ * block with a NaN or an infinity gets d = f16 NaN, q = 0). Shared by the
+ * host backends so that their cache bytes cannot differ. */
+void ref_kv_quantize_row_q8_0(const float *x, int64_t stride, void *dst, int64_t n);
 xs_status ref_elu(xs_backend *be, xs_tensor *y, const xs_tensor *x, float alpha);
 xs_status ref_gelu(xs_backend *be, xs_tensor *y, const xs_tensor *x);
 xs_status ref_silu_mul(xs_backend *be, xs_tensor *y, const xs_tensor *x);
@@ -59,6 +64,9 @@ xs_status ref_copy(xs_backend *be, xs_tensor *y, const xs_tensor *x);
 xs_status ref_fill(xs_backend *be, xs_tensor *y, float value);
 xs_status ref_argmax(xs_backend *be, xs_tensor *ids, const xs_tensor *logits);
 xs_status ref_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits, float temp,
-                          int top_k, uint64_t seed, uint64_t stream, uint64_t counter);
+                          int top_k, uint64_t seed, uint64_t stream, uint64_t counter,
+                          const xs_tensor *counter_t);
+/* counter + counter_t[0] (i32 or i64 [1] in host memory; NULL: counter). */
+uint64_t ref_sample_counter(uint64_t counter, const xs_tensor *counter_t);
 
 #endif

@@ -8,12 +8,15 @@
  * 0 <= pos[t] - p < context.
  *
  * A bf16 cache (backend.h) stores xs_f32_to_bf16 of each value and reads it
- * back exactly; the arithmetic is otherwise the f32 cache's.
+ * back exactly; the arithmetic is otherwise the f32 cache's. A q8_0 cache
+ * quantizes each stored row in blocks of 32 (ref_kv_quantize_row_q8_0) and
+ * reads d * q; again the arithmetic is the f32 cache's.
  */
 #include <math.h>
 #include <stdlib.h>
 
 #include "backend/ref/ref.h"
+#include "core/quant.h"
 
 xs_status ref_rope(xs_backend *be, xs_tensor *x, const xs_tensor *pos, float max_period) {
     (void)be;
@@ -40,11 +43,42 @@ xs_status ref_rope(xs_backend *be, xs_tensor *x, const xs_tensor *pos, float max
     return XS_OK;
 }
 
-/* Element c of slot s of a cache tensor (f32 or bf16), as f32. */
+/* Element c of slot s of a cache tensor (f32, bf16 or q8_0), as f32. A
+ * q8_0 tensor is contiguous (tensor.h): element i is value i % 32 of block
+ * i / 32. */
 static inline float cache_at(const xs_tensor *t, int64_t s, int64_t c) {
+    if (t->dtype == XS_Q8_0) {
+        const int64_t i = s * t->shape[1] + c;
+        const xs_block_q8_0 *b = (const xs_block_q8_0 *)t->data + i / XS_QK;
+        return xs_f16_to_f32(b->d) * (float)b->qs[i % XS_QK];
+    }
     const int64_t i = s * t->stride[0] + c * t->stride[1];
     if (t->dtype == XS_BF16) return xs_bf16_to_f32(((const uint16_t *)t->data)[i]);
     return ((const float *)t->data)[i];
+}
+
+void ref_kv_quantize_row_q8_0(const float *x, int64_t stride, void *dst, int64_t n) {
+    xs_block_q8_0 *y = dst;
+    float xb[XS_QK];
+    for (int64_t b = 0; b < n / XS_QK; b++) {
+        bool finite = true;
+        float amax = 0.0f;
+        for (int j = 0; j < XS_QK; j++) {
+            xb[j] = x[(b * XS_QK + j) * stride];
+            finite = finite && isfinite(xb[j]);
+            if (fabsf(xb[j]) > amax) amax = fabsf(xb[j]);
+        }
+        const float d = amax / 127.0f;
+        if (finite && !(d != 0.0f && isinf(1.0f / d))) {
+            xs_quantize_row_q8_0(xb, &y[b], XS_QK); /* the model-file quantizer itself */
+        } else {
+            /* roundf(inf or NaN) has no int8 (an inf or NaN value, or 1 / d
+             * overflowing for amax < 127 * 2^-128): defined bytes instead
+             * (backend.h): NaN marks the block, a tiny one is zeros */
+            y[b].d = finite ? 0 : 0x7e00u;
+            for (int j = 0; j < XS_QK; j++) y[b].qs[j] = 0;
+        }
+    }
 }
 
 static inline void cache_set(xs_tensor *t, int64_t s, int64_t c, float x) {
@@ -67,6 +101,15 @@ xs_status ref_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
                             (long long)t);
         const int64_t slot = p % cap;
         const int64_t ko = ref_row_offset(k, t), vo = ref_row_offset(v, t);
+        if (cache->k.dtype == XS_Q8_0) {
+            const size_t rb = xs_dtype_row_bytes(XS_Q8_0, hd);
+            ref_kv_quantize_row_q8_0(ref_f32_at(k, ko, 0), k->stride[k->ndim - 1],
+                                     (char *)cache->k.data + (size_t)slot * rb, hd);
+            ref_kv_quantize_row_q8_0(ref_f32_at(v, vo, 0), v->stride[v->ndim - 1],
+                                     (char *)cache->v.data + (size_t)slot * rb, hd);
+            cpos[slot * cache->pos.stride[0]] = p;
+            continue;
+        }
         for (int64_t c = 0; c < hd; c++) {
             cache_set(&cache->k, slot, c, *ref_f32_at(k, ko, c));
             cache_set(&cache->v, slot, c, *ref_f32_at(v, vo, c));

@@ -118,9 +118,18 @@ xs_status ref_argmax(xs_backend *be, xs_tensor *ids, const xs_tensor *logits) {
     return XS_OK;
 }
 
+uint64_t ref_sample_counter(uint64_t counter, const xs_tensor *counter_t) {
+    if (!counter_t) return counter;
+    const int64_t v = counter_t->dtype == XS_I64 ? *(const int64_t *)counter_t->data
+                                                 : (int64_t) * (const int32_t *)counter_t->data;
+    return counter + (uint64_t)v; /* wrap-around: a negative part counts back */
+}
+
 xs_status ref_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits, float temp,
-                          int top_k, uint64_t seed, uint64_t stream, uint64_t counter) {
+                          int top_k, uint64_t seed, uint64_t stream, uint64_t counter,
+                          const xs_tensor *counter_t) {
     (void)be;
+    counter = ref_sample_counter(counter, counter_t);
     const int64_t v = ref_inner(logits), m = ref_rows(logits);
     float *row = malloc((size_t)v * sizeof *row);
     if (!row) return xs_error(XS_ERR_NOMEM, "ref sample_topk: out of memory");

@@ -1,0 +1,65 @@
+/*
+ * cuda_probe.h — what the GPU itself can do, measured in the same run as a
+ * benchmark (so a floor is the card's, not the host's), its memory use, and
+ * a small per-op timer for finding where a step's GPU time goes.
+ *
+ * Everything takes an open "cuda" backend. Without CUDA compiled in (CI,
+ * CPU-only builds) every function returns XS_ERR_UNSUPPORTED (stubs in
+ * cuda_probe_stub.c), so callers need no #ifdef.
+ */
+#ifndef XS_BACKEND_CUDA_PROBE_H
+#define XS_BACKEND_CUDA_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "backend/backend.h"
+#include "core/status.h"
+
+/* true when be is the cuda backend (name "cuda"). */
+bool xs_backend_is_cuda(const xs_backend *be);
+
+/* Best-of-5 device READ bandwidth in GB/s (1e9 B/s): a kernel sums a 1 GiB
+ * buffer (16-byte loads, grid sized to the SMs). This is the figure a
+ * weight-streaming GEMV can reach, so floors divide by it. *gbs untouched on
+ * error. */
+xs_status xs_cuda_measure_bandwidth(xs_backend *be, double *gbs);
+/* Best-of-5 cudaMemcpy device-to-device of 1 GiB, counting bytes read plus
+ * written (the figure the issue's anchor uses). */
+xs_status xs_cuda_measure_copy_bandwidth(xs_backend *be, double *gbs);
+/* cudaMemGetInfo of be's device (bytes). */
+xs_status xs_cuda_mem_info(xs_backend *be, size_t *free_bytes, size_t *total_bytes);
+/* Device name, driver version ("580.159") and SM count, for reports. */
+xs_status xs_cuda_device_desc(xs_backend *be, char *buf, size_t n);
+
+/* ---- timing on the device ---------------------------------------------------
+ * Events on be's stream: mark slot 0..15, then ms between two marks (waits
+ * for the later one). */
+xs_status xs_cuda_timer_mark(xs_backend *be, int slot);
+xs_status xs_cuda_timer_ms(xs_backend *be, int from, int to, double *ms);
+/* Enqueue a kernel that spins ~ms milliseconds: work enqueued after it
+ * piles up, so the GPU later runs it back to back and event pairs around
+ * each kernel time the kernel alone, not the host's launch latency. */
+xs_status xs_cuda_stall(xs_backend *be, double ms);
+
+/* ---- per-op profiler (XSWARM_CUDA_PROF=1 in `xswarm bench lm`) --------------
+ * begin installs an op hook (backend/op_hook.h) that brackets every op run
+ * on be with two events and files it under a key (matmul by dtype and
+ * N x K x M, attention by heads, else the op name). Graph replays run no
+ * ops: profile with XSWARM_CUDA_GRAPHS=0. end waits, prints a table (time
+ * per step of each key, calls per step, weight GB/s of matmuls, totals by
+ * class) to out, divides by `steps`, and removes the hook. */
+xs_status xs_cuda_prof_begin(xs_backend *be);
+xs_status xs_cuda_prof_end(xs_backend *be, FILE *out, int steps, double *busy_ms_per_step);
+
+/* ---- GEMV kernel selection (tests and benchmarks only) ----------------------
+ * old = true: the previous kernels (one weight row per warp, 4 x rows per
+ * pass); rows = 1, 2 or 4 forces the weight rows per warp of the new ones,
+ * 0 = chosen by shape; quant_chunk = 32 or 64 forces the q8_0/q4_0 blocks
+ * staged per chunk (0 = by K). Process-wide; the environment variables
+ * XSWARM_CUDA_GEMV=old, XSWARM_CUDA_GEMV_R=N and XSWARM_CUDA_GEMV_CHUNK=N
+ * set the same at startup. */
+void xs_cuda_gemv_select(bool old, int rows, int quant_chunk);
+
+#endif

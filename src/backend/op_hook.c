@@ -1,0 +1,4 @@
+/* op_hook.c — the hook pointer of op_hook.h (NULL: no observer). */
+#include "backend/op_hook.h"
+
+xs_op_hook_fn xs_op_hook_ = NULL;

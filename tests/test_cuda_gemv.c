@@ -1,0 +1,258 @@
+/*
+ * test_cuda_gemv.c — the cuda GEMV/GEMM-small kernels (cuda_gemv_rows.cuh,
+ * cuda_gemv_quant.cuh) for every weight dtype at M = 1..64 rows:
+ *  - against ref (nmse <= 1e-9, as the parity suite), at shapes whose
+ *    N is not a multiple of the rows per block and whose quantized rows are
+ *    only 2-byte aligned, K under and over one 32-block chunk;
+ *  - bit for bit: row m of a batched call equals the same row alone
+ *    (M = 1), which is what lets B batched sessions get the tokens of B
+ *    batch-1 runs.
+ * XSWARM_GEMV_BENCH=1 adds a timing table at the 7B shapes (events on the
+ * device, weights rotated over > 256 MB so L2 cannot serve them) against
+ * the read bandwidth measured in the same run. Skips (77) without a GPU.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/cuda_probe.h"
+#include "backend/ops.h"
+#include "core/quant.h"
+#include "testutil.h"
+
+/* Host bytes of an [N, K] weight in dtype dt from uniform floats. */
+static void *make_weight(xs_dtype dt, int64_t N, int64_t K, uint64_t seed) {
+    float *f = malloc((size_t)(N * K) * sizeof *f);
+    size_t rb = xs_dtype_row_bytes(dt, K);
+    uint8_t *w = malloc(rb * (size_t)N);
+    if (!f || !w) { free(f); free(w); return NULL; }
+    test_fill_uniform(f, N * K, seed, -1.0f, 1.0f);
+    for (int64_t n = 0; n < N; n++) {
+        const float *src = f + n * K;
+        uint8_t *dst = w + rb * (size_t)n;
+        switch (dt) {
+        case XS_F32: memcpy(dst, src, (size_t)K * 4); break;
+        case XS_F16: for (int64_t k = 0; k < K; k++) ((uint16_t *)dst)[k] = xs_f32_to_f16(src[k]); break;
+        case XS_BF16: for (int64_t k = 0; k < K; k++) ((uint16_t *)dst)[k] = xs_f32_to_bf16(src[k]); break;
+        case XS_Q8_0: xs_quantize_row_q8_0(src, (xs_block_q8_0 *)dst, K); break;
+        case XS_Q4_0: xs_quantize_row_q4_0(src, (xs_block_q4_0 *)dst, K); break;
+        default: break;
+        }
+    }
+    free(f);
+    return w;
+}
+
+/* r == 0: a 1-D tensor of c values */
+static xs_status upload(xs_backend *be, xs_dtype dt, int64_t r, int64_t c, const void *h, xs_tensor *t) {
+    int64_t shp[2] = {r, c};
+    xs_status rc = r ? xs_tensor_alloc(be, dt, 2, shp, t) : xs_tensor_alloc(be, dt, 1, &shp[1], t);
+    return rc == XS_OK ? xs_tensor_upload(be, t, h) : rc;
+}
+
+static int g_chunk; /* quantized chunk forced for the new kernels (0 = by K) */
+
+static void check_shape(xs_backend *ref, xs_backend *cu, xs_dtype dt, int64_t M, int64_t N,
+                        int64_t K, bool with_bias, uint64_t seed) {
+    void *wh = make_weight(dt, N, K, seed);
+    float *xh = malloc((size_t)(M * K) * sizeof *xh), *bh = malloc((size_t)N * sizeof *bh);
+    float *yr = malloc((size_t)(M * N) * sizeof *yr), *yc = malloc((size_t)(M * N) * sizeof *yc);
+    float *y1 = malloc((size_t)N * sizeof *y1);
+    CHECK(wh && xh && bh && yr && yc && y1, "host memory");
+    if (!wh || !xh || !bh || !yr || !yc || !y1) goto out;
+    test_fill_uniform(xh, M * K, seed + 1, -2.0f, 2.0f);
+    test_fill_uniform(bh, N, seed + 2, -0.5f, 0.5f);
+    xs_tensor wr = {0}, wc = {0}, xr = {0}, xc = {0}, br = {0}, bc = {0}, Yr = {0}, Yc = {0}, x1 = {0}, Y1 = {0};
+    int64_t ys[2] = {M, N}, one[2] = {1, K}, y1s[2] = {1, N};
+    bool ok = upload(ref, dt, N, K, wh, &wr) == XS_OK && upload(cu, dt, N, K, wh, &wc) == XS_OK &&
+              upload(ref, XS_F32, M, K, xh, &xr) == XS_OK && upload(cu, XS_F32, M, K, xh, &xc) == XS_OK &&
+              upload(ref, XS_F32, 0, N, bh, &br) == XS_OK && upload(cu, XS_F32, 0, N, bh, &bc) == XS_OK &&
+              xs_tensor_alloc(ref, XS_F32, 2, ys, &Yr) == XS_OK &&
+              xs_tensor_alloc(cu, XS_F32, 2, ys, &Yc) == XS_OK &&
+              xs_tensor_alloc(cu, XS_F32, 2, one, &x1) == XS_OK &&
+              xs_tensor_alloc(cu, XS_F32, 2, y1s, &Y1) == XS_OK;
+    CHECK(ok, "alloc/upload: %s", xs_error_msg());
+    if (ok) {
+        const xs_tensor *bref = with_bias ? &br : NULL, *bcu = with_bias ? &bc : NULL;
+        ok = xs_op_matmul(ref, &Yr, &xr, &wr, bref) == XS_OK && xs_op_matmul(cu, &Yc, &xc, &wc, bcu) == XS_OK &&
+             xs_tensor_download(ref, yr, &Yr) == XS_OK && xs_tensor_download(cu, yc, &Yc) == XS_OK;
+        CHECK(ok, "matmul %s M=%lld N=%lld K=%lld: %s", xs_dtype_name(dt), (long long)M, (long long)N,
+              (long long)K, xs_error_msg());
+        if (ok) {
+            double e = test_nmse(yr, yc, M * N);
+            CHECK(e <= 1e-9, "%s M=%lld N=%lld K=%lld: nmse %.3g vs ref", xs_dtype_name(dt),
+                  (long long)M, (long long)N, (long long)K, e);
+            /* every batched row bit-identical to the row alone */
+            int bad = 0;
+            for (int64_t m = 0; m < M && ok; m++) {
+                ok = xs_tensor_upload(cu, &x1, xh + m * K) == XS_OK &&
+                     xs_op_matmul(cu, &Y1, &x1, &wc, bcu) == XS_OK && xs_tensor_download(cu, y1, &Y1) == XS_OK;
+                if (ok && memcmp(y1, yc + m * N, (size_t)N * sizeof *y1)) bad++;
+            }
+            CHECK(ok && bad == 0, "%s M=%lld N=%lld K=%lld: %d batched rows differ from batch-1 bits",
+                  xs_dtype_name(dt), (long long)M, (long long)N, (long long)K, bad);
+            /* the previous kernels and the new warp-row ones (same lane
+             * partition and order): same bits. The split kernel that narrow
+             * float matrices take by default sums in another order; it is
+             * checked against ref and batch-1 above. */
+            float *yo = malloc((size_t)(M * N) * sizeof *yo);
+            xs_cuda_gemv_select(true, 0, 0);
+            ok = yo && xs_op_matmul(cu, &Yc, &xc, &wc, bcu) == XS_OK && xs_tensor_download(cu, yo, &Yc) == XS_OK;
+            xs_cuda_gemv_select(false, 1, g_chunk);
+            ok = ok && xs_op_matmul(cu, &Yc, &xc, &wc, bcu) == XS_OK && xs_tensor_download(cu, yr, &Yc) == XS_OK;
+            xs_cuda_gemv_select(false, 0, g_chunk);
+            ok = ok && !memcmp(yo, yr, (size_t)(M * N) * sizeof *yr);
+            free(yo);
+            CHECK(ok, "%s M=%lld N=%lld K=%lld: new kernel bits differ from the previous kernel's",
+                  xs_dtype_name(dt), (long long)M, (long long)N, (long long)K);
+        }
+    }
+    xs_tensor *ts[] = {&wc, &xc, &bc, &Yc, &x1, &Y1};
+    for (int i = 0; i < 6; i++) xs_tensor_free(cu, ts[i]);
+    xs_tensor *tr[] = {&wr, &xr, &br, &Yr};
+    for (int i = 0; i < 4; i++) xs_tensor_free(ref, tr[i]);
+out:
+    free(wh); free(xh); free(bh); free(yr); free(yc); free(y1);
+}
+
+/* ---- timing at the 7B shapes -------------------------------------------------- */
+/* Quick non-zero weights for timing only (8 GB of floats to quantize would
+ * take minutes): hashed bytes, float weights kept under 1 in magnitude,
+ * quantized blocks with a small f16 scale. */
+static void *fast_weight(xs_dtype dt, int64_t N, int64_t K, uint64_t seed) {
+    const size_t nb = xs_dtype_row_bytes(dt, K) * (size_t)N;
+    uint8_t *w = malloc(nb);
+    if (!w) return NULL;
+    uint64_t h = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t i = 0; i + 8 <= nb; i += 8) {
+        h ^= h << 13; h ^= h >> 7; h ^= h << 17;
+        uint64_t v = h;
+        if (dt == XS_BF16 || dt == XS_F16) v &= 0xbbffbbffbbffbbffull; /* exponent below 1.0 */
+        if (dt == XS_F32) v &= 0xbeffffffbeffffffull;
+        memcpy(w + i, &v, 8);
+    }
+    const size_t bs = dt == XS_Q8_0 ? 34 : dt == XS_Q4_0 ? 18 : 0;
+    for (size_t off = 0; bs && off < nb; off += bs) { w[off] = 0x00; w[off + 1] = 0x20; }
+    return w;
+}
+
+typedef struct variant { const char *name; bool old; int rows, chunk; } variant;
+
+static void bench(xs_backend *cu) {
+    double rd = 0, cp = 0;
+    char desc[160] = "";
+    xs_cuda_device_desc(cu, desc, sizeof desc);
+    if (xs_cuda_measure_bandwidth(cu, &rd) != XS_OK || xs_cuda_measure_copy_bandwidth(cu, &cp) != XS_OK) {
+        printf("bench: no bandwidth: %s\n", xs_error_msg());
+        return;
+    }
+    printf("gemv bench: %s; read kernel %.0f GB/s, D2D copy %.0f GB/s (read+write)\n", desc, rd, cp);
+    printf("us per call (40 calls back to back, weights rotated over >256 MB); xfloor = us / (weight bytes / read GB/s)\n");
+    static const variant vars[] = {{"old", true, 0, 0}, {"new", false, 0, 0}, {"R1", false, 1, 0},
+                                   {"R2", false, 2, 0}, {"R4", false, 4, 0}, {"C32", false, 0, 32},
+                                   {"C64", false, 0, 64}};
+    const int nv = 7;
+    printf("%-12s %-5s %3s %8s", "NxK", "dtype", "M", "floor");
+    for (int v = 0; v < nv; v++) printf(" %8s", vars[v].name);
+    printf("  best GB/s\n");
+    static const int64_t shapes[][2] = {{12288, 4096}, {4096, 4096}, {22528, 4096}, {4096, 11264},
+                                        {32000, 4096}, {3072, 1024}, {1024, 1024}, {5632, 1024},
+                                        {1024, 2816},  {2048, 1024}, {1024, 4096}};
+    static const xs_dtype dts[] = {XS_BF16, XS_F16, XS_Q8_0, XS_Q4_0};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        for (size_t di = 0; di < 4; di++) {
+            const xs_dtype dt = dts[di];
+            const int64_t N = shapes[si][0], K = shapes[si][1];
+            if (dt == XS_F16 && si > 1) continue; /* f16 walks the bf16 path */
+            const bool sweep = si == 0 && (dt == XS_BF16 || dt == XS_Q8_0);
+            const int mlist[] = {1, 4, 16, 32, 64};
+            const int nm = sweep ? 5 : 1;
+            const size_t wb = xs_dtype_row_bytes(dt, K) * (size_t)N;
+            int copies = (int)((256u << 20) / wb) + 1;
+            if (copies > 16) copies = 16;
+            void *wh = fast_weight(dt, N, K, 77 + si);
+            xs_tensor w[16];
+            memset(w, 0, sizeof w);
+            bool ok = wh != NULL;
+            for (int c = 0; ok && c < copies; c++) ok = upload(cu, dt, N, K, wh, &w[c]) == XS_OK;
+            free(wh);
+            float *xh = malloc((size_t)(64 * K) * sizeof *xh);
+            xs_tensor x = {0}, y = {0};
+            int64_t xs64[2] = {64, K}, ys64[2] = {64, N};
+            ok = ok && xh && xs_tensor_alloc(cu, XS_F32, 2, xs64, &x) == XS_OK &&
+                 xs_tensor_alloc(cu, XS_F32, 2, ys64, &y) == XS_OK;
+            if (ok) {
+                test_fill_uniform(xh, 64 * K, 5, -1.0f, 1.0f);
+                ok = xs_tensor_upload(cu, &x, xh) == XS_OK;
+            }
+            for (int mi = 0; ok && mi < nm; mi++) {
+                const int M = nm == 1 ? 1 : mlist[mi];
+                xs_tensor xv = x, yv = y;
+                xv.shape[0] = M;
+                yv.shape[0] = M;
+                const double fl = wb / (rd * 1e9) * 1e6;
+                printf("%5lldx%-6lld %-5s %3d %8.2f", (long long)N, (long long)K, xs_dtype_name(dt), M, fl);
+                double best = 1e30;
+                for (int v = 0; ok && v < nv; v++) {
+                    xs_cuda_gemv_select(vars[v].old, vars[v].rows, vars[v].chunk);
+                    const int reps = 40;
+                    ok = xs_op_matmul(cu, &yv, &xv, &w[0], NULL) == XS_OK; /* warm */
+                    ok = ok && xs_cuda_stall(cu, 2.0) == XS_OK && xs_cuda_timer_mark(cu, 0) == XS_OK;
+                    for (int r = 0; ok && r < reps; r++) ok = xs_op_matmul(cu, &yv, &xv, &w[r % copies], NULL) == XS_OK;
+                    double ms = 0;
+                    ok = ok && xs_cuda_timer_mark(cu, 1) == XS_OK && xs_cuda_timer_ms(cu, 0, 1, &ms) == XS_OK;
+                    const double us = ms * 1e3 / reps;
+                    if (ok) printf(" %8.2f", us);
+                    if (ok && v && us < best) best = us;
+                }
+                printf("  %.0f (%.2fx floor)\n", wb / (best * 1e-6) / 1e9, best / fl);
+                xs_cuda_gemv_select(false, 0, 0);
+            }
+            if (!ok) printf("bench %lldx%lld %s: %s\n", (long long)N, (long long)K, xs_dtype_name(dt), xs_error_msg());
+            for (int c = 0; c < copies; c++) xs_tensor_free(cu, &w[c]);
+            xs_tensor_free(cu, &x);
+            xs_tensor_free(cu, &y);
+            free(xh);
+        }
+    }
+}
+
+int main(void) {
+    char why[256];
+    if (!xs_backend_cuda_usable(why, sizeof why)) test_skip(why);
+    xs_backend *ref = NULL, *cu = NULL;
+    CHECK(xs_backend_open("ref", 1, &ref) == XS_OK, "open ref: %s", xs_error_msg());
+    CHECK(xs_backend_open("cuda", 1, &cu) == XS_OK, "open cuda: %s", xs_error_msg());
+    if (!ref || !cu) return test_summary("cuda_gemv");
+    static const xs_dtype dts[] = {XS_F32, XS_F16, XS_BF16, XS_Q8_0, XS_Q4_0};
+    static const int ms[] = {1, 2, 3, 4, 5, 8, 9, 17, 64};
+    for (int pass = 0; pass < 2; pass++) {
+    g_chunk = pass ? 64 : 0; /* second pass: 64-block chunks for the quantized rows */
+    xs_cuda_gemv_select(false, 0, g_chunk);
+    for (size_t d = pass ? 3 : 0; d < 5; d++)
+        for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+            /* N 203: not a multiple of 4 warps x R rows; K 320 = 10 blocks (one
+             * partial chunk), 1056 = 33 blocks (2-byte aligned q8_0 rows, a
+             * chunk and one block), 4096 the 7B width */
+            check_shape(ref, cu, dts[d], ms[i], 203, 320, i % 2 == 0, 11 + d * 100 + i);
+            check_shape(ref, cu, dts[d], ms[i], 37, 1056, i % 2 == 1, 13 + d * 100 + i);
+        }
+    }
+    g_chunk = 0;
+    xs_cuda_gemv_select(false, 0, 0);
+    for (size_t d = 3; d < 5; d++) { /* K >= 8192: 64-block chunks by default, 257 blocks */
+        check_shape(ref, cu, dts[d], 1, 75, 8224, true, 700 + d);
+        check_shape(ref, cu, dts[d], 6, 75, 8224, false, 710 + d);
+    }
+    for (size_t d = 0; d < 5; d++) {
+        check_shape(ref, cu, dts[d], 1, 8200, 4096, false, 900 + d); /* R = 2 at M = 1 */
+        check_shape(ref, cu, dts[d], 16, 4100, 512, true, 950 + d);  /* R = 4 at M >= 8 */
+    }
+    const char *b = getenv("XSWARM_GEMV_BENCH");
+    if (b && strcmp(b, "0")) bench(cu);
+    xs_backend_close(cu);
+    xs_backend_close(ref);
+    return test_summary("cuda_gemv");
+}
