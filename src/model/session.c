@@ -318,6 +318,7 @@ xs_status xs_pipe_session_frame(xswarm_session *s, const float *pcm, float *out_
     return xs_pipe_batch_frame(NULL, &s, 1, &pcm, &out_pcm, info);
 }
 
+lm_gen *xs_pipe_session_lm_gen(xswarm_session *s) { return s ? s->gen : NULL; }
 const char *xs_pipe_session_text(const xswarm_session *s) { return s->text ? s->text : ""; }
 int64_t xs_pipe_session_frames(const xswarm_session *s) { return s->frames; }
 

@@ -80,6 +80,9 @@ xs_status xs_pipe_session_frame(xswarm_session *s, const float *pcm, float *out_
 xs_status xs_pipe_batch_frame(lm_batch *lb, xswarm_session *const *ss, int n,
                               const float *const *pcm, float *const *out_pcm,
                               xs_pipe_frame_info *info);
+/* The session's LM generator (benchmarks: `bench batch --fill-context`
+ * fills its KV cache through lm_gen_fill_context). Owned by the session. */
+lm_gen *xs_pipe_session_lm_gen(xswarm_session *s);
 /* The text so far (NUL-terminated, owned by the session). */
 const char *xs_pipe_session_text(const xswarm_session *s);
 /* Frames pushed so far. */

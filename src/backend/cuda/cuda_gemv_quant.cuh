@@ -22,6 +22,11 @@
  *    still d * q rounded to f32 (__fmul_rn), exactly as ref dequantizes, and
  *    accumulated in f32 with fmaf.
  * Requires K % 32 == 0 and x rows contiguous and 16-byte aligned.
+ *
+ * k_gemv_quant (one row per warp, GQ_ROWS x rows per pass) is the previous
+ * kernel, kept for XSWARM_CUDA_GEMV=old; cu_matmul now uses
+ * k_gemv_quant_rows and k_gemv_quant_split below (same decode, more rows
+ * per warp / more warps per row; see cuda_matmul.cu for the choice).
  */
 #pragma once
 #include "backend/cuda/cuda_internal.h"

@@ -4,16 +4,19 @@
  * memory; each element is dequantized in registers exactly as ref does
  * (d * q in f32) and accumulated in f32.
  *
- * One warp per weight row n, up to MM_ROWS rows of x per pass so each
- * weight byte is read once per pass (M = 1 is the decode case: a GEMV that
- * streams the weights once). Two kernels:
- *  - k_matmul_vec (K % 32 == 0, x contiguous and aligned: every real
- *    shape), f32/f16/bf16: each lane loads 16 bytes of weights at a time,
- *    so a warp reads 512 contiguous bytes per load; q8_0/q4_0 use
- *    k_gemv_quant (cuda_gemv_quant.cuh) on the same shapes.
- *  - k_matmul (anything else: odd K, strided x): element by element.
- * Both dequantize each weight to f32 exactly as ref does (d * q rounded
- * to f32) before multiplying by x.
+ * Kernels, by shape (K % 32 == 0, x contiguous and 16-byte aligned: every
+ * real shape; chosen in launch_gemv):
+ *  - k_gemv_split / k_gemv_quant_split (cuda_gemv_rows.cuh,
+ *    cuda_gemv_quant.cuh): narrow matrices, one row per block of 4 warps;
+ *  - k_gemv_rows / k_gemv_quant_rows: a warp owns R weight rows x MT rows
+ *    of x, x-row tiles on the grid's fast dimension, so M = B batched rows
+ *    read each weight from DRAM once;
+ *  - k_matmul_vec / k_gemv_quant: the previous one-row-per-warp kernels,
+ *    kept for XSWARM_CUDA_GEMV=old (A/B timing) and N beyond grid limits;
+ *  - k_matmul (odd K, strided x): element by element.
+ * All dequantize each weight to f32 exactly as ref does (d * q rounded to
+ * f32) and accumulate in f32; the order of a row's sum depends on (N, K)
+ * only, never on M, so a batched row equals the batch-1 row bit for bit.
  */
 #include "backend/cuda/cuda_internal.h"
 #include "backend/cuda/cuda_gemv_quant.cuh"
@@ -179,15 +182,21 @@ static void launch_mt(cudaStream_t s, float *yp, const float *xp, const unsigned
     else launch_rows<DT, R, 8>(s, yp, xp, wp, rb, bp, m, n, k);
 }
 
-/* Rows per warp, measured on an H200 (docs/PERF.md): at M = 1 one row per
- * warp except the widest float matrices (N >= 12288: 4 rows, each x load
- * serves 4 rows); at M >= 8, 4 rows when N leaves enough warps. */
+/* Rows per warp, measured on an H200 (docs/PERF.md): N >= 8192 2 rows (4
+ * for float N >= 12288 at M = 1: each x load serves 4 rows), else 1; at
+ * M >= 8, 4 rows when N leaves enough warps. */
 template <int DT>
 static void launch_gemv(cudaStream_t s, float *yp, const float *xp, const unsigned char *wp,
                         size_t rb, const float *bp, int64_t m, int64_t n, int64_t k) {
     const bool quant = DT == XS_Q8_0 || DT == XS_Q4_0;
     int r = gemv_env_r;
-    if (!r && n <= 4096) { /* narrow matrix: split each row over a block of warps */
+    /* narrow matrix: split each row over a block of warps. Measured (H200,
+     * docs/PERF.md): always a gain for float rows at N <= 4096; for
+     * quantized rows only where one warp per row leaves too few warps
+     * (N <= 1024) or rows are long (K > 4096: ff_out), else a loss
+     * (4096 x 4096 q8_0 16.1 us split vs 12.2 us one row per warp). */
+    const bool split = n <= 4096 && (!quant || n <= 1024 || k > 4096);
+    if (!r && split) {
         const unsigned gx = (unsigned)(m == 1 ? m : m <= 4 ? (m + 3) / 4 : (m + 7) / 8);
         const dim3 grid(gx, (unsigned)n);
         if (!quant) {
@@ -205,7 +214,7 @@ static void launch_gemv(cudaStream_t s, float *yp, const float *xp, const unsign
         }
         return;
     }
-    if (!r) r = m >= 8 && n >= 4096 ? 4 : m > 1 && n >= 8192 ? 2 : (m == 1 && !quant && n >= 12288) ? 4 : 1;
+    if (!r) r = m >= 8 && n >= 4096 ? 4 : n >= 8192 ? (m == 1 && !quant && n >= 12288 ? 4 : 2) : 1;
     if (r == 4) launch_mt<DT, 4>(s, yp, xp, wp, rb, bp, m, n, k);
     else if (r == 2) launch_mt<DT, 2>(s, yp, xp, wp, rb, bp, m, n, k);
     else launch_mt<DT, 1>(s, yp, xp, wp, rb, bp, m, n, k);
