@@ -170,7 +170,7 @@ static void usage(void) {
     printf("usage: xswarm bench lm [--random moshi-7b:DTYPE | --lm FILE [--config FILE]]\n"
            "                       [--steps N] [--warmup N] [--layers N] [--backend B]\n"
            "                       [--threads N] [--kv f32|bf16|q8] [--fill-context] [--batch B]\n"
-           "                       [--json]\n"
+           "                       [--sample] [--json]\n"
            "  --random moshi-7b:q8_0 (default) | :q4_0 | :bf16 | :f16 | :f32 builds the\n"
            "    7B at real shapes from weights generated in memory (q8_0: ~8.2 GB RAM).\n"
            "  --lm without --config uses config.json beside FILE, else the 7B preset.\n"
@@ -181,6 +181,8 @@ static void usage(void) {
            "    includes the whole cache.\n"
            "  --batch B steps B sessions at once (one batched step: weights read once\n"
            "    for all); prints ms per step and per session. Default 1.\n"
+           "  --sample picks tokens by top-k sampling (the model's defaults, as a\n"
+           "    conversation does) instead of greedy argmax.\n"
            "Prints ms per LM step (p50, p99), resident memory, and the floor\n"
            "(weight + KV bytes read per step / memory read bandwidth of this run).\n");
 }
@@ -190,7 +192,7 @@ int cmd_bench_lm(int argc, char **argv) {
     cli_common common = {0};
     const char *random = NULL, *lm = NULL, *config = NULL;
     int steps = 20, warmup = 3, layers = 0, batch = 1;
-    bool json = false, fill = false;
+    bool json = false, fill = false, sample = false;
     xs_dtype kv_dtype = LM_KV_DEFAULT; /* resolved from the weights once built */
     for (int i = 1; i < argc; i++) {
         int c = cli_common_parse(&common, argc, argv, &i);
@@ -199,6 +201,7 @@ int cmd_bench_lm(int argc, char **argv) {
         const char *o = argv[i];
         if (!strcmp(o, "--json")) { json = true; continue; }
         if (!strcmp(o, "--fill-context")) { fill = true; continue; }
+        if (!strcmp(o, "--sample")) { sample = true; continue; }
         if (i + 1 >= argc) { fprintf(stderr, "xswarm bench lm: %s needs a value\n", o); return 2; }
         const char *v = argv[++i];
         if (!strcmp(o, "--random")) random = v;
@@ -274,8 +277,8 @@ int cmd_bench_lm(int argc, char **argv) {
     }
     double t_build = xs_now_seconds() - t0;
     lm_sampling samp;
-    lm_sampling_default(&samp);
-    samp.greedy = true;
+    lm_sampling_from_config(&samp, &m->cfg);
+    samp.greedy = !sample;
     lm_gen **g = calloc((size_t)batch, sizeof *g);
     lm_batch *lb = NULL;
     bool gen_ok = g && lm_model_set_kv_dtype(m, kv_dtype) == XS_OK &&
@@ -364,13 +367,14 @@ int cmd_bench_lm(int argc, char **argv) {
                    "\"rss_kb\":%ld,\"peak_rss_kb\":%ld,\"build_s\":%.2f,"
                    "\"batch\":%d,\"per_session_ms\":%.3f,\"gpu_copy_gbs\":%.2f,"
                    "\"gpu_mem_total\":%zu,\"gpu_mem_used\":%zu,\"gpu_mem_model_session\":%zu,"
-                   "\"gpu_busy_ms\":%.3f,\"gpu\":\"%s\"}\n",
+                   "\"gpu_busy_ms\":%.3f,\"gpu\":\"%s\",\"picks\":\"%s\"}\n",
                    random ? random : lm, xs_dtype_name(m->main.layers[0].sets[0].wqkv.dtype),
                    m->main.n_layers, bn, be->n_threads, steps, p50, p99, wb, kvb, gbs, floor_ms,
                    floor_ms > 0 ? p50 / floor_ms : 0, xs_dtype_name(kv_dtype), kv_alloc,
                    fill ? "true" : "false", rss, hwm, t_build, batch, p50 / batch, copy_gbs,
                    gpu_total, gpu_total ? gpu_total - gpu_free1 : 0,
-                   gpu_total && gpu_free0 > gpu_free1 ? gpu_free0 - gpu_free1 : 0, busy_ms, gpu_desc);
+                   gpu_total && gpu_free0 > gpu_free1 ? gpu_free0 - gpu_free1 : 0, busy_ms, gpu_desc,
+                   sample ? "sample" : "greedy");
         } else {
             printf("bench lm: %s, %d temporal layers, backend %s (%d threads)\n",
                    random ? random : lm, m->main.n_layers, bn, be->n_threads);

@@ -244,17 +244,76 @@ xs_status cu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
  * Chunks with no visible slot have l = 0 and are skipped. A NaN score from
  * the data makes m (and so y) NaN, as in ref; a query with no visible slot
  * gives zeros, as in ref.
+ *
+ * Only a few slots are filled early in a conversation, but the grid is
+ * sized by the capacity (the host must not read positions: graphs replay
+ * the launch). So each block first works out, from its query position pt
+ * alone, the ring interval that can hold a visible position: the n =
+ * min(pt + 1, context, capacity) slots of positions pt-n+1 .. pt (any slot
+ * holding a visible position is one of them). A chunk outside it writes
+ * {-inf, 0} and exits at once, a chunk that meets it walks only the slots
+ * inside it (35 filled slots: 35 slots, not 128); the visibility test
+ * stays ref's rule on cache.pos, so results are bit-identical to walking
+ * every slot of every chunk.
+ * Loads of K and V are issued several slots at a time (unconditionally:
+ * every slot below capacity is allocated) before they are used, so a chunk
+ * costs a few memory round trips rather than one per slot; the FMA order
+ * per slot and per output is unchanged. With a single chunk (small rings:
+ * the depformer) the chunk kernel writes y itself with the merge's
+ * arithmetic, saving the second launch.
  */
 
 #define ATT_CHUNK 128
 #define ATT_THREADS 128
+#define ATT_KU 4  /* slots per warp whose K loads are in flight together */
+#define ATT_VU 16 /* slots whose V loads are in flight together */
+
+/* The part [*lo, *hi) of chunk [s0, s0 + ns) (chunk-relative) that meets the
+ * ring interval of the n slots of positions pt-n+1 .. pt (n = min(pt + 1,
+ * context, cap)); false when they do not meet. Where the interval wraps
+ * and meets the chunk in two pieces, the whole chunk. */
+__device__ static inline bool att_chunk_live(int64_t pt, int64_t context, int64_t cap,
+                                             int64_t s0, int64_t ns, int64_t *lo, int64_t *hi) {
+    int64_t n = pt + 1;
+    if (context < n) n = context;
+    if (cap < n) n = cap;
+    *lo = 0, *hi = ns;
+    if (n <= 0) return false;
+    if (n == cap) return true;
+    const int64_t a = (pt - n + 1) % cap; /* pt - n + 1 >= 0 */
+    int64_t b0 = a, b1 = a + n;           /* [b0, b1) in slots, maybe past cap */
+    if (b1 > cap) {                       /* wraps: [a, cap) and [0, b1 - cap) */
+        const bool first = s0 + ns > a, second = s0 < b1 - cap;
+        if (first && second) return true;
+        if (!first && !second) return false;
+        if (second) b0 = 0, b1 -= cap;
+    }
+    if (!(s0 < b1 && s0 + ns > b0)) return false;
+    *lo = b0 > s0 ? b0 - s0 : 0;
+    *hi = b1 < s0 + ns ? b1 - s0 : ns;
+    return true;
+}
+
+/* The merge of k_attention_merge for chunk values (m, l, o) of one output. */
+__device__ static inline float att_finish1(float m, float l, float o) {
+    float M = -INFINITY;
+    if (isnan(m)) M = NAN;
+    else if (l > 0.0f && m > M) M = m;
+    double L = 0.0, O = 0.0;
+    if ((l > 0.0f) || isnan(m)) {
+        const double f = exp((double)m - (double)M);
+        L += (double)l * f;
+        O += (double)o * f;
+    }
+    return (L > 0.0 || isnan(L)) ? (float)(O / L) : 0.0f;
+}
 
 template <typename KT>
 __global__ void k_attention_part(float *part, const float *q, cu_view qv, const KT *ck,
                                  cu_view ckv, const KT *cv, cu_view cvv, const int32_t *cpos,
                                  int64_t cpos_stride, int64_t cap, const int32_t *pos,
                                  int64_t pos_stride, int64_t H, int64_t D, int64_t context,
-                                 float scale) {
+                                 float scale, float *ydirect) {
     extern __shared__ float qh[]; /* the query head, D floats */
     __shared__ float sc[ATT_CHUNK];
     __shared__ unsigned char vis[ATT_CHUNK];
@@ -266,25 +325,67 @@ __global__ void k_attention_part(float *part, const float *q, cu_view qv, const 
     const int64_t ns = cap - s0 < ATT_CHUNK ? cap - s0 : ATT_CHUNK;
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
     const int64_t pt = pos[t * pos_stride];
+    float *out = part + (th * gridDim.y + blockIdx.y) * (D + 2);
+    int64_t lo, hi; /* only slots s0 + [lo, hi) can be visible */
+    if (!att_chunk_live(pt, context, cap, s0, ns, &lo, &hi)) { /* none can */
+        if (ydirect)
+            for (int64_t d = threadIdx.x; d < D; d += blockDim.x) ydirect[th * D + d] = 0.0f;
+        else if (threadIdx.x == 0) {
+            out[0] = -INFINITY;
+            out[1] = 0.0f;
+        }
+        return;
+    }
     const float *qr = q + cu_row_off(qv, t);
     const int64_t qs = cu_inner_stride(qv);
     for (int64_t d = threadIdx.x; d < D; d += blockDim.x) qh[d] = qr[(h * D + d) * qs];
     for (int64_t i = threadIdx.x; i < ns; i += blockDim.x) {
-        const int64_t p = cpos[(s0 + i) * cpos_stride];
+        const int64_t p = i >= lo && i < hi ? cpos[(s0 + i) * cpos_stride] : -1;
         vis[i] = p >= 0 && pt - p >= 0 && pt - p < context;
     }
     if (threadIdx.x == 0) anynan = 0;
     __syncthreads();
     /* scores: one warp per slot, lanes over the head dim */
-    for (int64_t i = wid; i < ns; i += nw) {
-        if (!vis[i]) continue;
-        float dot = 0.0f;
-        for (int64_t d = lane; d < D; d += 32)
-            dot = fmaf(qh[d], kv_at(ck, ckv, s0 + i, h * D + d), dot);
-        for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-        if (lane == 0) {
-            sc[i] = dot * scale;
-            if (isnan(sc[i])) anynan = 1;
+    if (D % 32 == 0 && D <= 128) {
+        /* ATT_KU slots per warp at once, each lane's (up to 4) K values of
+         * all of them loaded before any is used; same FMA order as below */
+        const int nj = (int)(D / 32);
+        for (int64_t i0 = lo + wid; i0 < hi; i0 += ATT_KU * nw) {
+            float kk[ATT_KU][4];
+#pragma unroll
+            for (int u = 0; u < ATT_KU; u++) {
+                const int64_t i = i0 + (int64_t)u * nw;
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    kk[u][j] = (i < hi && j < nj) ? kv_at(ck, ckv, s0 + i, h * D + lane + 32 * j)
+                                                  : 0.0f;
+            }
+#pragma unroll
+            for (int u = 0; u < ATT_KU; u++) {
+                const int64_t i = i0 + (int64_t)u * nw;
+                if (i >= hi || !vis[i]) continue; /* uniform over the warp */
+                float dot = 0.0f;
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    if (j < nj) dot = fmaf(qh[lane + 32 * j], kk[u][j], dot);
+                for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+                if (lane == 0) {
+                    sc[i] = dot * scale;
+                    if (isnan(sc[i])) anynan = 1;
+                }
+            }
+        }
+    } else {
+        for (int64_t i = lo + wid; i < hi; i += nw) {
+            if (!vis[i]) continue;
+            float dot = 0.0f;
+            for (int64_t d = lane; d < D; d += 32)
+                dot = fmaf(qh[d], kv_at(ck, ckv, s0 + i, h * D + d), dot);
+            for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+            if (lane == 0) {
+                sc[i] = dot * scale;
+                if (isnan(sc[i])) anynan = 1;
+            }
         }
     }
     __syncthreads();
@@ -309,17 +410,24 @@ __global__ void k_attention_part(float *part, const float *q, cu_view qv, const 
     __syncthreads();
     sum = 0.0;
     for (int i = 0; i < nw; i++) sum += redd[i];
-    float *out = part + (th * gridDim.y + blockIdx.y) * (D + 2);
-    if (threadIdx.x == 0) {
+    if (threadIdx.x == 0 && !ydirect) {
         out[0] = mx;
         out[1] = (float)sum;
     }
     /* unnormalized output, one thread per head dim (coalesced over d) */
     for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
         float acc = 0.0f;
-        for (int64_t i = 0; i < ns; i++)
-            if (vis[i]) acc = fmaf(sc[i], kv_at(cv, cvv, s0 + i, h * D + d), acc);
-        out[2 + d] = acc;
+        for (int64_t i = lo; i < hi; i += ATT_VU) { /* ascending slots: ref's FMA order */
+            float vv[ATT_VU];
+#pragma unroll
+            for (int u = 0; u < ATT_VU; u++)
+                vv[u] = i + u < hi ? kv_at(cv, cvv, s0 + i + u, h * D + d) : 0.0f;
+#pragma unroll
+            for (int u = 0; u < ATT_VU; u++)
+                if (i + u < hi && vis[i + u]) acc = fmaf(sc[i + u], vv[u], acc);
+        }
+        if (ydirect) ydirect[th * D + d] = att_finish1(mx, (float)sum, acc);
+        else out[2 + d] = acc;
     }
 }
 
@@ -363,6 +471,8 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     cu_ctx *c = cu_ctx_of(be);
     void *work;
     XS_TRY(cu_scratch(c, (size_t)(T * n_heads * n_chunks * (D + 2)) * sizeof(float), &work));
+    /* one chunk: the chunk kernel finishes y itself (no merge launch) */
+    float *yd = n_chunks == 1 ? (float *)y->data : NULL;
     const dim3 grid((unsigned)(T * n_heads), (unsigned)n_chunks);
     const size_t shm = (size_t)D * sizeof(float);
     if (cache->k.dtype == XS_Q8_0)
@@ -371,21 +481,22 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
             (const cu_kv_q8 *)cache->k.data, cu_view_of(&cache->k),
             (const cu_kv_q8 *)cache->v.data, cu_view_of(&cache->v),
             (const int32_t *)cache->pos.data, cache->pos.stride[0], cap,
-            (const int32_t *)pos->data, pos->stride[0], n_heads, D, context, scale);
+            (const int32_t *)pos->data, pos->stride[0], n_heads, D, context, scale, yd);
     else if (cache->k.dtype == XS_BF16)
         k_attention_part<uint16_t><<<grid, ATT_THREADS, shm, c->stream>>>(
             (float *)work, (const float *)q->data, cu_view_of(q),
             (const uint16_t *)cache->k.data, cu_view_of(&cache->k),
             (const uint16_t *)cache->v.data, cu_view_of(&cache->v),
             (const int32_t *)cache->pos.data, cache->pos.stride[0], cap,
-            (const int32_t *)pos->data, pos->stride[0], n_heads, D, context, scale);
+            (const int32_t *)pos->data, pos->stride[0], n_heads, D, context, scale, yd);
     else
         k_attention_part<float><<<grid, ATT_THREADS, shm, c->stream>>>(
             (float *)work, (const float *)q->data, cu_view_of(q), (const float *)cache->k.data,
             cu_view_of(&cache->k), (const float *)cache->v.data, cu_view_of(&cache->v),
             (const int32_t *)cache->pos.data, cache->pos.stride[0], cap,
-            (const int32_t *)pos->data, pos->stride[0], n_heads, D, context, scale);
+            (const int32_t *)pos->data, pos->stride[0], n_heads, D, context, scale, yd);
     XS_TRY(cu_check_launch("attention (chunks)"));
+    if (yd) return XS_OK;
     k_attention_merge<<<(unsigned)(T * n_heads), 128, 0, c->stream>>>(
         (float *)y->data, (const float *)work, n_chunks, n_heads, D);
     return cu_check_launch("attention (merge)");
