@@ -201,7 +201,9 @@ size_t lm_model_kv_bytes(const lm_model *m);
  * scratch of a step lives in an lm_batch (below), shared by the sessions
  * stepped together. */
 typedef struct lm_stack_state {
-    xs_kv_cache *kv;                   /* [n_layers] */
+    xs_kv_cache *kv;                   /* [n_layers] views into block */
+    xs_tensor block;                   /* the one allocation of every layer's ring
+                                          (model/kv_rings.h: no per-tensor page waste) */
 } lm_stack_state;
 
 typedef struct lm_batch lm_batch;

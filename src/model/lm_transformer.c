@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/kv_rings.h"
 #include "model/lm.h"
 
 static xs_status alloc2(xs_backend *be, xs_tensor *t, int64_t a, int64_t b) {
@@ -64,16 +65,16 @@ size_t lm_model_kv_bytes(const lm_model *m) {
 
 xs_status lm_stack_state_init(xs_backend *be, const lm_stack *s, lm_stack_state *st) {
     memset(st, 0, sizeof *st);
-    st->kv = calloc((size_t)s->n_layers, sizeof *st->kv);
+    st->kv = calloc((size_t)(s->n_layers > 0 ? s->n_layers : 1), sizeof *st->kv);
     if (!st->kv) return xs_error(XS_ERR_NOMEM, "lm: out of memory");
-    for (int l = 0; l < s->n_layers; l++)
-        XS_TRY(xs_kv_cache_alloc_dtype(be, s->capacity, s->dim, s->kv_dtype, &st->kv[l]));
+    if (s->n_layers < 1) return XS_OK;
+    /* one allocation for all layers: see kv_rings.h (device page rounding) */
+    XS_TRY(kv_rings_alloc(be, s->n_layers, s->capacity, s->dim, s->kv_dtype, st->kv, &st->block));
     return lm_stack_state_reset(be, s, st);
 }
 
 void lm_stack_state_free(xs_backend *be, const lm_stack *s, lm_stack_state *st) {
-    if (st->kv)
-        for (int l = 0; l < s->n_layers; l++) xs_kv_cache_free(be, &st->kv[l]);
+    if (st->kv) kv_rings_free(be, s->n_layers, st->kv, &st->block);
     free(st->kv);
     memset(st, 0, sizeof *st);
 }

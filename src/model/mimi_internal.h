@@ -8,6 +8,8 @@
 #ifndef XS_MODEL_MIMI_INTERNAL_H
 #define XS_MODEL_MIMI_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "backend/graph.h"
 #include "model/mimi.h"
 
@@ -90,6 +92,21 @@ typedef struct mimi_rvq {
     mimi_codebook *books;          /* n_q: 0 = rvq_first, 1.. = rvq_rest layers */
 } mimi_rvq;
 
+/* Scratch tensors of a call. The i-th request of a call reuses slot i,
+ * growing it when too small: encode and decode calls make the same
+ * requests every frame, so after the first frame nothing is allocated (no
+ * page faults per frame, and fixed addresses, as graph capture wants).
+ * Scratch holds no state between calls, so the streams of one model share
+ * the model's scratch (see mimi_model.scratch); a stream's own scratch is
+ * only used when another thread holds the shared one. */
+#define MIMI_SCRATCH_MAX 512
+typedef struct mimi_scratch {
+    xs_backend *be;
+    xs_tensor slot[MIMI_SCRATCH_MAX]; /* raw f32 buffers */
+    int64_t cap[MIMI_SCRATCH_MAX];    /* bytes of each slot */
+    int n;                            /* slots handed out in this call */
+} mimi_scratch;
+
 struct mimi_model {
     xs_backend *be;
     mimi_config cfg;
@@ -101,24 +118,18 @@ struct mimi_model {
     mimi_rvq rvq;
     int64_t conv_state_floats; /* size of a stream's conv_state */
     int64_t n_params;
+    /* The call scratch every stream of this model uses (one call at a time:
+     * whoever sets scratch_busy owns it until the call ends). Per stream it
+     * was ~14 MiB of the 7B's per-session memory (more on a device with
+     * 2 MiB pages), for buffers that only live during a call. */
+    mimi_scratch scratch;
+    atomic_bool scratch_busy;
     /* Backend tensors this model allocated (weights, constants); freed with it. */
     xs_tensor *owned;
     int n_owned, cap_owned;
 };
 
 /* ---- per-stream state ---- */
-
-/* Scratch tensors of a stream's calls. The i-th request of a call reuses
- * slot i, growing it when too small: encode and decode calls make the same
- * requests every frame, so after the first frame nothing is allocated (no
- * page faults per frame, and fixed addresses, as graph capture wants). */
-#define MIMI_SCRATCH_MAX 512
-typedef struct mimi_scratch {
-    xs_backend *be;
-    xs_tensor slot[MIMI_SCRATCH_MAX]; /* raw f32 buffers */
-    int64_t cap[MIMI_SCRATCH_MAX];    /* bytes of each slot */
-    int n;                            /* slots handed out in this call */
-} mimi_scratch;
 
 /* Everything a stream carries between calls. The backend part is one f32
  * buffer of conv contexts and convtr tails plus one KV ring per transformer
@@ -128,10 +139,13 @@ typedef struct mimi_scratch {
 struct mimi_stream {
     mimi_model *m;
     xs_taps *taps;
-    mimi_scratch scratch;   /* reused buffers of the calls (not state) */
+    mimi_scratch scratch;   /* fallback call scratch: used (and allocated) only when
+                               the model's shared one is busy on another thread */
     xs_tensor conv_state;   /* f32 [m->conv_state_floats] */
     xs_kv_cache *enc_kv;    /* [num_layers], capacity = context */
-    xs_kv_cache *dec_kv;
+    xs_kv_cache *dec_kv;    /* = enc_kv + num_layers (one array) */
+    xs_tensor kv_block;     /* the one allocation behind all 2 * num_layers rings
+                               (model/kv_rings.h) */
     /* host counters (the "RESET_START" part, all zero after a reset) */
     int64_t enc_pos;        /* next encoder transformer position (25 Hz) */
     int64_t dec_pos;        /* next decoder transformer position */

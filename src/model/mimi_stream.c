@@ -14,36 +14,32 @@
 #include <string.h>
 
 #include "backend/ops.h"
+#include "model/kv_rings.h"
 #include "model/mimi_internal.h"
-
-static void free_kv(xs_backend *be, xs_kv_cache *kv, int n) {
-    if (!kv) return;
-    for (int i = 0; i < n; i++) xs_kv_cache_free(be, &kv[i]);
-    free(kv);
-}
 
 void mimi_stream_free(mimi_stream *s) {
     if (!s) return;
     xs_backend *be = s->m->be;
-    int L = s->m->cfg.num_layers;
     xs_graph_free(be, &s->enc_graph);
     xs_graph_free(be, &s->dec_graph);
     xs_tensor_free(be, &s->conv_state);
     mimi_scratch_free(&s->scratch);
-    free_kv(be, s->enc_kv, L);
-    free_kv(be, s->dec_kv, L);
+    if (s->enc_kv) kv_rings_free(be, 2 * s->m->cfg.num_layers, s->enc_kv, &s->kv_block);
+    free(s->enc_kv); /* dec_kv is its second half */
     free(s);
 }
 
-static xs_status alloc_kv(mimi_stream *s, xs_kv_cache **out) {
+/* The encoder's and the decoder's rings, all in one backend allocation
+ * (kv_rings.h: one device page of rounding per stream, not one per ring). */
+static xs_status alloc_kv(mimi_stream *s) {
     const mimi_config *c = &s->m->cfg;
     int L = c->num_layers;
-    xs_kv_cache *kv = calloc((size_t)(L ? L : 1), sizeof *kv);
+    xs_kv_cache *kv = calloc((size_t)(L > 0 ? 2 * L : 1), sizeof *kv);
     if (!kv) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
-    *out = kv;
-    for (int i = 0; i < L; i++)
-        XS_TRY(xs_kv_cache_alloc(s->m->be, c->context, c->d_model, &kv[i]));
-    return XS_OK;
+    s->enc_kv = kv;
+    s->dec_kv = kv + L;
+    if (L < 1) return XS_OK;
+    return kv_rings_alloc(s->m->be, 2 * L, c->context, c->d_model, XS_F32, kv, &s->kv_block);
 }
 
 xs_status mimi_stream_reset(mimi_stream *s) {
@@ -76,8 +72,7 @@ xs_status mimi_stream_new(mimi_model *m, mimi_stream **out) {
         int64_t n = m->conv_state_floats;
         rc = xs_tensor_alloc(m->be, XS_F32, 1, &n, &s->conv_state);
     }
-    if (rc == XS_OK) rc = alloc_kv(s, &s->enc_kv);
-    if (rc == XS_OK) rc = alloc_kv(s, &s->dec_kv);
+    if (rc == XS_OK) rc = alloc_kv(s);
     if (rc == XS_OK) rc = mimi_stream_reset(s);
     if (rc != XS_OK) {
         mimi_stream_free(s);
@@ -206,6 +201,26 @@ static bool use_graph(const mimi_stream *s, int64_t nf, bool encode) {
            xs_graph_available(s->m->be);
 }
 
+/* The scratch of one call: the model's shared one, unless another thread is
+ * in a call of a stream of this model right now (then this stream's own).
+ * Single-threaded use (a server stepping its sessions in turn) thus keeps
+ * one set of call buffers per model instead of one per session, and a
+ * stream keeps getting the same buffers, as its graph recordings want. */
+static mimi_scratch *scratch_take(mimi_stream *s) {
+    mimi_model *m = s->m;
+    bool idle = false;
+    if (atomic_compare_exchange_strong(&m->scratch_busy, &idle, true)) {
+        m->scratch.be = m->be;
+        return &m->scratch;
+    }
+    return &s->scratch;
+}
+
+static void scratch_give(mimi_stream *s, mimi_scratch *sc) {
+    mimi_scratch_release(sc);
+    if (sc == &s->m->scratch) atomic_store(&s->m->scratch_busy, false);
+}
+
 static xs_status encode_frames(mimi_scratch *sc, mimi_stream *s, const float *pcm, int64_t n,
                                int n_codebooks, int32_t *codes) {
     mimi_model *m = s->m;
@@ -247,8 +262,9 @@ xs_status mimi_encode(mimi_stream *s, const float *pcm, int64_t n, int n_codeboo
     if (n_codebooks < 1 || n_codebooks > s->m->cfg.n_q)
         return xs_error(XS_ERR_ARG, "mimi_encode: %d codebooks (1..%d)", n_codebooks,
                         s->m->cfg.n_q);
-    xs_status rc = encode_frames(&s->scratch, s, pcm, n, n_codebooks, codes);
-    mimi_scratch_release(&s->scratch);
+    mimi_scratch *sc = scratch_take(s);
+    xs_status rc = encode_frames(sc, s, pcm, n, n_codebooks, codes);
+    scratch_give(s, sc);
     return rc;
 }
 
@@ -293,8 +309,9 @@ xs_status mimi_decode(mimi_stream *s, const int32_t *codes, int64_t n_frames, in
             return xs_error(XS_ERR_ARG, "mimi_decode: code %d at frame %lld codebook %lld is "
                             "outside 0..%d", codes[i], (long long)(i / n_codebooks),
                             (long long)(i % n_codebooks), c->bins - 1);
-    xs_status rc = decode_frames(&s->scratch, s, codes, n_frames, n_codebooks, pcm);
-    mimi_scratch_release(&s->scratch);
+    mimi_scratch *sc = scratch_take(s);
+    xs_status rc = decode_frames(sc, s, codes, n_frames, n_codebooks, pcm);
+    scratch_give(s, sc);
     return rc;
 }
 
