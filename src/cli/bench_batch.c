@@ -109,21 +109,6 @@ static void usage(FILE *f) {
     model_args_usage(f);
 }
 
-static long proc_kb(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long v = -1;
-    size_t n = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, key, n)) {
-            v = strtol(line + n, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return v;
-}
-
 static int parse_int(const char *opt, const char *v, int lo, int hi, int *out) {
     char *end;
     long x = strtol(v, &end, 10);
@@ -184,18 +169,6 @@ static int parse_args(int argc, char **argv, bb_opts *o) {
 }
 
 /* ---- model --------------------------------------------------------------- */
-
-/* The embedded tiny bundle next to the binary (as `bench pipeline`). */
-static int embedded_bundle(xs_bundle *b) {
-    char exe[PATH_MAX];
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[k > 0 ? k : 0] = 0;
-    char *slash = strrchr(exe, '/');
-    if (slash) *slash = 0;
-    char dir[PATH_MAX + 16];
-    snprintf(dir, sizeof dir, "%s/tiny-model", k > 0 ? exe : ".");
-    return xs_bundle_from_dir(dir, b) == XS_OK ? 0 : -1;
-}
 
 /* Random Mimi + LM at the spec's shapes, assembled as xs_pipe_model_load
  * would (the model does not own be; parts stays empty: no files). */
@@ -308,7 +281,7 @@ static xs_status pool_grow(bb_ctx *c, int n) {
                                 used / 1073741824.0, i ? used / 1048576.0 / i : 0.0, kv / 1048576.0,
                                 fr / 1073741824.0, c->gpu_total / 1073741824.0);
             }
-            const long rss = proc_kb("VmRSS:");
+            const long rss = cli_proc_status_kb("VmRSS:");
             const double per = i && rss > c->rss_model_kb ? (rss - c->rss_model_kb) / 1024.0 / i : 0;
             return xs_error(rc,
                             "session %d of %d: %s (host memory: RSS %.2f GiB with the model and %d "
@@ -411,7 +384,7 @@ static xs_status measure(bb_ctx *c, int n, int steps, int warmup, double max_s, 
     }
     free(t);
     r->gpu_used = c->on_gpu && c->gpu_total ? c->gpu_total - gpu_free_now(c) : 0;
-    r->rss_kb = proc_kb("VmRSS:");
+    r->rss_kb = cli_proc_status_kb("VmRSS:");
     r->ok = rc == XS_OK;
     return rc;
 }
@@ -518,9 +491,9 @@ int cmd_bench_batch(int argc, char **argv) {
     if (!b) return cli_fail("out of memory");
     bool embedded = !o.random && !model_args_given(&o.ma);
     int ret = 0;
-    if (embedded && embedded_bundle(b)) {
+    if (embedded && model_args_embedded(&o.ma, b)) {
         free(b);
-        return cli_fail("no model given and no embedded tiny-model next to the binary");
+        return 1;
     }
     if (!o.random && !embedded && model_args_resolve(&o.ma, b)) {
         free(b);
@@ -549,7 +522,7 @@ int cmd_bench_batch(int argc, char **argv) {
         goto done;
     }
     c.gpu_free_model = gpu_free_now(&c);
-    c.rss_model_kb = proc_kb("VmRSS:");
+    c.rss_model_kb = cli_proc_status_kb("VmRSS:");
     lm_sampling_from_config(&c.samp, &c.m->lm->cfg);
     if (load_audio(&c)) {
         ret = cli_fail("out of memory");
@@ -584,7 +557,7 @@ int cmd_bench_batch(int argc, char **argv) {
     const char *wdt = xs_dtype_name(lm->main.layers[0].sets[0].wqkv.dtype);
     const char *kvdt = xs_dtype_name(lm->main.kv_dtype);
     const size_t kv_bytes = lm_model_kv_bytes(lm);
-    const long rss = proc_kb("VmRSS:"), hwm = proc_kb("VmHWM:");
+    const long rss = cli_proc_status_kb("VmRSS:"), hwm = cli_proc_status_kb("VmHWM:");
     const size_t gpu_model = c.gpu_total && gpu_free0 > c.gpu_free_model ? gpu_free0 - c.gpu_free_model : 0;
     const size_t gpu_used = main_r.gpu_used;
     const size_t gpu_sessions = gpu_used && c.gpu_total - c.gpu_free_model < gpu_used

@@ -126,18 +126,6 @@ static void synth_free(synth *s) {
 
 /* ---- measurements ---------------------------------------------------------- */
 
-static long proc_status_kb(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long v = -1;
-    size_t n = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, key, n)) { v = strtol(line + n + 1, NULL, 10); break; }
-    fclose(f);
-    return v;
-}
-
 static size_t tbytes(const xs_tensor *t) {
     if (!t->data || t->ndim != 2) return 0;
     return xs_dtype_row_bytes(t->dtype, t->shape[1]) * (size_t)t->shape[0];
@@ -357,7 +345,7 @@ int cmd_bench_lm(int argc, char **argv) {
         kvb *= (size_t)batch; /* each session reads its own cache */
         size_t kv_alloc = lm_model_kv_bytes(m) * (size_t)batch;
         double floor_ms = gbs > 0 ? (double)(wb + kvb) / (gbs * 1e9) * 1e3 : 0;
-        long rss = proc_status_kb("VmRSS:"), hwm = proc_status_kb("VmHWM:");
+        long rss = cli_proc_status_kb("VmRSS:"), hwm = cli_proc_status_kb("VmHWM:");
         const char *bn = be->iface->name;
         if (json) {
             printf("{\"bench\":\"lm\",\"model\":\"%s\",\"dtype\":\"%s\",\"layers\":%d,\"backend\":\"%s\","

@@ -84,16 +84,9 @@ int cmd_bench_pipeline(int argc, char **argv) {
     if (!b) return cli_fail("out of memory");
     bool embedded = !model_args_given(&ma);
     if (embedded) {
-        char exe[PATH_MAX];
-        ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        exe[k > 0 ? k : 0] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        char dir[PATH_MAX + 16];
-        snprintf(dir, sizeof dir, "%s/tiny-model", k > 0 ? exe : ".");
-        if (xs_bundle_from_dir(dir, b) != XS_OK) {
+        if (model_args_embedded(&ma, b)) {
             free(b);
-            return cli_fail("no model given and no embedded tiny-model next to the binary");
+            return 1;
         }
     } else if (model_args_resolve(&ma, b)) {
         free(b);

@@ -41,5 +41,7 @@ int cli_fail(const char *what);
 int cli_not_implemented(const char *name);
 /* True if argv holds -h or --help. */
 bool cli_wants_help(int argc, char **argv);
+/* A kB field of /proc/self/status (key with its colon, e.g. "VmRSS:"), -1 if absent. */
+long cli_proc_status_kb(const char *key);
 
 #endif

@@ -142,18 +142,8 @@ void xs_find_test_utterance(char *out, size_t n) {
     out[0] = 0;
 }
 
-/* Returns 0 and fills b, or 1 after printing why. */
-int model_args_pick(const model_args *ma, xs_bundle *b, model_pick *kind) {
-    if (model_args_given(ma)) {
-        *kind = MODEL_PICK_GIVEN;
-        return model_args_resolve(ma, b);
-    }
+int model_args_embedded(const model_args *ma, xs_bundle *b) {
     char dir[XS_PATH_MAX];
-    if (xs_hf_find_moshi(dir, sizeof dir) == XS_OK && xs_bundle_from_dir(dir, b) == XS_OK) {
-        *kind = MODEL_PICK_HF_CACHE;
-        return apply_kv(ma, b);
-    }
-    *kind = MODEL_PICK_EMBEDDED;
     char bin[PATH_MAX];
     exe_dir(bin, sizeof bin);
     snprintf(dir, sizeof dir, "%s/tiny-model", bin);
@@ -175,4 +165,19 @@ int model_args_pick(const model_args *ma, xs_bundle *b, model_pick *kind) {
     }
     if (xs_bundle_from_dir(dir, b) != XS_OK) return cli_fail("embedded model");
     return apply_kv(ma, b);
+}
+
+/* Returns 0 and fills b, or 1 after printing why. */
+int model_args_pick(const model_args *ma, xs_bundle *b, model_pick *kind) {
+    if (model_args_given(ma)) {
+        *kind = MODEL_PICK_GIVEN;
+        return model_args_resolve(ma, b);
+    }
+    char dir[XS_PATH_MAX];
+    if (xs_hf_find_moshi(dir, sizeof dir) == XS_OK && xs_bundle_from_dir(dir, b) == XS_OK) {
+        *kind = MODEL_PICK_HF_CACHE;
+        return apply_kv(ma, b);
+    }
+    *kind = MODEL_PICK_EMBEDDED;
+    return model_args_embedded(ma, b);
 }

@@ -43,6 +43,9 @@ typedef enum model_pick {
  * options, else the first Moshi snapshot in the Hugging Face cache, else the
  * embedded tiny bundle next to the binary (generated into ./tmp/tiny-model
  * if missing). Returns 0, or 1 after printing why. */
+/* The embedded tiny bundle next to the binary (made into ./tmp/tiny-model
+ * when missing), with ma's --kv applied. Returns 0, or 1 after printing why. */
+int model_args_embedded(const model_args *ma, xs_bundle *b);
 int model_args_pick(const model_args *a, xs_bundle *b, model_pick *kind);
 
 /* Path of the built-in test utterance (assets/test-utterance.wav), or "". */
