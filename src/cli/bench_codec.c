@@ -191,11 +191,11 @@ int cmd_bench_codec(int argc, char **argv) {
         if (fr == XS_OK && !on_gpu) fr = xs_sgemm_rate(nt, 256, 512, 1024, 5, &gf);
         if (fr != XS_OK) fprintf(stderr, "bench codec: floor measurement failed: %s\n", xs_error_msg());
         if (bw <= 0) bw = 1e-9;
-        if (gf <= 0) gf = on_gpu ? 1e30 : 1e-9;
+        if (gf <= 0) gf = 1e-9;
         /* every weight is read once per frame, except the codebooks past K */
         double bytes = (double)mimi_model_frame_bytes(m, K);
         double floor_bw = bytes / (bw * 1e9) * 1e3;
-        double floor_fl = (k.enc_flops + k.dec_flops) / (gf * 1e9) * 1e3;
+        double floor_fl = on_gpu ? 0 : (k.enc_flops + k.dec_flops) / (gf * 1e9) * 1e3;
         double floor_ms = floor_bw > floor_fl ? floor_bw : floor_fl;
         double e50 = pct(te, frames, 50), e99 = pct(te, frames, 99);
         double d50 = pct(td, frames, 50), d99 = pct(td, frames, 99);
@@ -216,7 +216,7 @@ int cmd_bench_codec(int argc, char **argv) {
                    "\"gflops\":%.2f,\"floor_ms\":%.3f,\"x_floor\":%.2f}\n",
                    be->iface->name, be->n_threads, frames, bf16 ? "bf16" : "f32",
                    (long long)mimi_model_params(m), e50, e99, d50, d99, t50, t99, 80.0 / t50,
-                   bytes, bw, (k.enc_flops + k.dec_flops) / 1e9, on_gpu ? 0.0 : gf, floor_ms, t50 / floor_ms);
+                   bytes, bw, (k.enc_flops + k.dec_flops) / 1e9, gf, floor_ms, t50 / floor_ms);
             goto done;
         }
         printf("bench codec: Mimi %d filters, dim %d, %d layers, %d codebooks; %.1fM params "
@@ -232,7 +232,7 @@ int cmd_bench_codec(int argc, char **argv) {
                t50, t99, 80.0 / t50);
         printf("  floor   %.2f ms = max(%.0f MB weights / %.1f GB/s = %.2f ms, %.2f GFLOP / %.1f "
                "GFLOP/s = %.2f ms); p50 = %.1fx floor\n",
-               floor_ms, bytes / 1e6, bw, floor_bw, (k.enc_flops + k.dec_flops) / 1e9, on_gpu ? 0.0 : gf,
+               floor_ms, bytes / 1e6, bw, floor_bw, (k.enc_flops + k.dec_flops) / 1e9, gf,
                floor_fl, t50 / floor_ms);
         printf("  codebook 0 used %d distinct codes over %d frames\n", uniq, frames);
     }

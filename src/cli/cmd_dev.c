@@ -287,7 +287,7 @@ int cmd_dev(int argc, char **argv) {
         cJSON_AddNumberToObject(ti, "realtime_factor_p50", p50 / 80.0);
     }
     free(tot);
-    /* analysis of the response (engineer "analyze"'s scorer) */
+    /* analysis of the response (the analyzer, diag/analyze.h) */
     xs_analysis *an = NULL;
     if (res.n_pcm > 0 && xs_analyze(res.pcm, res.n_pcm, 24000, &an) == XS_OK) {
         char *js = xs_an_json(an, "response.wav");

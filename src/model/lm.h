@@ -274,17 +274,17 @@ xs_tensor lm_slot(const xs_tensor *v, int i);
  * Capturable step (CUDA graphs). A step is three phases:
  *   1. STAGE (host -> device): lm_batch_stage uploads everything that changes
  *      from step to step: the input tokens (i32 [1 + n_q, Bmax]), the
- *      temporal positions (i32 [Bmax]) and, for sinusoidal models, the
- *      position embedding ([Bmax, D]). Nothing else is uploaded during a step.
+ *      temporal positions (i32 [Bmax]), the rows' sampling counters (i32
+ *      [Bmax]) and, for sinusoidal models, the position embedding ([Bmax, D]).
+ *      Nothing else is uploaded during a step.
  *   2. DEVICE: lm_batch_main, then for k = 0..dep_q-1 lm_batch_dep + picks.
  *      A pure sequence of ops whose arguments (pointers, shapes, scalars)
  *      depend only on the model, the capacity and the set of sessions in the
  *      rows (which KV caches), never on the step: positions and tokens are
  *      read from the staged device tensors, depformer positions from a
  *      constant table, the depformer cache reset is a device copy from a
- *      constant -1 tensor. (Exceptions, host values passed to ops: the
- *      sampling counter of pick() — engineer "graph" turns it into a device
- *      tensor — and taps, which download and are for debugging only.)
+ *      constant -1 tensor. (Exception: taps, which download and are for
+ *      debugging only; a step with taps runs eagerly.)
  *   3. FETCH (device -> host): one download of the sampled tokens
  *      (lm_batch_fetch, i32 [1 + dep_q, Bmax]).
  * Host bookkeeping (e->main_pos++) happens in phase 1, not on the device. */
@@ -299,10 +299,13 @@ xs_status lm_batch_new(const lm_model *m, int cap, lm_batch **out);
 void lm_batch_free(lm_batch *b);
 int lm_batch_capacity(const lm_batch *b);
 /* Phase 1: rows[0..n) (distinct execs of b's model) take tokens
- * [n][1 + n_q] (-1 = zero embedding); uploads tokens and positions, then
+ * [n][1 + n_q] (-1 = zero embedding) and sampling counters steps[n] (NULL:
+ * zeros; lm_batch_step_slot gives row r's as a device i32 [1]); uploads
+ * tokens, positions and counters (one upload each, whatever n), then
  * advances each row's main_pos. Validates everything first: on error no row
  * changes. */
-xs_status lm_batch_stage(lm_batch *b, lm_exec *const *rows, int n, const int32_t *tokens);
+xs_status lm_batch_stage(lm_batch *b, lm_exec *const *rows, int n, const int32_t *tokens,
+                         const int32_t *steps);
 /* Phase 2: the temporal step of the staged rows: text logits [n, text_card]. */
 xs_status lm_batch_main(lm_batch *b);
 /* Depformer sub-step k of the staged rows (k == 0 resets their depformer
@@ -316,6 +319,7 @@ xs_tensor lm_batch_text_logits(const lm_batch *b, int r);
 xs_tensor lm_batch_audio_logits(const lm_batch *b, int r);
 xs_tensor lm_batch_pick_slot(const lm_batch *b, int j, int r);
 xs_tensor lm_batch_sampled_row(const lm_batch *b, int j);
+xs_tensor lm_batch_step_slot(const lm_batch *b, int r);
 /* Phase 3: picks into out [n][1 + dep_q] (one download). */
 xs_status lm_batch_fetch(lm_batch *b, int32_t *out);
 

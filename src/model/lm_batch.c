@@ -38,12 +38,13 @@ struct lm_batch {
     xs_tensor audio_logits;     /* [cap, card] */
     xs_tensor ids;              /* i32 [1 + n_q, cap] staged tokens, stream-major */
     xs_tensor pos;              /* i32 [cap] staged temporal positions */
+    xs_tensor steps;            /* i32 [cap] staged sampling counters (the rows' steps) */
     xs_tensor main_pe;          /* [cap, D] staged sinusoidal embedding (sin models) */
     xs_tensor dep_pos;          /* i32 [dep_q, cap]: row k all k (constant) */
     xs_tensor dep_pe;           /* [dep_q, Dd] sinusoidal embedding of k (constant) */
     xs_tensor sampled;          /* i32 [1 + dep_q, cap] picks, stream-major */
     xs_tensor neg_ones;         /* i32 [dep capacity] all -1 (constant) */
-    int32_t *ids_host, *pos_host, *fetch_host;
+    int32_t *ids_host, *pos_host, *steps_host, *fetch_host;
     float *pe_host;
     bool any_taps;              /* some staged row records taps */
 };
@@ -64,7 +65,7 @@ void lm_batch_free(lm_batch *b) {
     lm_stack_scratch_free(be, &b->ms);
     lm_stack_scratch_free(be, &b->ds);
     xs_tensor *all[] = {&b->x, &b->emb, &b->normed, &b->text_logits, &b->dx, &b->demb,
-                        &b->dlr, &b->audio_logits, &b->ids, &b->pos, &b->main_pe,
+                        &b->dlr, &b->audio_logits, &b->ids, &b->pos, &b->steps, &b->main_pe,
                         &b->dep_pos, &b->dep_pe, &b->sampled, &b->neg_ones};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) xs_tensor_free(be, all[i]);
     free(b->rows);
@@ -74,6 +75,7 @@ void lm_batch_free(lm_batch *b) {
     free(b->tap_layers);
     free(b->ids_host);
     free(b->pos_host);
+    free(b->steps_host);
     free(b->fetch_host);
     free(b->pe_host);
     free(b);
@@ -127,9 +129,10 @@ static xs_status batch_init(lm_batch *b) {
     b->tap_layers = calloc((size_t)cap, sizeof *b->tap_layers);
     b->ids_host = malloc((size_t)nd * (size_t)cap * sizeof *b->ids_host);
     b->pos_host = calloc((size_t)cap, sizeof *b->pos_host);
+    b->steps_host = calloc((size_t)cap, sizeof *b->steps_host);
     b->fetch_host = malloc((size_t)ns * (size_t)cap * sizeof *b->fetch_host);
     if (!b->rows || !b->main_kv || !b->dep_st || !b->dep_kv || !b->tap_layers || !b->ids_host ||
-        !b->pos_host || !b->fetch_host)
+        !b->pos_host || !b->steps_host || !b->fetch_host)
         return xs_error(XS_ERR_NOMEM, "lm batch: out of memory");
     for (int r = 0; r < cap; r++) {
         XS_TRY(lm_stack_state_init(be, &m->dep, &b->dep_st[r]));
@@ -148,6 +151,7 @@ static xs_status batch_init(lm_batch *b) {
     XS_TRY(alloc_t(be, XS_I32, nd, cap, &b->ids));
     int64_t ncap = cap;
     XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &ncap, &b->pos));
+    XS_TRY(xs_tensor_alloc(be, XS_I32, 1, &ncap, &b->steps));
     XS_TRY(alloc_t(be, XS_I32, ns, cap, &b->sampled));
     if (is_sin(m->main.pos)) {
         XS_TRY(alloc_t(be, XS_F32, cap, c->dim, &b->main_pe));
@@ -187,6 +191,7 @@ xs_tensor lm_batch_audio_logits(const lm_batch *b, int r) { return row_of(&b->au
 xs_tensor lm_batch_pick_slot(const lm_batch *b, int j, int r) {
     return lm_slot(&b->sampled, j * b->cap + r);
 }
+xs_tensor lm_batch_step_slot(const lm_batch *b, int r) { return lm_slot(&b->steps, r); }
 xs_tensor lm_batch_sampled_row(const lm_batch *b, int j) {
     return xs_tensor_1d(XS_I32, (int32_t *)b->sampled.data + (int64_t)j * b->cap,
                         b->n > 0 ? b->n : 1);
@@ -201,7 +206,8 @@ static xs_tensor column_of(const xs_tensor *t, int r) {
 
 /* ---- phase 1: stage ------------------------------------------------------ */
 
-xs_status lm_batch_stage(lm_batch *b, lm_exec *const *rows, int n, const int32_t *tokens) {
+xs_status lm_batch_stage(lm_batch *b, lm_exec *const *rows, int n, const int32_t *tokens,
+                         const int32_t *steps) {
     if (!b || !rows || !tokens) return xs_error(XS_ERR_ARG, "lm batch: stage: NULL argument");
     const lm_config *c = &b->m->cfg;
     const int nd = c->n_delays, cap = b->cap;
@@ -223,9 +229,13 @@ xs_status lm_batch_stage(lm_batch *b, lm_exec *const *rows, int n, const int32_t
     for (int k = 0; k < nd; k++)
         for (int r = 0; r < cap; r++)
             b->ids_host[k * cap + r] = r < n ? tokens[(size_t)r * nd + k] : -1;
-    for (int r = 0; r < cap; r++) b->pos_host[r] = r < n ? (int32_t)rows[r]->main_pos : 0;
+    for (int r = 0; r < cap; r++) {
+        b->pos_host[r] = r < n ? (int32_t)rows[r]->main_pos : 0;
+        b->steps_host[r] = r < n && steps ? steps[r] : 0;
+    }
     XS_TRY(xs_tensor_upload(b->be, &b->ids, b->ids_host));
     XS_TRY(xs_tensor_upload(b->be, &b->pos, b->pos_host));
+    XS_TRY(xs_tensor_upload(b->be, &b->steps, b->steps_host));
     if (b->main_pe.data) {
         for (int r = 0; r < n; r++)
             lm_sin_embedding(b->pe_host + (size_t)r * c->dim, c->dim, rows[r]->main_pos,

@@ -39,11 +39,8 @@ struct lm_gen {
     int32_t *cache;         /* [n_streams][ct] */
     int64_t step;
     int cond_sel[LM_MAX_COND]; /* value index per conditioner, -1 = no value */
-    /* CUDA graphs (engineer "graph"): `step` on the device, staged with the
-     * tokens, is the sampling counter, so a recorded step replays with the
-     * right draws; `graph` is the recorded device part of steps whose
-     * first row is this generator (see step_device). */
-    xs_tensor step_t;       /* i32 [1] */
+    /* the recorded device part of steps whose first row is this generator
+     * (see step_device); `step` reaches it as a staged device counter */
     xs_graph graph;
 };
 
@@ -91,7 +88,6 @@ xs_status lm_gen_set_condition(lm_gen *g, const char *name, const char *value) {
 void lm_gen_free(lm_gen *g) {
     if (!g) return;
     xs_graph_free(g->ex.be, &g->graph);
-    if (g->ex.be) xs_tensor_free(g->ex.be, &g->step_t);
     lm_exec_free(&g->ex);
     free(g->cache);
     free(g);
@@ -108,8 +104,6 @@ xs_status lm_gen_new(const lm_model *m, const lm_sampling *s, xs_taps *taps, lm_
     g->cache = malloc((size_t)m->cfg.n_delays * (size_t)g->ct * sizeof *g->cache);
     xs_status rc = g->cache ? lm_exec_init(&g->ex, m, taps)
                             : xs_error(XS_ERR_NOMEM, "lm: out of memory");
-    int64_t one = 1;
-    if (rc == XS_OK) rc = xs_tensor_alloc(g->ex.be, XS_I32, 1, &one, &g->step_t);
     if (rc == XS_OK) rc = lm_gen_reset(g);
     if (rc != XS_OK) {
         lm_gen_free(g);
@@ -126,15 +120,18 @@ xs_status lm_gen_fill_context(lm_gen *g, uint64_t seed) {
     return lm_exec_fill_context(&g->ex, seed);
 }
 
-/* Choose a token from logits into `id` (an i32 [1] slot of e->sampled). */
-static xs_status pick(lm_gen *g, const xs_tensor *logits, bool text, int cb, xs_tensor *id) {
+/* Choose a token from logits into `id` (an i32 [1] slot of e->sampled);
+ * `step` is this row's sampling counter in device memory (staged, so that a
+ * replayed graph draws with the current step). */
+static xs_status pick(lm_gen *g, const xs_tensor *logits, bool text, int cb, xs_tensor *id,
+                      const xs_tensor *step) {
     xs_backend *be = g->ex.be;
     const lm_sampling *s = &g->samp;
     if (s->greedy) return xs_op_argmax(be, id, logits);
     float temp = text ? s->text_temp : s->temp;
     int top_k = text ? s->text_top_k : s->top_k;
     uint64_t stream = text ? 0 : 1 + (uint64_t)cb;
-    return xs_op_sample_topk_at(be, id, logits, temp, top_k, s->seed, stream, 0, &g->step_t);
+    return xs_op_sample_topk_at(be, id, logits, temp, top_k, s->seed, stream, 0, step);
 }
 
 /* Steps 1 and 2 of the delay cache for one generator: the user codes go
@@ -189,14 +186,16 @@ static xs_status step_device(void *p) {
     XS_TRY(lm_batch_main(b));
     for (int r = 0; r < n; r++) {
         xs_tensor logits = lm_batch_text_logits(b, r), slot = lm_batch_pick_slot(b, 0, r);
-        XS_TRY(pick(j->g[r], &logits, true, 0, &slot));
+        xs_tensor step = lm_batch_step_slot(b, r);
+        XS_TRY(pick(j->g[r], &logits, true, 0, &slot, &step));
     }
     for (int k = 0; k < dq; k++) {
         xs_tensor prev = lm_batch_sampled_row(b, k);
         XS_TRY(lm_batch_dep(b, k, &prev));
         for (int r = 0; r < n; r++) {
             xs_tensor logits = lm_batch_audio_logits(b, r), slot = lm_batch_pick_slot(b, k + 1, r);
-            XS_TRY(pick(j->g[r], &logits, false, k, &slot));
+            xs_tensor step = lm_batch_step_slot(b, r);
+            XS_TRY(pick(j->g[r], &logits, false, k, &slot, &step));
         }
     }
     return XS_OK;
@@ -220,7 +219,6 @@ static bool step_key(const step_job *j, uint64_t *key) {
         k = xs_graph_key_add(k, (uint64_t)(uintptr_t)g);
         k = xs_graph_key_add(k, (uint64_t)(uintptr_t)g->ex.ms.kv);
         k = xs_graph_key_add(k, (uint64_t)(uintptr_t)g->ex.cond.data);
-        k = xs_graph_key_add(k, (uint64_t)(uintptr_t)g->step_t.data);
         /* the sampling settings are kernel arguments too */
         const lm_sampling *s = &g->samp;
         uint32_t t1, t2;
@@ -260,25 +258,24 @@ xs_status lm_gen_step_batch(lm_batch *b, lm_gen *const *g, int n, const int32_t 
                 return xs_error(XS_ERR_ARG, "lm: user code %d of step %lld out of range (-1..%d)",
                                 code, (long long)g[r]->step, c->card - 1);
         }
+        /* the sampling counter is staged as i32: 2^31 steps = 5 years of audio */
+        if (g[r]->step > INT32_MAX)
+            return xs_error(XS_ERR_ARG, "lm: step counter of generator %d overflows", r);
     }
-    int32_t *in = malloc((size_t)n * (size_t)(nd + ns) * sizeof *in);
+    int32_t *in = malloc((size_t)n * (size_t)(nd + ns + 1) * sizeof *in);
     lm_exec **rows = malloc((size_t)n * sizeof *rows);
     xs_status rc = in && rows ? XS_OK : xs_error(XS_ERR_NOMEM, "lm: batch step: out of memory");
     int32_t *sampled = in ? in + (size_t)n * nd : NULL;
+    int32_t *steps = in ? sampled + (size_t)n * ns : NULL;
     for (int r = 0; rc == XS_OK && r < n; r++) {
         delay_in(g[r], user_codes + (size_t)r * n_user, in + (size_t)r * nd);
         rows[r] = &g[r]->ex;
+        steps[r] = (int32_t)g[r]->step;
     }
-    /* phase 1: stage tokens and positions; phase 2: device work; the picks
-     * stay in backend memory (sub-step k embeds the picks of stream k);
-     * phase 3: one download brings them to the host delay caches */
-    if (rc == XS_OK) rc = lm_batch_stage(b, rows, n, in);
-    for (int r = 0; rc == XS_OK && r < n; r++) {
-        /* the sampling counter (i32: 2^31 steps = 5 years of audio) */
-        int32_t st = (int32_t)g[r]->step;
-        rc = g[r]->step > INT32_MAX ? xs_error(XS_ERR_ARG, "lm: step counter overflow")
-                                    : xs_tensor_upload(g[r]->ex.be, &g[r]->step_t, &st);
-    }
+    /* phase 1: stage tokens, positions and sampling counters; phase 2: device
+     * work; the picks stay in backend memory (sub-step k embeds the picks of
+     * stream k); phase 3: one download brings them to the host delay caches */
+    if (rc == XS_OK) rc = lm_batch_stage(b, rows, n, in, steps);
     if (rc == XS_OK) {
         step_job j = {b, g, n};
         uint64_t key = 0;

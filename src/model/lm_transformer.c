@@ -277,7 +277,7 @@ xs_status lm_exec_fill_context(lm_exec *e, uint64_t seed) {
 
 xs_status lm_exec_main(lm_exec *e, const int32_t *tokens) {
     lm_exec *row = e;
-    XS_TRY(lm_batch_stage(e->solo, &row, 1, tokens));
+    XS_TRY(lm_batch_stage(e->solo, &row, 1, tokens, NULL));
     return lm_batch_main(e->solo);
 }
 
