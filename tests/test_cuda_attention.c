@@ -7,10 +7,17 @@
  * size), and a head dim that is not a multiple of 32 (generic score loop).
  * The cache is filled through kv_store on both backends (f32, bf16, q8_0),
  * so both hold the same values. Skips (77) where no CUDA GPU is usable.
+ * Run it with XSWARM_CUDA_ATTN=old too: both kernels must pass.
+ *
+ * XSWARM_ATTN_BENCH=1 also times attention_rows alone over full 3000-slot
+ * caches (32 heads x 128, q8_0 and bf16, B = 1, 32, 80 sessions): us per
+ * call and GB/s of K and V read (a benchmark, printed, not checked).
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "backend/backend.h"
 #include "backend/ops.h"
@@ -30,6 +37,8 @@ static const att_case k_cases[] = {
     {"depformer, partly filled", 8, 16, 64, 1, 5, 8, 0},
     {"depformer, wrapped", 8, 16, 64, 1, 20, 8, 0},
     {"head dim 40", 256, 2, 40, 2, 130, 64, 0},
+    {"7B ring full, 2 queries", 3000, 4, 128, 2, 3100, 3000, 0},
+    {"head dim 256, partly filled", 300, 2, 256, 1, 200, 300, 0},
 };
 
 /* One backend: cache of dtype dt filled with positions first..last, then
@@ -100,6 +109,113 @@ static void check_case(xs_backend *ref, xs_backend *cuda, const att_case *c, xs_
     free(kv), free(q), free(yr), free(yc);
 }
 
+/* ---- XSWARM_ATTN_BENCH=1: attention alone over full caches ---------------------- */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define BENCH_CAP 3000
+#define BENCH_HEADS 32
+#define BENCH_DIM 128
+#define BENCH_MAXB 80
+
+/* B caches of dtype dt, every slot filled (positions 0..cap-1), queries at
+ * position cap-1 (all visible); prints us per call and GB/s of KV read. */
+static xs_status bench_one(xs_backend *be, xs_dtype dt, int B, const xs_tensor *k,
+                           const xs_tensor *v, const xs_tensor *ps) {
+    const int64_t width = BENCH_HEADS * BENCH_DIM, nb = B;
+    xs_kv_cache caches[BENCH_MAXB];
+    const xs_kv_cache *cp[BENCH_MAXB];
+    memset(caches, 0, sizeof caches);
+    xs_tensor q = {0}, y = {0}, pq = {0};
+    int64_t qs[2] = {nb, width};
+    xs_status rc = xs_tensor_alloc(be, XS_F32, 2, qs, &q);
+    if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_F32, 2, qs, &y);
+    if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_I32, 1, &nb, &pq);
+    float *qh = malloc((size_t)(nb * width) * sizeof *qh);
+    int32_t pv[BENCH_MAXB];
+    if (!qh && rc == XS_OK) rc = xs_error(XS_ERR_NOMEM, "bench: out of memory");
+    if (rc == XS_OK) {
+        test_fill_uniform(qh, nb * width, 5, -2.0f, 2.0f);
+        for (int b = 0; b < B; b++) pv[b] = BENCH_CAP - 1;
+        rc = xs_tensor_upload(be, &q, qh);
+    }
+    if (rc == XS_OK) rc = xs_tensor_upload(be, &pq, pv);
+    for (int b = 0; b < B && rc == XS_OK; b++) {
+        rc = xs_kv_cache_alloc_dtype(be, BENCH_CAP, width, dt, &caches[b]);
+        /* 100 rows a store: kv_store's "later row wins" scan is quadratic */
+        for (int64_t r = 0; r < BENCH_CAP && rc == XS_OK; r += 100) {
+            xs_tensor kb = xs_tensor_slice(k, 0, r, 100), vb = xs_tensor_slice(v, 0, r, 100);
+            xs_tensor pb = xs_tensor_slice(ps, 0, r, 100);
+            rc = xs_op_kv_store(be, &caches[b], &kb, &vb, &pb);
+        }
+        cp[b] = &caches[b];
+    }
+    const float scale = 1.0f / sqrtf((float)BENCH_DIM);
+    const int reps = 20;
+    double t0 = 0.0, t1 = 0.0;
+    for (int it = 0; it < reps + 3 && rc == XS_OK; it++) {
+        if (it == 3) {
+            rc = be->iface->synchronize(be);
+            t0 = now_s();
+        }
+        if (rc == XS_OK)
+            rc = xs_op_attention_rows(be, &y, &q, cp, B, &pq, BENCH_HEADS, BENCH_CAP, scale);
+    }
+    if (rc == XS_OK) rc = be->iface->synchronize(be);
+    t1 = now_s();
+    if (rc == XS_OK) {
+        const double us = (t1 - t0) / reps * 1e6;
+        const double row = dt == XS_Q8_0 ? (double)width / 32 * 34 : (double)width * 2;
+        const double bytes = 2.0 * B * BENCH_CAP * row;
+        const char *e = getenv("XSWARM_CUDA_ATTN");
+        printf("attn bench %-4s kernel %-3s B=%2d: %9.1f us/call  %7.1f GB/s of KV (%.1f MB)\n",
+               xs_dtype_name(dt), e && !strcmp(e, "old") ? "old" : "new", B, us,
+               bytes / (us * 1e-6) / 1e9, bytes / 1e6);
+    }
+    for (int b = 0; b < B; b++) xs_kv_cache_free(be, &caches[b]);
+    xs_tensor_free(be, &q);
+    xs_tensor_free(be, &y);
+    xs_tensor_free(be, &pq);
+    free(qh);
+    return rc;
+}
+
+static void bench_all(xs_backend *be) {
+    const int64_t width = BENCH_HEADS * BENCH_DIM, n = BENCH_CAP;
+    int64_t ks[2] = {n, width};
+    xs_tensor k = {0}, v = {0}, ps = {0};
+    float *h = malloc((size_t)(n * width) * sizeof *h);
+    int32_t *pv = malloc((size_t)n * sizeof *pv);
+    xs_status rc = h && pv ? XS_OK : xs_error(XS_ERR_NOMEM, "bench: out of memory");
+    if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_F32, 2, ks, &k);
+    if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_F32, 2, ks, &v);
+    if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_I32, 1, &n, &ps);
+    if (rc == XS_OK) {
+        test_fill_uniform(h, n * width, 41, -1.0f, 1.0f);
+        rc = xs_tensor_upload(be, &k, h);
+    }
+    if (rc == XS_OK) {
+        test_fill_uniform(h, n * width, 43, -1.0f, 1.0f);
+        rc = xs_tensor_upload(be, &v, h);
+    }
+    for (int64_t i = 0; i < n && pv; i++) pv[i] = (int32_t)i;
+    if (rc == XS_OK) rc = xs_tensor_upload(be, &ps, pv);
+    const xs_dtype dts[] = {XS_Q8_0, XS_BF16};
+    const int bs[] = {1, 32, 80};
+    for (int d = 0; d < 2 && rc == XS_OK; d++)
+        for (int i = 0; i < 3 && rc == XS_OK; i++) rc = bench_one(be, dts[d], bs[i], &k, &v, &ps);
+    CHECK(rc == XS_OK, "attention bench: %s", xs_error_msg());
+    xs_tensor_free(be, &k);
+    xs_tensor_free(be, &v);
+    xs_tensor_free(be, &ps);
+    free(h);
+    free(pv);
+}
+
 int main(void) {
     char why[256];
     if (!xs_backend_cuda_usable(why, sizeof why)) test_skip(why);
@@ -113,6 +229,8 @@ int main(void) {
                 if (dts[d] == XS_Q8_0 && k_cases[i].dim % 32) continue; /* whole blocks */
                 check_case(ref, cuda, &k_cases[i], dts[d]);
             }
+        const char *b = getenv("XSWARM_ATTN_BENCH");
+        if (b && atoi(b) > 0) bench_all(cuda);
     }
     xs_backend_close(cuda);
     xs_backend_close(ref);

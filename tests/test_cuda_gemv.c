@@ -138,7 +138,7 @@ static void *fast_weight(xs_dtype dt, int64_t N, int64_t K, uint64_t seed) {
     return w;
 }
 
-typedef struct variant { const char *name; bool old; int rows, chunk; } variant;
+typedef struct variant { const char *name; bool old, mma; int rows, chunk, mcfg, rule; } variant;
 
 static void bench(xs_backend *cu) {
     double rd = 0, cp = 0;
@@ -150,10 +150,18 @@ static void bench(xs_backend *cu) {
     }
     printf("gemv bench: %s; read kernel %.0f GB/s, D2D copy %.0f GB/s (read+write)\n", desc, rd, cp);
     printf("us per call (40 calls back to back, weights rotated over >256 MB); xfloor = us / (weight bytes / read GB/s)\n");
-    static const variant vars[] = {{"old", true, 0, 0}, {"new", false, 0, 0}, {"R1", false, 1, 0},
-                                   {"R2", false, 2, 0}, {"R4", false, 4, 0}, {"C32", false, 0, 32},
-                                   {"C64", false, 0, 64}};
-    const int nv = 7;
+    /* "rows" = the GEMV kernels chosen by shape (the default),
+     * "mma" = the tensor-core kernel for bf16 / q8_0 / q4_0 (f16: rows) */
+    /* mma: XSWARM_CUDA_GEMV=mma; mmaB: with the K split rule "b"
+     * (XSWARM_CUDA_MMA_KS=b); mcN: tile config N, rule b */
+    static const variant vars[] = {{"old", true, false, 0, 0, -1, 0},   {"rows", false, false, 0, 0, -1, 0},
+                                   {"mma", false, true, 0, 0, -1, 1},   {"mmaB", false, true, 0, 0, -1, 2},
+                                   {"mc0", false, true, 0, 0, 0, 2},    {"mc6", false, true, 0, 0, 6, 2},
+                                   {"mc3", false, true, 0, 0, 3, 2},    {"mc4", false, true, 0, 0, 4, 2},
+                                   {"R1", false, false, 1, 0, -1, 0},   {"R2", false, false, 2, 0, -1, 0},
+                                   {"R4", false, false, 4, 0, -1, 0},   {"C32", false, false, 0, 32, -1, 0},
+                                   {"C64", false, false, 0, 64, -1, 0}};
+    const int nv = 13;
     printf("%-12s %-5s %3s %8s", "NxK", "dtype", "M", "floor");
     for (int v = 0; v < nv; v++) printf(" %8s", vars[v].name);
     printf("  best GB/s\n");
@@ -167,8 +175,8 @@ static void bench(xs_backend *cu) {
             const int64_t N = shapes[si][0], K = shapes[si][1];
             if (dt == XS_F16 && si > 1) continue; /* f16 walks the bf16 path */
             const bool sweep = si == 0 && (dt == XS_BF16 || dt == XS_Q8_0);
-            const int mlist[] = {1, 4, 16, 32, 64};
-            const int nm = sweep ? 5 : 1;
+            const int mlist[] = {1, 4, 16, 32, 64, 80};
+            const int nm = sweep ? 6 : 1;
             const size_t wb = xs_dtype_row_bytes(dt, K) * (size_t)N;
             int copies = (int)((256u << 20) / wb) + 1;
             if (copies > 16) copies = 16;
@@ -178,13 +186,13 @@ static void bench(xs_backend *cu) {
             bool ok = wh != NULL;
             for (int c = 0; ok && c < copies; c++) ok = upload(cu, dt, N, K, wh, &w[c]) == XS_OK;
             free(wh);
-            float *xh = malloc((size_t)(64 * K) * sizeof *xh);
+            float *xh = malloc((size_t)(80 * K) * sizeof *xh);
             xs_tensor x = {0}, y = {0};
-            int64_t xs64[2] = {64, K}, ys64[2] = {64, N};
+            int64_t xs64[2] = {80, K}, ys64[2] = {80, N};
             ok = ok && xh && xs_tensor_alloc(cu, XS_F32, 2, xs64, &x) == XS_OK &&
                  xs_tensor_alloc(cu, XS_F32, 2, ys64, &y) == XS_OK;
             if (ok) {
-                test_fill_uniform(xh, 64 * K, 5, -1.0f, 1.0f);
+                test_fill_uniform(xh, 80 * K, 5, -1.0f, 1.0f);
                 ok = xs_tensor_upload(cu, &x, xh) == XS_OK;
             }
             for (int mi = 0; ok && mi < nm; mi++) {
@@ -197,6 +205,7 @@ static void bench(xs_backend *cu) {
                 double best = 1e30;
                 for (int v = 0; ok && v < nv; v++) {
                     xs_cuda_gemv_select(vars[v].old, vars[v].rows, vars[v].chunk);
+                    if (vars[v].mma) xs_cuda_mma_select(true, vars[v].mcfg, vars[v].rule);
                     const int reps = 40;
                     ok = xs_op_matmul(cu, &yv, &xv, &w[0], NULL) == XS_OK; /* warm */
                     ok = ok && xs_cuda_stall(cu, 2.0) == XS_OK && xs_cuda_timer_mark(cu, 0) == XS_OK;

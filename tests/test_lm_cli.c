@@ -64,7 +64,7 @@ static void check_same(const char *out, const char *gold, const char *name, doub
 }
 
 int main(void) {
-    const char *bin = XS_BINARY;
+    const char *bin = test_binary();
     char G[4096];
     snprintf(G, sizeof G, "%s", golden_path(""));
     snprintf(g_dir, sizeof g_dir, "/tmp/xs_test_lm_cli.%d", (int)getpid());

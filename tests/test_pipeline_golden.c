@@ -168,7 +168,7 @@ static int run_cli(const char *extra, const char *out_wav, const char *codes) {
     snprintf(cmd, sizeof cmd,
              "%s --quiet run --lm %s --config %s --mimi %s --mimi-config %s %s -o %s "
              "--codes-out %s %s 2>/dev/null",
-             XS_BINARY, g_bundle.lm, g_bundle.lm_config, g_bundle.mimi, g_bundle.mimi_config,
+             test_binary(), g_bundle.lm, g_bundle.lm_config, g_bundle.mimi, g_bundle.mimi_config,
              golden_path("mimi_tiny/input.wav"), out_wav, codes, extra);
     return system(cmd);
 }

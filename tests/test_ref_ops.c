@@ -489,7 +489,7 @@ static void test_wrappers(void) {
     fake.name = "fakehost";
     fake.gelu = NULL;
     fake.scale = fake_scale;
-    xs_backend fb = {&fake, NULL, 1};
+    xs_backend fb = {&fake, NULL, 1, NULL};
     CHECK(xs_op_gelu(&fb, &yy, &xt) == XS_OK && fabs(y[0] - 0.8413447) < 1e-6,
           "declined op on a host backend runs ref");
     CHECK(xs_op_scale(&fb, &yy, &xt, 1, 0) == XS_OK && g_fake_called == 1,

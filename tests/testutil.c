@@ -70,3 +70,12 @@ double test_nmse(const float *ref, const float *x, int64_t n) {
     }
     return den > 0 ? num / den : num;
 }
+
+const char *test_binary(void) {
+    const char *e = getenv("XS_BINARY");
+#ifdef XS_BINARY
+    return e && *e ? e : XS_BINARY;
+#else
+    return e && *e ? e : "xswarm";
+#endif
+}

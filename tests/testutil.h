@@ -33,6 +33,9 @@ void test_skip(const char *why) __attribute__((noreturn));
  * the next call overwrites: copy it before calling again. Skips the
  * test program if the golden folder is missing. */
 const char *golden_path(const char *rel);
+/* The xswarm CLI to run: $XS_BINARY (a copied build on another machine),
+ * else the one this build made (XS_BINARY, set by CMake). */
+const char *test_binary(void);
 /* Deterministic, never-all-zero random data: uniform in [lo, hi). */
 void test_fill_uniform(float *x, int64_t n, uint64_t seed, float lo, float hi);
 /* max |a - b| over n values. */

@@ -48,7 +48,14 @@ typedef enum xs_op {
     XS_OP_FILL,
     XS_OP_ARGMAX,
     XS_OP_SAMPLE_TOPK,
-    XS_OP_COUNT
+    XS_OP_COUNT,
+    /* Fused ops (ops.h: xs_op_add_rms_norm / xs_op_add_layer_norm,
+     * xs_op_embedding_sum) are NOT counted in XS_OP_COUNT: parity, fault
+     * injection, diagnose and op hooks see their composition of the ops
+     * above, unless a hook opts in (op_hook.h: xs_op_hook_takes_fused_);
+     * only then does it get these ids (xs_op_name names them). */
+    XS_OP_FUSED_ADD_NORM = 64,
+    XS_OP_FUSED_EMBEDDING_SUM
 } xs_op;
 
 /* "matmul", "conv1d", "conv_transpose1d", "layer_norm", ... */
@@ -79,6 +86,17 @@ typedef struct xs_kv_cache {
     xs_tensor pos;  /* i32 [capacity] */
     int64_t capacity;
 } xs_kv_cache;
+
+/* Sampling settings of one row of sample_rows (host memory; a device
+ * backend passes them to its kernel by value, so a graph replays them).
+ * greedy or temp <= 0: argmax (ties to the lowest index); else
+ * sample_topk(temp, top_k, seed) of that row. */
+typedef struct xs_sample_row {
+    uint64_t seed;
+    float temp;
+    int32_t top_k;
+    bool greedy;
+} xs_sample_row;
 
 typedef struct xs_backend_iface {
     const char *name;
@@ -185,12 +203,77 @@ typedef struct xs_backend_iface {
     xs_status (*graph_end)(xs_backend *be, void **graph);
     xs_status (*graph_launch)(xs_backend *be, void *graph);
     void (*graph_free)(xs_backend *be, void *graph);
+
+    /* ---- row-batched ops (optional; see ops.h xs_op_*_rows) ----
+     * One call for the B rows of a batched step, where each row has its own
+     * KV cache / position / sampling settings: what a loop over b of the
+     * single-row op with row b's arguments computes, bit for bit, in one
+     * launch. caches[b] are distinct and alike (same dtype, capacity,
+     * width). NULL: the ops.h wrapper runs that loop. */
+    xs_status (*kv_store_rows)(xs_backend *be, xs_kv_cache *const *caches, int B,
+                               const xs_tensor *k, const xs_tensor *v, const xs_tensor *pos);
+    xs_status (*attention_rows)(xs_backend *be, xs_tensor *y, const xs_tensor *q,
+                                const xs_kv_cache *const *caches, int B, const xs_tensor *pos,
+                                int n_heads, int64_t context, float scale);
+    xs_status (*sample_rows)(xs_backend *be, xs_tensor *ids, const xs_tensor *logits,
+                             const struct xs_sample_row *rows, uint64_t stream,
+                             const xs_tensor *counters);
+
+    /* ---- fused ops (optional; NULL: the ops.h wrapper runs their
+     * composition of the ops above, ops_fused.c). A backend's fused op gives
+     * what that composition gives on the same backend (bit for bit where it
+     * can), and a row's result never depends on the number of rows.
+     * add_norm: x += h (x, h contiguous f32 of one shape; x written in
+     * place), then y = layer_norm(x; w, b, eps) when `layer`, else
+     * rms_norm(x; w, eps) (b NULL). */
+    xs_status (*add_norm)(xs_backend *be, xs_tensor *y, xs_tensor *x, const xs_tensor *h,
+                          const xs_tensor *w, const xs_tensor *b, float eps, bool layer);
+    /* embedding_sum: y[n, D] = (accumulate ? y : 0 +) tables[0][ids[0]] + ...
+     * + tables[count-1][ids[count-1]], left to right, one f32 rounding per
+     * add (the add op's), each term as the embedding op reads it (id -1:
+     * zeros). count >= 1, every table D wide, ids[i] i32 [n]. */
+    xs_status (*embedding_sum)(xs_backend *be, xs_tensor *y, int count,
+                               const xs_tensor *const *tables, const xs_tensor *const *ids,
+                               bool accumulate);
 } xs_backend_iface;
+
+/* ---- lanes (optional; backend/lanes.h wraps them) ----
+ * A lane is an independent queue of device work (a CUDA stream). Lane 0 is
+ * the backend's own queue; everything runs there unless set_lane picks
+ * another. Host backends have no lanes (xs_backend.lanes NULL): every call
+ * is one lane and runs at once.
+ * Ordering contract:
+ *  - work (ops, uploads, downloads, graph launches) enqueued while lane i
+ *    is current runs in order on lane i;
+ *  - set_lane(i), i != 0, first makes lane i wait (on the device, no host
+ *    wait) for everything enqueued on lane 0 so far: a lane sees what lane
+ *    0 did before it was picked;
+ *  - lane 0 does NOT wait for other lanes until join_lanes (lane 0 waits,
+ *    on the device, for everything enqueued on every lane so far);
+ *  - lanes other than 0 are unordered with each other: work on two lanes
+ *    must touch disjoint memory (the device work buffer is per lane);
+ *  - synchronize and download wait for the current lane only;
+ *  - the current lane is backend state: one thread drives a backend;
+ *  - graph capture records the current lane; don't switch lanes inside it.
+ * download_async enqueues a copy into host memory from host_alloc (pinned)
+ * on the current lane without waiting: the bytes are there after the next
+ * synchronize of that lane. Uploads from host_alloc memory return at once;
+ * the memory must stay unchanged until the lane has run the copy. */
+typedef struct xs_lanes_iface {
+    int (*lanes)(xs_backend *be, int n);         /* make >= n lanes; returns how many exist */
+    xs_status (*set_lane)(xs_backend *be, int lane);
+    int (*current_lane)(xs_backend *be);
+    xs_status (*join_lanes)(xs_backend *be);
+    void *(*host_alloc)(xs_backend *be, size_t nbytes); /* pinned host memory, NULL on failure */
+    void (*host_free)(xs_backend *be, void *p);
+    xs_status (*download_async)(xs_backend *be, void *dst_host, const void *src, size_t nbytes);
+} xs_lanes_iface;
 
 struct xs_backend {
     const xs_backend_iface *iface;
     void *ctx;      /* backend private state */
     int n_threads;  /* compute threads (host backends) */
+    const xs_lanes_iface *lanes; /* NULL: one lane (host backends) */
 };
 
 /* ---- registry ---------------------------------------------------------- */

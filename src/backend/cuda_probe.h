@@ -62,4 +62,13 @@ xs_status xs_cuda_prof_end(xs_backend *be, FILE *out, int steps, double *busy_ms
  * set the same at startup. */
 void xs_cuda_gemv_select(bool old, int rows, int quant_chunk);
 
+/* Tensor-core matmul (cuda_mma.cu) for bf16 / q8_0 / q4_0 weights: on =
+ * true takes it at every M (off by default; xs_cuda_gemv_select turns it
+ * off); a process serving batches turns it on before its first step;
+ * cfg = 0..6 forces its tile config, -1 = by M (timing only: same bits);
+ * ks_rule = 1 | 2 picks how K is split over warps (other bits, the same at
+ * every M), 0 keeps the current one. XSWARM_CUDA_GEMV=mma|rows|old,
+ * XSWARM_CUDA_MMA_CFG=N and XSWARM_CUDA_MMA_KS=a|b set the same at startup. */
+void xs_cuda_mma_select(bool on, int cfg, int ks_rule);
+
 #endif

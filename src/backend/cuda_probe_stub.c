@@ -47,6 +47,9 @@ xs_status xs_cuda_stall(xs_backend *be, double ms) {
 void xs_cuda_gemv_select(bool old, int rows, int quant_chunk) {
     (void)old; (void)rows; (void)quant_chunk;
 }
+void xs_cuda_mma_select(bool on, int cfg, int ks_rule) {
+    (void)on; (void)cfg; (void)ks_rule;
+}
 xs_status xs_cuda_prof_begin(xs_backend *be) {
     (void)be;
     return no_cuda("cuda profiler");

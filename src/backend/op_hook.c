@@ -2,3 +2,4 @@
 #include "backend/op_hook.h"
 
 xs_op_hook_fn xs_op_hook_ = NULL;
+bool xs_op_hook_takes_fused_ = false;

@@ -21,6 +21,13 @@ typedef void (*xs_op_hook_fn)(xs_backend *be, xs_op op, int phase, ...);
 
 extern xs_op_hook_fn xs_op_hook_;
 
+/* Set by a hook that can take fused ops (backend.h XS_OP_FUSED_*; the
+ * profiler): the fused wrappers (ops_fused.c) then still run fused and call
+ * the hook with their own id and argument list (ops_fused.c says which).
+ * Otherwise an installed hook makes them run their composition, so the hook
+ * sees only the ops of XS_OP_COUNT. */
+extern bool xs_op_hook_takes_fused_;
+
 #define XS_OP_HOOK_CALL(be, op, phase, ...)                                    \
     do {                                                                       \
         if (__builtin_expect(xs_op_hook_ != NULL, 0))                          \

@@ -29,6 +29,8 @@ static const char *const k_op_names[XS_OP_COUNT] = {
 };
 
 const char *xs_op_name(xs_op op) {
+    if (op == XS_OP_FUSED_ADD_NORM) return "add_norm"; /* fused (ops_fused.c) */
+    if (op == XS_OP_FUSED_EMBEDDING_SUM) return "embedding_sum";
     if ((int)op < 0 || op >= XS_OP_COUNT) return "?";
     return k_op_names[op];
 }

@@ -72,4 +72,60 @@ xs_status xs_op_sample_topk_at(xs_backend *be, xs_tensor *ids, const xs_tensor *
                                float temp, int top_k, uint64_t seed, uint64_t stream,
                                uint64_t counter, const xs_tensor *counter_t);
 
+/* ---- row-batched ops (ops_rows.c) ----
+ * The B rows of a batched step, row b with its own cache caches[b] (distinct
+ * caches, all of one dtype, capacity and width), position pos[b] (i32 [B])
+ * and sampling settings: the same values as a loop over b of the single-row
+ * op, in one backend call where the backend implements it. Otherwise, or
+ * while an op hook (diagnose) or fault injection is active, or with
+ * XSWARM_ROWOPS=0, the wrapper runs that loop of single-row xs_op_* calls
+ * (so hooks and faults see the usual per-row ops).
+ * k, v, q, y: f32 [B, W] (k, v, q may be strided views; y contiguous). */
+xs_status xs_op_kv_store_rows(xs_backend *be, xs_kv_cache *const *caches, int B,
+                              const xs_tensor *k, const xs_tensor *v, const xs_tensor *pos);
+xs_status xs_op_attention_rows(xs_backend *be, xs_tensor *y, const xs_tensor *q,
+                               const xs_kv_cache *const *caches, int B, const xs_tensor *pos,
+                               int n_heads, int64_t context, float scale);
+/* ids i32 [B] (contiguous) <- one pick per row of logits f32 [B, V]: row b
+ * is xs_op_argmax when rows[b].greedy, else xs_op_sample_topk_at(temp, top_k,
+ * seed, stream, counter 0, counter_t = counters[b]) (counters: i32 [B] in
+ * backend memory, or NULL for counter 0). */
+xs_status xs_op_sample_rows(xs_backend *be, xs_tensor *ids, const xs_tensor *logits,
+                            const xs_sample_row *rows, uint64_t stream,
+                            const xs_tensor *counters);
+/* Whether the *_rows wrappers call the backend's row-batched ops now (the
+ * backend has them, XSWARM_ROWOPS is not 0, no op hook or fault is active).
+ * Model code uses it to batch the rope of all rows the same way. */
+bool xs_op_rows_native(xs_backend *be);
+
+/* ---- fused ops (ops_fused.c) ----
+ * Fewer kernels for the LM step: each is defined as, and on a backend
+ * without it (or while an op hook or fault injection is active, or with
+ * XSWARM_FUSE=0) runs as, the composition of single ops named below; a
+ * backend's fused kernel gives the same values (bit for bit on cuda).
+ *
+ * x += h; y = rms_norm(x; alpha, eps)  (xs_op_add then xs_op_rms_norm).
+ * x, h: f32 of one shape, x contiguous (it is written); y contiguous. */
+xs_status xs_op_add_rms_norm(xs_backend *be, xs_tensor *y, xs_tensor *x, const xs_tensor *h,
+                             const xs_tensor *alpha, float eps);
+/* x += h; y = layer_norm(x; w, b, eps)  (b may be NULL). */
+xs_status xs_op_add_layer_norm(xs_backend *be, xs_tensor *y, xs_tensor *x, const xs_tensor *h,
+                               const xs_tensor *w, const xs_tensor *b, float eps);
+/* y[n, D] = tables[0][ids[0]] + tables[1][ids[1]] + ... (left to right),
+ * or y += each term in turn when `accumulate`. Composition: embedding of
+ * term 0 into y (unless accumulate), then for each further term an
+ * embedding into `scratch` (f32 [n, D], contiguous; unused by the fused
+ * kernel, so it may be NULL only when the composition needs none: count 1
+ * and !accumulate) and xs_op_add(y, y, scratch). count 1..1024; each table
+ * 2-D [V_i, D] of any embedding dtype; ids[i] i32 [n]. */
+xs_status xs_op_embedding_sum(xs_backend *be, xs_tensor *y, int count,
+                              const xs_tensor *const *tables, const xs_tensor *const *ids,
+                              bool accumulate, xs_tensor *scratch);
+/* Fusion switch: -1 = from XSWARM_FUSE (0 disables; read once, the
+ * default), 0 = off, 1 = on (tests: fused vs composition in one process). */
+void xs_op_fuse_set(int mode);
+/* Whether the fused wrappers would call be's fused `op` now
+ * (XS_OP_FUSED_ADD_NORM or XS_OP_FUSED_EMBEDDING_SUM). */
+bool xs_op_fused_native(xs_backend *be, xs_op op);
+
 #endif

@@ -39,6 +39,7 @@
 #include "diag/diagnose_random.h"
 #include "diag/experiment.h"
 #include "diag/membw.h"
+#include "model/mimi.h"
 #include "model/session.h"
 
 #define BB_FRAME_MS 80.0 /* one frame of audio: the real-time budget */
@@ -51,6 +52,8 @@ typedef struct bb_opts {
     int sessions, steps, warmup, search_steps;
     bool sessions_given, fill, json, find_max;
     double max_seconds; /* 0: no limit on the timed steps of one measurement */
+    /* --mimi-lanes L1,L2,... [--sweep-sessions N1,N2,...]: Mimi lanes sweep */
+    int lanes[16], n_lanes, sweep[16], n_sweep;
 } bb_opts;
 
 /* One measurement: N sessions x S frames. */
@@ -90,6 +93,7 @@ static void usage(FILE *f) {
             "                          [--backend ref|cpu|cuda] [--threads N] [--kv f32|bf16|q8]\n"
             "                          [--sessions N] [--fill-context] [--steps S] [--warmup W]\n"
             "                          [--find-max] [--search-steps K] [--max-seconds T] [--json]\n"
+            "                          [--gemm rows|mma]\n"
             "N sessions (default 1) in one batch, each fed different audio (the test\n"
             "utterance at its own offset and gain, looped); per frame: Mimi encode of each,\n"
             "one batched LM step, Mimi decode of each. Prints the time of a frame for ALL\n"
@@ -105,6 +109,12 @@ static void usage(FILE *f) {
             "      With --sessions as well, N is measured over S frames first.\n"
             "  --max-seconds T  stop a measurement after T s of timed frames (reports the\n"
             "      frames actually run).\n"
+            "  --gemm rows|mma  cuda matmul kernels for the whole run: the tensor-core one\n"
+            "      (mma, the default when more than one session is stepped) or the GEMV rows\n"
+            "      kernels (rows, the default for one session: faster at batch 1).\n"
+            "  --mimi-lanes L1,L2,...  instead: for each N of --sweep-sessions N1,N2,...\n"
+            "      (default --sessions), measure with Mimi on L lanes each (XSWARM_MIMI_LANES\n"
+            "      without rebuilding the model; 1 = one after another), one line each.\n"
             "Default model: the embedded tiny bundle next to the binary.\n\n");
     model_args_usage(f);
 }
@@ -121,6 +131,18 @@ static int parse_int(const char *opt, const char *v, int lo, int hi, int *out) {
     return 0;
 }
 
+/* "a,b,c" -> up to 16 integers in lo..hi */
+static int parse_list(const char *opt, const char *v, int lo, int hi, int *out, int *n) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    *n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*n == 16 || parse_int(opt, t, lo, hi, &out[*n]) < 0) return -1;
+        (*n)++;
+    }
+    return *n ? 0 : -1;
+}
+
 static int parse_args(int argc, char **argv, bb_opts *o) {
     for (int i = 1; i < argc; i++) {
         int r = cli_common_parse(&o->common, argc, argv, &i);
@@ -132,6 +154,7 @@ static int parse_args(int argc, char **argv, bb_opts *o) {
         if (!strcmp(a, "--fill-context")) { o->fill = true; continue; }
         if (!strcmp(a, "--find-max")) { o->find_max = true; continue; }
         bool known = !strcmp(a, "--random") || !strcmp(a, "--sessions") || !strcmp(a, "--steps") ||
+                     !strcmp(a, "--mimi-lanes") || !strcmp(a, "--sweep-sessions") ||
                      !strcmp(a, "--warmup") || !strcmp(a, "--search-steps") ||
                      !strcmp(a, "--max-seconds");
         if (!known) {
@@ -151,6 +174,9 @@ static int parse_args(int argc, char **argv, bb_opts *o) {
         } else if (!strcmp(a, "--steps")) rc = parse_int(a, v, 1, 1000000, &o->steps);
         else if (!strcmp(a, "--warmup")) rc = parse_int(a, v, 0, 100000, &o->warmup);
         else if (!strcmp(a, "--search-steps")) rc = parse_int(a, v, 1, 1000000, &o->search_steps);
+        else if (!strcmp(a, "--mimi-lanes")) rc = parse_list(a, v, 1, 64, o->lanes, &o->n_lanes);
+        else if (!strcmp(a, "--sweep-sessions"))
+            rc = parse_list(a, v, 1, BB_MAX_SESSIONS, o->sweep, &o->n_sweep);
         else {
             char *end;
             o->max_seconds = strtod(v, &end);
@@ -466,6 +492,34 @@ static void print_result_text(const bb_result *r) {
            realtime(r) ? "REAL TIME" : "NOT real time");
 }
 
+/* --mimi-lanes: the same model and sessions, Mimi on 1, 8, ... lanes
+ * (mimi_model_set_lanes: the streams re-pick lanes and re-record in the
+ * warm-up frames). Encode / decode: wall time of all sessions' Mimi. */
+static int lanes_sweep(bb_ctx *c, const bb_opts *o) {
+    int ns[16], nn = o->n_sweep;
+    if (nn) memcpy(ns, o->sweep, sizeof ns);
+    else ns[nn++] = o->sessions;
+    printf("  Mimi lanes sweep (%d frames after %d warm-up; ms per frame, all sessions):\n",
+           o->steps, o->warmup);
+    printf("    %5s %5s %17s %17s %9s %17s\n", "N", "lanes", "encode p50/p99", "decode p50/p99",
+           "lm p50", "frame p50/p99");
+    int ret = 0;
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; k < o->n_lanes; k++) {
+            int got = mimi_model_set_lanes(c->m->mimi, o->lanes[k]);
+            bb_result r;
+            if (measure(c, ns[i], o->steps, o->warmup, o->max_seconds, &r) != XS_OK) {
+                printf("    %5d %5d FAILED: %s\n", ns[i], got, xs_error_msg());
+                ret = 1;
+                continue;
+            }
+            printf("    %5d %5d %8.2f/%8.2f %8.2f/%8.2f %9.2f %8.2f/%8.2f  (%d frames)\n", ns[i], got,
+                   r.enc_p50, r.enc_p99, r.dec_p50, r.dec_p99, r.lm_p50, r.p50, r.p99, r.steps);
+            fflush(stdout);
+        }
+    return ret;
+}
+
 int cmd_bench_batch(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         usage(stdout);
@@ -499,6 +553,8 @@ int cmd_bench_batch(int argc, char **argv) {
         free(b);
         return 1;
     }
+    /* batches of several sessions: the tensor-core matmul (cli.h) */
+    cli_gemm_default(&o.common, o.sessions > 1 || o.find_max || o.n_sweep > 0);
     c.be = cli_backend_open(&o.common);
     if (!c.be) {
         free(b);
@@ -529,6 +585,12 @@ int cmd_bench_batch(int argc, char **argv) {
         goto done;
     }
     XS_LOGI("bench batch: model ready in %.1f s", build_s);
+    if (o.n_lanes) {
+        printf("bench batch: model %s, backend %s; setup model %.1f s\n",
+               o.random ? o.random : "given", c.be->iface->name, build_s);
+        ret = lanes_sweep(&c, &o);
+        goto done;
+    }
 
     bb_result main_r = {0};
     bool have_main = !o.find_max || o.sessions_given;

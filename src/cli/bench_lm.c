@@ -158,7 +158,7 @@ static void usage(void) {
     printf("usage: xswarm bench lm [--random moshi-7b:DTYPE | --lm FILE [--config FILE]]\n"
            "                       [--steps N] [--warmup N] [--layers N] [--backend B]\n"
            "                       [--threads N] [--kv f32|bf16|q8] [--fill-context] [--batch B]\n"
-           "                       [--sample] [--json]\n"
+           "                       [--sample] [--gemm rows|mma] [--json]\n"
            "  --random moshi-7b:q8_0 (default) | :q4_0 | :bf16 | :f16 | :f32 builds the\n"
            "    7B at real shapes from weights generated in memory (q8_0: ~8.2 GB RAM).\n"
            "  --lm without --config uses config.json beside FILE, else the 7B preset.\n"
@@ -171,6 +171,8 @@ static void usage(void) {
            "    for all); prints ms per step and per session. Default 1.\n"
            "  --sample picks tokens by top-k sampling (the model's defaults, as a\n"
            "    conversation does) instead of greedy argmax.\n"
+           "  --gemm rows|mma cuda matmul kernels: tensor-core (mma, default with --batch\n"
+           "    > 1) or the GEMV rows kernels (rows, default at batch 1: faster there).\n"
            "Prints ms per LM step (p50, p99), resident memory, and the floor\n"
            "(weight + KV bytes read per step / memory read bandwidth of this run).\n");
 }
@@ -224,6 +226,7 @@ int cmd_bench_lm(int argc, char **argv) {
         }
         if (colon) dtype = (xs_dtype)xs_dtype_from_name(colon + 1);
     }
+    cli_gemm_default(&common, batch > 1); /* batches: the tensor-core matmul (cli.h) */
     xs_backend *be = cli_backend_open(&common);
     if (!be) return 1;
     /* The floor's bandwidth is the one the weights are read with: the GPU's

@@ -27,6 +27,8 @@ int cmd_dev(int argc, char **argv);
 typedef struct cli_common {
     const char *backend; /* NULL: default (cuda if usable, else cpu) */
     int threads;         /* 0: one per core */
+    const char *gemm;    /* cuda matmul kernels: "rows" | "mma"; NULL: the command's
+                          * default (cli_gemm_default) or XSWARM_CUDA_GEMV */
 } cli_common;
 
 /* If argv[*i] is a common option (--backend X, --threads N, --quiet,
@@ -35,6 +37,12 @@ typedef struct cli_common {
 int cli_common_parse(cli_common *c, int argc, char **argv, int *i);
 /* Open the chosen backend, printing a clear error on failure (NULL). */
 xs_backend *cli_backend_open(const cli_common *c);
+/* A command that steps batches (bench batch, bench lm --batch > 1) calls this
+ * before cli_backend_open: without --gemm (or XSWARM_CUDA_GEMV) the cuda
+ * backend then takes the tensor-core matmul at every M. Process-wide and
+ * fixed before the first step, so a batched row still equals that process's
+ * batch-1 row bit for bit. */
+void cli_gemm_default(cli_common *c, bool batched);
 /* Print "xswarm: <msg>" + the library's last error to stderr; returns 1. */
 int cli_fail(const char *what);
 /* For stubs: "xswarm <name>: not implemented yet" and exit status 2. */

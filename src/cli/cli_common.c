@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda_probe.h"
 #include "cli/cli.h"
 #include "core/log.h"
 
@@ -9,6 +10,16 @@ int cli_common_parse(cli_common *c, int argc, char **argv, int *i) {
     const char *a = argv[*i];
     if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { xs_log_set_level(XS_LOG_ERROR); return 1; }
     if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) { xs_log_set_level(XS_LOG_DEBUG); return 1; }
+    if (!strcmp(a, "--gemm")) {
+        if (*i + 1 >= argc) { fprintf(stderr, "xswarm: --gemm needs a value\n"); return -1; }
+        const char *v = argv[++*i];
+        if (strcmp(v, "rows") && strcmp(v, "mma")) {
+            fprintf(stderr, "xswarm: --gemm must be rows or mma (got '%s')\n", v);
+            return -1;
+        }
+        c->gemm = v;
+        return 1;
+    }
     if (!strcmp(a, "--backend") || !strcmp(a, "--threads")) {
         if (*i + 1 >= argc) { fprintf(stderr, "xswarm: %s needs a value\n", a); return -1; }
         const char *v = argv[++*i];
@@ -39,7 +50,13 @@ xs_backend *cli_backend_open(const cli_common *c) {
         fprintf(stderr, "xswarm: cannot open backend '%s': %s\n", name, xs_error_msg());
         return NULL;
     }
+    /* cuda's matmul family (cuda_probe.h): chosen once, before any step */
+    if (c->gemm) xs_cuda_mma_select(!strcmp(c->gemm, "mma"), -1, 0);
     return be;
+}
+
+void cli_gemm_default(cli_common *c, bool batched) {
+    if (!c->gemm && batched && !getenv("XSWARM_CUDA_GEMV")) c->gemm = "mma";
 }
 
 int cli_fail(const char *what) {

@@ -331,6 +331,12 @@ xs_status lm_batch_fetch(lm_batch *b, int32_t *out);
 xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_scratch *sc,
                         xs_kv_cache *const *kv, int B, xs_tensor *x, const xs_tensor *pos,
                         const xs_tensor *pe, int set, xs_tensor *const *layers_out);
+/* lm_stack_step, then fin_y = norm `fin` (kind fin_kind) of the resulting x,
+ * the last residual add fused with it (ops.h add_norm); fin NULL: none. */
+xs_status lm_stack_step_norm(xs_backend *be, const lm_stack *s, lm_stack_scratch *sc,
+                             xs_kv_cache *const *kv, int B, xs_tensor *x, const xs_tensor *pos,
+                             const xs_tensor *pe, int set, xs_tensor *const *layers_out,
+                             lm_norm_kind fin_kind, const lm_norm *fin, xs_tensor *fin_y);
 /* The KV caches of one session for stack s (allocation in s->kv_dtype). */
 xs_status lm_stack_state_init(xs_backend *be, const lm_stack *s, lm_stack_state *st);
 void lm_stack_state_free(xs_backend *be, const lm_stack *s, lm_stack_state *st);
@@ -342,6 +348,9 @@ void lm_sin_embedding(float *out, int dim, int64_t pos, float max_period);
 /* The stack's norm (RMS or layer norm, its eps) of x into y. */
 xs_status lm_apply_norm(xs_backend *be, lm_norm_kind k, const lm_norm *n, xs_tensor *y,
                         const xs_tensor *x);
+/* x += h, then y = that norm of x (one fused op where the backend has it). */
+xs_status lm_apply_add_norm(xs_backend *be, lm_norm_kind k, const lm_norm *n, xs_tensor *y,
+                            xs_tensor *x, const xs_tensor *h);
 
 /* ---- generation (LMGen) -------------------------------------------------- */
 typedef struct lm_sampling {

@@ -8,10 +8,10 @@
  *
  * Invariants:
  *  - rows[0..n) are the sessions staged by the last lm_batch_stage; row r
- *    uses rows[r]'s temporal KV caches and dep_st[r]'s depformer caches.
+ *    uses rows[r]'s temporal KV caches and dep_kv[r], its depformer caches.
  *  - Between stage and fetch nothing is uploaded: positions come from
  *    `pos` (staged) and `dep_pos` (constant), the depformer caches are
- *    emptied by device copies from `neg_ones` (constant).
+ *    emptied by one device copy from `neg_ones` (constant).
  *  - Everything a row computes depends only on that row's inputs and
  *    caches (see lm_stack_step), so rows are independent of each other
  *    and of their order.
@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/kv_rings.h"
 #include "model/lm.h"
 
 struct lm_batch {
@@ -28,8 +29,10 @@ struct lm_batch {
     int n;                      /* rows staged for the current step */
     lm_exec **rows;             /* [cap] */
     xs_kv_cache **main_kv;      /* [cap] rows[r]->ms.kv */
-    lm_stack_state *dep_st;     /* [cap] depformer caches of each row (step scratch) */
-    xs_kv_cache **dep_kv;       /* [cap] dep_st[r].kv */
+    xs_kv_cache *dep_rings;     /* [cap * dep layers] depformer caches (step scratch),
+                                 * row r's layers at r * layers: one allocation (dep_block) */
+    xs_tensor dep_block;
+    xs_kv_cache **dep_kv;       /* [cap] &dep_rings[r * layers] */
     xs_tensor **tap_layers;     /* [cap] rows[r]->tap_layers or NULL */
     lm_stack_scratch ms, ds;    /* [cap, ...] per stack */
     xs_tensor x, emb, normed;   /* [cap, D] main residual, embedding scratch, out_norm */
@@ -59,9 +62,7 @@ static xs_status alloc_t(xs_backend *be, xs_dtype dt, int64_t a, int64_t b, xs_t
 void lm_batch_free(lm_batch *b) {
     if (!b) return;
     xs_backend *be = b->be;
-    if (b->dep_st)
-        for (int r = 0; r < b->cap; r++)
-            if (b->dep_st[r].kv) lm_stack_state_free(be, &b->m->dep, &b->dep_st[r]);
+    if (b->dep_rings) kv_rings_free(be, b->cap * b->m->dep.n_layers, b->dep_rings, &b->dep_block);
     lm_stack_scratch_free(be, &b->ms);
     lm_stack_scratch_free(be, &b->ds);
     xs_tensor *all[] = {&b->x, &b->emb, &b->normed, &b->text_logits, &b->dx, &b->demb,
@@ -70,7 +71,7 @@ void lm_batch_free(lm_batch *b) {
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) xs_tensor_free(be, all[i]);
     free(b->rows);
     free(b->main_kv);
-    free(b->dep_st);
+    free(b->dep_rings);
     free(b->dep_kv);
     free(b->tap_layers);
     free(b->ids_host);
@@ -124,20 +125,24 @@ static xs_status batch_init(lm_batch *b) {
     const int cap = b->cap, nd = c->n_delays, ns = 1 + c->dep_q;
     b->rows = calloc((size_t)cap, sizeof *b->rows);
     b->main_kv = calloc((size_t)cap, sizeof *b->main_kv);
-    b->dep_st = calloc((size_t)cap, sizeof *b->dep_st);
+    const int dl = m->dep.n_layers;
+    b->dep_rings = calloc((size_t)cap * (size_t)(dl > 0 ? dl : 1), sizeof *b->dep_rings);
     b->dep_kv = calloc((size_t)cap, sizeof *b->dep_kv);
     b->tap_layers = calloc((size_t)cap, sizeof *b->tap_layers);
     b->ids_host = malloc((size_t)nd * (size_t)cap * sizeof *b->ids_host);
     b->pos_host = calloc((size_t)cap, sizeof *b->pos_host);
     b->steps_host = calloc((size_t)cap, sizeof *b->steps_host);
     b->fetch_host = malloc((size_t)ns * (size_t)cap * sizeof *b->fetch_host);
-    if (!b->rows || !b->main_kv || !b->dep_st || !b->dep_kv || !b->tap_layers || !b->ids_host ||
+    if (!b->rows || !b->main_kv || !b->dep_rings || !b->dep_kv || !b->tap_layers || !b->ids_host ||
         !b->pos_host || !b->steps_host || !b->fetch_host)
         return xs_error(XS_ERR_NOMEM, "lm batch: out of memory");
-    for (int r = 0; r < cap; r++) {
-        XS_TRY(lm_stack_state_init(be, &m->dep, &b->dep_st[r]));
-        b->dep_kv[r] = b->dep_st[r].kv;
-    }
+    /* every row's depformer rings in one block: equal ring sizes put their
+     * position vectors at one stride, so the reset at each time step is a
+     * single strided copy for all rows (dep_reset) */
+    if (dl > 0)
+        XS_TRY(kv_rings_alloc(be, cap * dl, m->dep.capacity, m->dep.dim, m->dep.kv_dtype,
+                              b->dep_rings, &b->dep_block));
+    for (int r = 0; r < cap; r++) b->dep_kv[r] = &b->dep_rings[(size_t)r * (size_t)(dl > 0 ? dl : 1)];
     XS_TRY(lm_stack_scratch_init(be, &m->main, cap, &b->ms));
     XS_TRY(lm_stack_scratch_init(be, &m->dep, cap, &b->ds));
     XS_TRY(alloc_t(be, XS_F32, cap, c->dim, &b->x));
@@ -266,6 +271,41 @@ static xs_status embed(lm_batch *b, const lm_emb *emb, const xs_tensor *ids, xs_
     return xs_op_matmul(b->be, y, &lr, &emb->low_rank, NULL);
 }
 
+/* y[n, D] = the sum of the terms embs[i][ids[i]] in order (accumulate: y
+ * += each in turn), as embed() + xs_op_add would sum them. Runs of plain
+ * tables are one xs_op_embedding_sum (one kernel on a GPU instead of one
+ * gather per table and one add per term); a low-rank table keeps its
+ * linear: embed() into `scratch`, then an add, at its place in the order.
+ * scratch: [n, D], the composition's buffer. */
+static xs_status embed_sum(lm_batch *b, int count, const lm_emb *const *embs,
+                           const xs_tensor *ids, xs_tensor *y, bool accumulate,
+                           xs_tensor *scratch) {
+    const xs_tensor *tab[LM_MAX_STREAMS + 1], *idp[LM_MAX_STREAMS + 1];
+    int i = 0;
+    while (i < count) {
+        if (embs[i]->low_rank.data) {
+            if (!accumulate) {
+                XS_TRY(embed(b, embs[i], &ids[i], y));
+            } else {
+                XS_TRY(embed(b, embs[i], &ids[i], scratch));
+                XS_TRY(xs_op_add(b->be, y, y, scratch));
+            }
+            accumulate = true;
+            i++;
+            continue;
+        }
+        int j = 0;
+        for (; i + j < count && j < LM_MAX_STREAMS + 1 && !embs[i + j]->low_rank.data; j++) {
+            tab[j] = &embs[i + j]->table;
+            idp[j] = &ids[i + j];
+        }
+        XS_TRY(xs_op_embedding_sum(b->be, y, j, tab, idp, accumulate, scratch));
+        accumulate = true;
+        i += j;
+    }
+    return XS_OK;
+}
+
 /* Record row r of t ([n, N]) under `name` for every staged row with taps. */
 static xs_status tap_rows(lm_batch *b, const char *name, const xs_tensor *t) {
     for (int r = 0; b->any_taps && r < b->n; r++) {
@@ -291,14 +331,14 @@ xs_status lm_batch_main(lm_batch *b) {
     }
     xs_tensor x = first_rows(&b->x, n), em = first_rows(&b->emb, n);
     /* Kyutai's order: audio embeddings summed in stream order, then text. */
-    for (int i = 0; i < c->n_q; i++) {
-        xs_tensor ids = xs_tensor_1d(XS_I32, (int32_t *)b->ids.data + (int64_t)(1 + i) * b->cap, n);
-        XS_TRY(embed(b, &m->emb[i], &ids, i == 0 ? &x : &em));
-        if (i > 0) XS_TRY(xs_op_add(be, &x, &x, &em));
+    const lm_emb *embs[LM_MAX_STREAMS + 1];
+    xs_tensor ids[LM_MAX_STREAMS + 1];
+    for (int i = 0; i <= c->n_q; i++) {
+        const int stream = i < c->n_q ? 1 + i : 0; /* ids row 0 is the text stream */
+        embs[i] = i < c->n_q ? &m->emb[i] : &m->text_emb;
+        ids[i] = xs_tensor_1d(XS_I32, (int32_t *)b->ids.data + (int64_t)stream * b->cap, n);
     }
-    xs_tensor ids0 = xs_tensor_1d(XS_I32, b->ids.data, n);
-    XS_TRY(embed(b, &m->text_emb, &ids0, c->n_q ? &em : &x));
-    if (c->n_q) XS_TRY(xs_op_add(be, &x, &x, &em));
+    XS_TRY(embed_sum(b, c->n_q + 1, embs, ids, &x, false, &em));
     /* LMModel.forward_text: the fuser's "sum" condition joins the input here */
     for (int r = 0; r < n; r++) {
         if (!b->rows[r]->cond.data) continue;
@@ -308,15 +348,17 @@ xs_status lm_batch_main(lm_batch *b) {
     XS_TRY(tap_rows(b, "lm.main_emb_sum", &x));
     xs_tensor pos = xs_tensor_1d(XS_I32, b->pos.data, n);
     xs_tensor pe = b->main_pe.data ? first_rows(&b->main_pe, n) : (xs_tensor){0};
-    XS_TRY(lm_stack_step(be, &m->main, &b->ms, b->main_kv, n, &x, &pos,
-                         b->main_pe.data ? &pe : NULL, 0, b->any_taps ? b->tap_layers : NULL));
+    xs_tensor normed = first_rows(&b->normed, n), tl = first_rows(&b->text_logits, n);
+    /* the out_norm runs inside, fused with the last layer's residual add */
+    XS_TRY(lm_stack_step_norm(be, &m->main, &b->ms, b->main_kv, n, &x, &pos,
+                              b->main_pe.data ? &pe : NULL, 0,
+                              b->any_taps ? b->tap_layers : NULL, c->norm, &m->out_norm,
+                              &normed));
     for (int r = 0; b->any_taps && r < n; r++)
         if (b->rows[r]->taps)
             XS_TRY(xs_tap_record(b->rows[r]->taps, be, "lm.main_layer_out",
                                  &b->rows[r]->tap_layers, 0));
     XS_TRY(tap_rows(b, "lm.main_pre_norm", &x));
-    xs_tensor normed = first_rows(&b->normed, n), tl = first_rows(&b->text_logits, n);
-    XS_TRY(lm_apply_norm(be, c->norm, &m->out_norm, &normed, &x));
     XS_TRY(tap_rows(b, "lm.main_out_normed", &normed));
     XS_TRY(xs_op_matmul(be, &tl, &normed, &m->text_linear, NULL));
     return tap_rows(b, "lm.text_logits", &tl);
@@ -330,6 +372,23 @@ static xs_status tap_into(xs_backend *be, xs_tensor *buf, int k, const xs_tensor
     return xs_op_copy(be, &dst, &src);
 }
 
+/* Empty the depformer rings of rows 0..n-1: their position vectors lie at
+ * one stride in dep_block (kv_rings.c), so one device copy from neg_ones
+ * (broadcast over the rings) does all of them; no upload. */
+static xs_status dep_reset(lm_batch *b, int n) {
+    const int64_t rings = (int64_t)n * b->m->dep.n_layers, cap = b->dep_rings[0].capacity;
+    if (rings < 1) return XS_OK;
+    const int64_t stride = rings > 1 ? (int32_t *)b->dep_rings[1].pos.data -
+                                           (int32_t *)b->dep_rings[0].pos.data
+                                     : cap;
+    const int64_t shape[2] = {rings, cap};
+    xs_tensor dst = xs_tensor_make(XS_I32, 2, shape, b->dep_rings[0].pos.data);
+    dst.stride[0] = stride;
+    xs_tensor src = xs_tensor_make(XS_I32, 2, shape, b->neg_ones.data);
+    src.stride[0] = 0;
+    return xs_op_copy(b->be, &dst, &src);
+}
+
 xs_status lm_batch_dep(lm_batch *b, int k, const xs_tensor *prev) {
     if (!b || b->n < 1) return xs_error(XS_ERR_ARG, "lm batch: depformer step with no staged rows");
     const lm_model *m = b->m;
@@ -340,19 +399,17 @@ xs_status lm_batch_dep(lm_batch *b, int k, const xs_tensor *prev) {
         return xs_error(XS_ERR_ARG, "lm: depformer sub-step %d (model has %d)", k, c->dep_q);
     if (!prev || prev->dtype != XS_I32 || xs_tensor_numel(prev) != n)
         return xs_error(XS_ERR_SHAPE, "lm batch: depformer input ids: expected i32 [%d]", n);
-    if (k == 0) /* a fresh depformer cache every time step: device copies, no upload */
-        for (int r = 0; r < n; r++)
-            for (int l = 0; l < m->dep.n_layers; l++)
-                XS_TRY(xs_op_copy(be, &b->dep_kv[r][l].pos, &b->neg_ones));
+    if (k == 0) XS_TRY(dep_reset(b, n)); /* a fresh depformer cache every time step */
     int set = c->dep_schedule[k];
     int in_index = c->dep_multi_linear ? set : 0;
     if (c->dep_multi_linear && !c->has_dep_schedule) in_index = k;
     xs_tensor dx = first_rows(&b->dx, n), demb = first_rows(&b->demb, n);
     xs_tensor normed = first_rows(&b->normed, n), al = first_rows(&b->audio_logits, n);
     XS_TRY(xs_op_matmul(be, &dx, &normed, &m->dep_in[in_index], NULL));
+    /* dx += the previous pick's embedding (one fused gather-add) */
     xs_tensor ids = xs_tensor_1d(XS_I32, prev->data, n);
-    XS_TRY(embed(b, k == 0 ? &m->dep_text_emb : &m->dep_emb[k - 1], &ids, &demb));
-    XS_TRY(xs_op_add(be, &dx, &dx, &demb));
+    const lm_emb *de = k == 0 ? &m->dep_text_emb : &m->dep_emb[k - 1];
+    XS_TRY(embed_sum(b, 1, &de, &ids, &dx, true, &demb));
     for (int r = 0; b->any_taps && r < n; r++)
         if (b->rows[r]->taps) XS_TRY(tap_into(be, &b->rows[r]->tap_dep_in, k, &dx, r));
     xs_tensor pos = xs_tensor_1d(XS_I32, (int32_t *)b->dep_pos.data + (int64_t)k * b->cap, n);

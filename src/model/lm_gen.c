@@ -120,18 +120,31 @@ xs_status lm_gen_fill_context(lm_gen *g, uint64_t seed) {
     return lm_exec_fill_context(&g->ex, seed);
 }
 
-/* Choose a token from logits into `id` (an i32 [1] slot of e->sampled);
- * `step` is this row's sampling counter in device memory (staged, so that a
- * replayed graph draws with the current step). */
-static xs_status pick(lm_gen *g, const xs_tensor *logits, bool text, int cb, xs_tensor *id,
-                      const xs_tensor *step) {
-    xs_backend *be = g->ex.be;
+/* The sampling settings of generator g for the text head or an audio head
+ * (greedy: argmax). */
+static xs_sample_row pick_settings(const lm_gen *g, bool text) {
     const lm_sampling *s = &g->samp;
-    if (s->greedy) return xs_op_argmax(be, id, logits);
-    float temp = text ? s->text_temp : s->temp;
-    int top_k = text ? s->text_top_k : s->top_k;
-    uint64_t stream = text ? 0 : 1 + (uint64_t)cb;
-    return xs_op_sample_topk_at(be, id, logits, temp, top_k, s->seed, stream, 0, step);
+    xs_sample_row r;
+    memset(&r, 0, sizeof r);
+    r.seed = s->seed;
+    r.temp = text ? s->text_temp : s->temp;
+    r.top_k = text ? s->text_top_k : s->top_k;
+    r.greedy = s->greedy;
+    return r;
+}
+
+/* One pick for each of the n rows: row r's token from logits row r into
+ * slot r of stream `stream`'s picks row (lm_batch_sampled_row), with row r's
+ * settings and its staged device step counter (so a replayed graph draws
+ * with the current step). xs_op_sample_rows: one launch on a GPU; the loop
+ * of argmax / sample_topk per row elsewhere (same tokens). `set` holds the
+ * rows' settings for this head (host, [n]). */
+static xs_status pick(xs_backend *be, lm_batch *b, int n, const xs_tensor *logits, int stream,
+                      const xs_sample_row *set) {
+    xs_tensor ids = lm_batch_sampled_row(b, stream);
+    xs_tensor steps = lm_batch_step_slot(b, 0);
+    steps.shape[0] = n; /* the staged counters of rows 0..n-1 (contiguous i32 [cap]) */
+    return xs_op_sample_rows(be, &ids, logits, set, (uint64_t)stream, &steps);
 }
 
 /* Steps 1 and 2 of the delay cache for one generator: the user codes go
@@ -182,23 +195,26 @@ typedef struct step_job {
 static xs_status step_device(void *p) {
     const step_job *j = p;
     lm_batch *b = j->b;
+    xs_backend *be = j->g[0]->ex.be;
     const int n = j->n, dq = j->g[0]->m->cfg.dep_q;
-    XS_TRY(lm_batch_main(b));
+    /* the rows' settings (kernel arguments: step_key keys the recording on them) */
+    xs_sample_row *set = malloc((size_t)n * 2 * sizeof *set);
+    if (!set) return xs_error(XS_ERR_NOMEM, "lm: step: out of memory");
     for (int r = 0; r < n; r++) {
-        xs_tensor logits = lm_batch_text_logits(b, r), slot = lm_batch_pick_slot(b, 0, r);
-        xs_tensor step = lm_batch_step_slot(b, r);
-        XS_TRY(pick(j->g[r], &logits, true, 0, &slot, &step));
+        set[r] = pick_settings(j->g[r], true);
+        set[n + r] = pick_settings(j->g[r], false);
     }
-    for (int k = 0; k < dq; k++) {
+    xs_status rc = lm_batch_main(b);
+    xs_tensor tl = lm_batch_text_logits(b, 0), al = lm_batch_audio_logits(b, 0);
+    tl.shape[0] = al.shape[0] = n; /* rows 0..n-1 of [cap, V] */
+    if (rc == XS_OK) rc = pick(be, b, n, &tl, 0, set); /* stream 0: text */
+    for (int k = 0; rc == XS_OK && k < dq; k++) {
         xs_tensor prev = lm_batch_sampled_row(b, k);
-        XS_TRY(lm_batch_dep(b, k, &prev));
-        for (int r = 0; r < n; r++) {
-            xs_tensor logits = lm_batch_audio_logits(b, r), slot = lm_batch_pick_slot(b, k + 1, r);
-            xs_tensor step = lm_batch_step_slot(b, r);
-            XS_TRY(pick(j->g[r], &logits, false, k, &slot, &step));
-        }
+        rc = lm_batch_dep(b, k, &prev);
+        if (rc == XS_OK) rc = pick(be, b, n, &al, 1 + k, set + n); /* stream 1 + k: codebook k */
     }
-    return XS_OK;
+    free(set);
+    return rc;
 }
 
 /* What a recording of step_device depends on: the batch, the rows (their

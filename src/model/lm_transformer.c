@@ -39,6 +39,13 @@ xs_status lm_apply_norm(xs_backend *be, lm_norm_kind k, const lm_norm *n, xs_ten
     return xs_op_layer_norm(be, y, x, &n->w, n->b.data ? &n->b : NULL, norm_eps(k));
 }
 
+xs_status lm_apply_add_norm(xs_backend *be, lm_norm_kind k, const lm_norm *n, xs_tensor *y,
+                            xs_tensor *x, const xs_tensor *h) {
+    if (k == LM_NORM_RMS || k == LM_NORM_RMS_F32)
+        return xs_op_add_rms_norm(be, y, x, h, &n->w, norm_eps(k));
+    return xs_op_add_layer_norm(be, y, x, h, &n->w, n->b.data ? &n->b : NULL, norm_eps(k));
+}
+
 xs_status lm_model_set_kv_dtype(lm_model *m, xs_dtype dt) {
     if (!m) return xs_error(XS_ERR_ARG, "lm: set kv dtype: no model");
     if (dt == LM_KV_DEFAULT) dt = lm_model_kv_dtype_default(m);
@@ -115,13 +122,80 @@ void lm_stack_scratch_free(xs_backend *be, lm_stack_scratch *sc) {
 /* The first B rows of a [Bmax, N] scratch tensor (contiguous). */
 static xs_tensor first_rows(const xs_tensor *t, int B) { return xs_tensor_slice(t, 0, 0, B); }
 
-xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_scratch *sc,
-                        xs_kv_cache *const *kv, int B, xs_tensor *x, const xs_tensor *pos,
-                        const xs_tensor *pe, int set, xs_tensor *const *layers_out) {
+/* The per-row part of layer l's attention: rope of each row's q and k at
+ * its position, its k and v into its own cache kv[b][l], attention over
+ * that cache. Where the backend has row-batched ops (xs_op_rows_native: a
+ * GPU, no hook or fault active, XSWARM_ROWOPS not 0), each of the three is
+ * one call for up to LM_ROWS_CHUNK rows (rope over the [B, 2H, hd] view of
+ * the qkv rows, row stride 3D); else one call per row as before, which is
+ * what diagnose's recorder and fault injection expect to see. The same
+ * values either way (rows are independent). */
+#define LM_ROWS_CHUNK 256
+static xs_status attend_rows(xs_backend *be, const lm_stack *s, xs_kv_cache *const *kv, int l,
+                             int B, const xs_tensor *qkv, const xs_tensor *att,
+                             const xs_tensor *pos, bool rope, float scale) {
+    const int64_t D = s->dim, H = s->heads, hd = D / H;
+    if (!xs_op_rows_native(be)) {
+        for (int b = 0; b < B; b++) {
+            /* per row: its own position and its own cache */
+            float *row = (float *)qkv->data + (int64_t)b * 3 * D;
+            xs_tensor p = lm_slot(pos, b);
+            xs_tensor q = xs_tensor_2d(XS_F32, row, 1, D);
+            xs_tensor k = xs_tensor_2d(XS_F32, row + D, 1, D);
+            xs_tensor v = xs_tensor_2d(XS_F32, row + 2 * D, 1, D);
+            xs_tensor y = xs_tensor_2d(XS_F32, (float *)att->data + (int64_t)b * D, 1, D);
+            if (rope) {
+                /* q and k are adjacent: one rope over 2 * heads heads rotates
+                 * both (the angle depends on the position and the pair only) */
+                xs_tensor qk = xs_tensor_3d(XS_F32, row, 1, 2 * H, hd);
+                XS_TRY(xs_op_rope(be, &qk, &p, s->max_period));
+            }
+            XS_TRY(xs_op_kv_store(be, &kv[b][l], &k, &v, &p));
+            XS_TRY(xs_op_attention(be, &y, &q, &kv[b][l], &p, s->heads, s->context, scale));
+        }
+        return XS_OK;
+    }
+    for (int b0 = 0; b0 < B; b0 += LM_ROWS_CHUNK) {
+        const int n = B - b0 < LM_ROWS_CHUNK ? B - b0 : LM_ROWS_CHUNK;
+        xs_kv_cache *rc[LM_ROWS_CHUNK];
+        for (int i = 0; i < n; i++) rc[i] = &kv[b0 + i][l];
+        float *base = (float *)qkv->data + (int64_t)b0 * 3 * D;
+        /* pos: i32 [B], contiguous (lm_batch's staged or constant positions) */
+        xs_tensor p = xs_tensor_1d(XS_I32, (int32_t *)pos->data + b0, n);
+        /* row i of q, k, v: base + i * 3D + {0, D, 2D} */
+        xs_tensor q = xs_tensor_2d(XS_F32, base, n, D), k = q, v = q;
+        q.stride[0] = k.stride[0] = v.stride[0] = 3 * D;
+        k.data = base + D;
+        v.data = base + 2 * D;
+        xs_tensor y = xs_tensor_2d(XS_F32, (float *)att->data + (int64_t)b0 * D, n, D);
+        if (rope) {
+            xs_tensor qk = xs_tensor_3d(XS_F32, base, n, 2 * H, hd);
+            qk.stride[0] = 3 * D;
+            XS_TRY(xs_op_rope(be, &qk, &p, s->max_period));
+        }
+        XS_TRY(xs_op_kv_store_rows(be, rc, n, &k, &v, &p));
+        XS_TRY(xs_op_attention_rows(be, &y, &q, (const xs_kv_cache *const *)rc, n, &p, s->heads,
+                                    s->context, scale));
+    }
+    return XS_OK;
+}
+
+/* Residual adds and norms: each add into x is fused with the norm that
+ * reads x next (ops.h add_norm: one kernel on a GPU, the same add then norm
+ * elsewhere): pe with layer 0's norm1, the attention output with norm2, the
+ * FFN output with the next layer's norm1, or after the last layer with the
+ * caller's final norm `fin` (the temporal out_norm). */
+xs_status lm_stack_step_norm(xs_backend *be, const lm_stack *s, lm_stack_scratch *sc,
+                             xs_kv_cache *const *kv, int B, xs_tensor *x, const xs_tensor *pos,
+                             const xs_tensor *pe, int set, xs_tensor *const *layers_out,
+                             lm_norm_kind fin_kind, const lm_norm *fin, xs_tensor *fin_y) {
     if (B < 1 || x->shape[0] != B || xs_tensor_numel(pos) != B)
         return xs_error(XS_ERR_SHAPE, "lm: stack step: %d rows, x has %lld, pos %lld", B,
                         (long long)x->shape[0], (long long)xs_tensor_numel(pos));
-    if (pe) XS_TRY(xs_op_add(be, x, x, pe));
+    if (fin && !fin_y) return xs_error(XS_ERR_ARG, "lm: stack step: final norm without output");
+    /* a broadcast pe (one row for all) is added on its own */
+    const bool pe_fused = pe && s->n_layers > 0 && xs_tensor_same_shape(pe, x);
+    if (pe && !pe_fused) XS_TRY(xs_op_add(be, x, x, pe));
     const int64_t D = s->dim;
     bool rope = s->pos == LM_POS_ROPE || s->pos == LM_POS_SIN_ROPE;
     int hd = s->dim / s->heads;
@@ -133,30 +207,15 @@ xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_scratch *sc,
         const lm_layer *L = &s->layers[l];
         const lm_set *w = &L->sets[set];
         /* attention block: one matmul for q, k and v of every row (the set's
-         * rows of in_proj are contiguous: row b holds [q | k | v]) */
-        XS_TRY(lm_apply_norm(be, s->norm, &L->norm1, &xn, x));
+         * rows of in_proj are contiguous: row b holds [q | k | v]). For
+         * l > 0, xn already holds norm1(x): the previous layer's last add. */
+        if (l == 0 && pe_fused) XS_TRY(lm_apply_add_norm(be, s->norm, &L->norm1, &xn, x, pe));
+        else if (l == 0) XS_TRY(lm_apply_norm(be, s->norm, &L->norm1, &xn, x));
         XS_TRY(xs_op_matmul(be, &qkv, &xn, &w->wqkv, NULL));
-        for (int b = 0; b < B; b++) {
-            /* per row: its own position and its own cache */
-            float *row = (float *)qkv.data + (int64_t)b * 3 * D;
-            xs_tensor p = lm_slot(pos, b);
-            xs_tensor q = xs_tensor_2d(XS_F32, row, 1, D);
-            xs_tensor k = xs_tensor_2d(XS_F32, row + D, 1, D);
-            xs_tensor v = xs_tensor_2d(XS_F32, row + 2 * D, 1, D);
-            xs_tensor y = xs_tensor_2d(XS_F32, (float *)att.data + (int64_t)b * D, 1, D);
-            if (rope) {
-                /* q and k are adjacent: one rope over 2 * heads heads rotates
-                 * both (the angle depends on the position and the pair only) */
-                xs_tensor qk = xs_tensor_3d(XS_F32, row, 1, 2 * (int64_t)s->heads, hd);
-                XS_TRY(xs_op_rope(be, &qk, &p, s->max_period));
-            }
-            XS_TRY(xs_op_kv_store(be, &kv[b][l], &k, &v, &p));
-            XS_TRY(xs_op_attention(be, &y, &q, &kv[b][l], &p, s->heads, s->context, scale));
-        }
+        XS_TRY(attend_rows(be, s, kv, l, B, &qkv, &att, pos, rope, scale));
         XS_TRY(xs_op_matmul(be, &proj, &att, &w->wo, NULL));
-        XS_TRY(xs_op_add(be, x, x, &proj));
         /* feed-forward block */
-        XS_TRY(lm_apply_norm(be, s->norm, &L->norm2, &xn, x));
+        XS_TRY(lm_apply_add_norm(be, s->norm, &L->norm2, &xn, x, &proj));
         if (s->gating) {
             XS_TRY(xs_op_matmul(be, &ffh, &xn, &w->ff_in, NULL));
             XS_TRY(xs_op_silu_mul(be, &ffa, &ffh));
@@ -165,7 +224,12 @@ xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_scratch *sc,
             XS_TRY(xs_op_gelu(be, &ffa, &ffa));
         }
         XS_TRY(xs_op_matmul(be, &proj, &ffa, &w->ff_out, NULL));
-        XS_TRY(xs_op_add(be, x, x, &proj));
+        if (l + 1 < s->n_layers)
+            XS_TRY(lm_apply_add_norm(be, s->norm, &s->layers[l + 1].norm1, &xn, x, &proj));
+        else if (fin)
+            XS_TRY(lm_apply_add_norm(be, fin_kind, fin, fin_y, x, &proj));
+        else
+            XS_TRY(xs_op_add(be, x, x, &proj));
         for (int b = 0; layers_out && b < B; b++) {
             if (!layers_out[b]) continue;
             /* [1, L, D] tap buffer of row b: row l <- x[b] */
@@ -175,7 +239,15 @@ xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_scratch *sc,
             XS_TRY(xs_op_copy(be, &dst, &src));
         }
     }
+    if (s->n_layers < 1 && fin) XS_TRY(lm_apply_norm(be, fin_kind, fin, fin_y, x));
     return XS_OK;
+}
+
+xs_status lm_stack_step(xs_backend *be, const lm_stack *s, lm_stack_scratch *sc,
+                        xs_kv_cache *const *kv, int B, xs_tensor *x, const xs_tensor *pos,
+                        const xs_tensor *pe, int set, xs_tensor *const *layers_out) {
+    return lm_stack_step_norm(be, s, sc, kv, B, x, pos, pe, set, layers_out, LM_NORM_RMS, NULL,
+                              NULL);
 }
 
 xs_tensor lm_slot(const xs_tensor *v, int i) {

@@ -147,6 +147,36 @@ xs_status mimi_encode(mimi_stream *s, const float *pcm, int64_t n, int n_codeboo
 xs_status mimi_decode(mimi_stream *s, const int32_t *codes, int64_t n_frames, int n_codebooks,
                       float *pcm);
 
+/* ---- split calls: many streams' frames on the device at once ----
+ * mimi_encode = mimi_encode_begin + mimi_encode_finish (same for decode).
+ * begin checks the arguments, stages the input and enqueues the whole call
+ * on the stream's lane (see mimi_model_set_lanes), then returns without
+ * waiting; finish waits for that lane's work up to this call's download,
+ * writes codes / pcm and advances the stream's counters. Between begin and
+ * finish the stream takes no other call (a second begin of the same kind,
+ * reset, copy, dump: errors), but other streams may begin and finish in
+ * any order: begin many, then finish them, and their frames run side by
+ * side on the GPU. Each stream computes exactly what mimi_encode /
+ * mimi_decode compute (the same kernels on the same data). An encode and a
+ * decode of one stream may both be pending (they touch disjoint state). */
+xs_status mimi_encode_begin(mimi_stream *s, const float *pcm, int64_t n, int n_codebooks);
+xs_status mimi_encode_finish(mimi_stream *s, int32_t *codes);
+xs_status mimi_decode_begin(mimi_stream *s, const int32_t *codes, int64_t n_frames,
+                            int n_codebooks);
+xs_status mimi_decode_finish(mimi_stream *s, float *pcm);
+
+/* Use n lanes (backend/lanes.h): a stream's calls run on Mimi lane
+ * (the order in which streams made their first call) % n, with that lane's
+ * call scratch; Mimi lane l is the backend's lane l + 1 (lane 0 stays for
+ * other work, the LM), or the backend's lane 0 when n is 1. Returns the
+ * lanes in use (1 on backends without lanes). The model starts with
+ * xs_lanes_from_env (XSWARM_MIMI_LANES; 8 on cuda, 1 elsewhere). Call while
+ * no call is pending; streams then re-pick lanes (and re-record). */
+int mimi_model_set_lanes(mimi_model *m, int n);
+int mimi_model_lanes(const mimi_model *m);
+/* The stream's lane, -1 before its first call. */
+int mimi_stream_lane(const mimi_stream *s);
+
 /* Streaming state as host floats, for dumps and comparisons: the layout is
  * fixed for a model (conv contexts, convtr tails, then each KV cache k, v and
  * its positions as floats, then the host counters). Returns the count when

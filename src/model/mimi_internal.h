@@ -124,12 +124,35 @@ struct mimi_model {
      * 2 MiB pages), for buffers that only live during a call. */
     mimi_scratch scratch;
     atomic_bool scratch_busy;
+    /* Lanes (backend/lanes.h): with n_lanes > 1, a stream runs its calls on
+     * backend lane stream.lane + 1 (lane 0 stays the LM's), side by side
+     * with the other lanes' streams, using lane_scratch[stream.lane]
+     * (concurrent calls need their own buffers; calls on one lane run in
+     * order, so its streams share them). With one lane: backend lane 0 and
+     * `scratch`, as before lanes. A stream keeps its lane, so its
+     * recordings keep pointing at the same buffers. */
+    int n_lanes;                /* >= 1 */
+    int next_lane;              /* lane of the next stream to start a call */
+    int lanes_epoch;            /* bumped by mimi_model_set_lanes: streams re-pick */
+    mimi_scratch *lane_scratch; /* [n_lanes] when n_lanes > 1 */
+    atomic_bool *lane_busy;     /* [n_lanes] when n_lanes > 1 */
     /* Backend tensors this model allocated (weights, constants); freed with it. */
     xs_tensor *owned;
     int n_owned, cap_owned;
 };
 
 /* ---- per-stream state ---- */
+
+/* One begun, not yet finished encode or decode: its sizes, and the host
+ * staging buffer (pinned where the backend has it) that holds the input
+ * while it uploads, the positions, and the output as it downloads. */
+typedef struct mimi_call {
+    bool pending;
+    int64_t nf, T, n;       /* frames, transformer steps, samples */
+    int n_codebooks;
+    void *io;               /* xs_backend_host_alloc */
+    size_t io_cap;
+} mimi_call;
 
 /* Everything a stream carries between calls. The backend part is one f32
  * buffer of conv contexts and convtr tails plus one KV ring per transformer
@@ -158,11 +181,16 @@ struct mimi_stream {
     /* Where the last device part put its codes / pcm: a replay does not run
      * the C code that computes them, and writes to the same place. */
     xs_tensor enc_out, dec_out;
+    /* Lanes and split calls (mimi_encode_begin / _finish ...). */
+    int lane;               /* -1 until the first call picks one */
+    int lane_epoch;         /* m->lanes_epoch when picked */
+    mimi_call enc_call, dec_call;
 };
 
 xs_status mimi_tmp(mimi_scratch *sc, int64_t d0, int64_t d1, xs_tensor *out);
 xs_status mimi_tmp_dtype(mimi_scratch *sc, xs_dtype dt, int64_t d0, int64_t d1, xs_tensor *out);
 void mimi_scratch_release(mimi_scratch *sc); /* end of a call: slots reusable */
+void mimi_model_lanes_free(mimi_model *m);   /* the lanes' scratch (mimi_stream.c) */
 void mimi_scratch_free(mimi_scratch *sc);    /* free every slot */
 
 /* Streaming layers (mimi_seanet.c). x [cin, T] contiguous; *y is allocated
@@ -184,8 +212,11 @@ xs_status mimi_seanet_decode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *
 xs_status mimi_transformer_run(mimi_scratch *sc, mimi_stream *s, const mimi_transformer *tr,
                                xs_kv_cache *kv, const xs_tensor *pos, const char *tap_prefix,
                                const xs_tensor *x, xs_tensor *y);
-/* Upload positions pos0 .. pos0 + T - 1 into a scratch i32 [T] tensor. */
-xs_status mimi_positions_stage(mimi_scratch *sc, int64_t pos0, int64_t T, xs_tensor *pos);
+/* Upload positions pos0 .. pos0 + T - 1 into a scratch i32 [T] tensor.
+ * host: T staging ints that stay untouched until the upload ran (pinned,
+ * so that it does not wait), or NULL (a temporary, waiting upload). */
+xs_status mimi_positions_stage(mimi_scratch *sc, int64_t pos0, int64_t T, int32_t *host,
+                               xs_tensor *pos);
 
 /* RVQ (mimi_rvq.c). latent [D, T] -> codes i32 [n_codebooks, T] (backend). */
 xs_status mimi_rvq_encode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *latent,

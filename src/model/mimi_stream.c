@@ -13,13 +13,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/lanes.h"
 #include "backend/ops.h"
 #include "model/kv_rings.h"
 #include "model/mimi_internal.h"
 
+static void wait_pending(mimi_stream *s);
+static void call_io_free(xs_backend *be, mimi_call *c);
+
+/* Calls that touch the stream's device state from lane 0 refuse while a
+ * begun call may still be running on the stream's lane. */
+static xs_status check_idle(const mimi_stream *s, const char *what) {
+    if (s->enc_call.pending || s->dec_call.pending)
+        return xs_error(XS_ERR_ARG, "%s: the stream has a begun %s call; finish it first", what,
+                        s->enc_call.pending ? "encode" : "decode");
+    return XS_OK;
+}
+
 void mimi_stream_free(mimi_stream *s) {
     if (!s) return;
     xs_backend *be = s->m->be;
+    wait_pending(s); /* transfers into the staging buffers may be in flight */
+    call_io_free(be, &s->enc_call);
+    call_io_free(be, &s->dec_call);
     xs_graph_free(be, &s->enc_graph);
     xs_graph_free(be, &s->dec_graph);
     xs_tensor_free(be, &s->conv_state);
@@ -44,6 +60,7 @@ static xs_status alloc_kv(mimi_stream *s) {
 
 xs_status mimi_stream_reset(mimi_stream *s) {
     if (!s) return xs_error(XS_ERR_ARG, "mimi_stream_reset: NULL stream");
+    XS_TRY(check_idle(s, "mimi_stream_reset"));
     xs_backend *be = s->m->be;
     if (s->conv_state.data) XS_TRY(xs_op_fill(be, &s->conv_state, 0.0f));
     for (int i = 0; i < s->m->cfg.num_layers; i++) {
@@ -66,6 +83,7 @@ xs_status mimi_stream_new(mimi_model *m, mimi_stream **out) {
     mimi_stream *s = calloc(1, sizeof *s);
     if (!s) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
     s->m = m;
+    s->lane = -1;
     s->scratch.be = m->be;
     xs_status rc = XS_OK;
     if (m->conv_state_floats > 0) {
@@ -93,6 +111,8 @@ xs_status mimi_stream_copy(mimi_stream *dst, const mimi_stream *src) {
     if (dst->m != src->m)
         return xs_error(XS_ERR_ARG, "mimi_stream_copy: streams of different models");
     if (dst == src) return XS_OK;
+    XS_TRY(check_idle(src, "mimi_stream_copy"));
+    XS_TRY(check_idle(dst, "mimi_stream_copy"));
     xs_backend *be = src->m->be;
     if (src->conv_state.data) XS_TRY(xs_op_copy(be, &dst->conv_state, &src->conv_state));
     for (int i = 0; i < src->m->cfg.num_layers; i++) {
@@ -186,6 +206,9 @@ static uint64_t job_key(const mimi_job *j, int64_t n) {
     uint64_t k = XS_GRAPH_KEY0;
     k = xs_graph_key_add(k, (uint64_t)n);
     k = xs_graph_key_add(k, (uint64_t)j->n_codebooks);
+    /* the lane: its backend work buffer is in the recording too */
+    k = xs_graph_key_add(k, (uint64_t)j->s->lane);
+    k = xs_graph_key_add(k, (uint64_t)j->s->m->lanes_epoch);
     for (int i = 0; i < MIMI_SCRATCH_MAX; i++) {
         if (!sc->cap[i]) continue;
         k = xs_graph_key_add(k, (uint64_t)(uintptr_t)sc->slot[i].data);
@@ -201,53 +224,210 @@ static bool use_graph(const mimi_stream *s, int64_t nf, bool encode) {
            xs_graph_available(s->m->be);
 }
 
-/* The scratch of one call: the model's shared one, unless another thread is
- * in a call of a stream of this model right now (then this stream's own).
- * Single-threaded use (a server stepping its sessions in turn) thus keeps
- * one set of call buffers per model instead of one per session, and a
- * stream keeps getting the same buffers, as its graph recordings want. */
-static mimi_scratch *scratch_take(mimi_stream *s) {
+/* ---- lanes ---------------------------------------------------------------- */
+
+static void lanes_free(mimi_model *m) {
+    for (int i = 0; i < m->n_lanes && m->lane_scratch; i++) mimi_scratch_free(&m->lane_scratch[i]);
+    free(m->lane_scratch);
+    free(m->lane_busy);
+    m->lane_scratch = NULL;
+    m->lane_busy = NULL;
+    m->n_lanes = 1;
+}
+
+void mimi_model_lanes_free(mimi_model *m) { lanes_free(m); }
+
+int mimi_model_set_lanes(mimi_model *m, int n) {
+    if (!m) return 1;
+    lanes_free(m);
+    m->lanes_epoch++;
+    m->next_lane = 0;
+    if (!m->be || n <= 1) return 1;
+    /* Mimi lane l is backend lane l + 1: lane 0 keeps the other work (the
+     * LM), and a lane picked for a call waits only for that (backend.h:
+     * set_lane waits for lane 0), not for Mimi calls queued there. */
+    int have = xs_backend_lanes(m->be, n + 1) - 1; /* may exist already: >= n */
+    if (have < n) n = have;
+    if (n <= 1) return 1;
+    m->lane_scratch = calloc((size_t)n, sizeof *m->lane_scratch);
+    m->lane_busy = calloc((size_t)n, sizeof *m->lane_busy);
+    if (!m->lane_scratch || !m->lane_busy) {
+        lanes_free(m);
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        m->lane_scratch[i].be = m->be;
+        atomic_init(&m->lane_busy[i], false);
+    }
+    m->n_lanes = n;
+    return n;
+}
+
+int mimi_model_lanes(const mimi_model *m) { return m && m->n_lanes > 0 ? m->n_lanes : 1; }
+
+int mimi_stream_lane(const mimi_stream *s) { return s ? s->lane : -1; }
+
+/* The backend lane of Mimi lane l (one Mimi lane: the backend's lane 0). */
+static int backend_lane(const mimi_model *m, int l) { return m->n_lanes > 1 ? l + 1 : 0; }
+
+/* The stream's lane: picked round-robin at its first call, then kept (its
+ * recordings point at that lane's scratch and work buffer). */
+static int stream_lane(mimi_stream *s) {
+    mimi_model *m = s->m;
+    if (s->lane < 0 || s->lane_epoch != m->lanes_epoch || s->lane >= mimi_model_lanes(m)) {
+        s->lane = m->next_lane;
+        s->lane_epoch = m->lanes_epoch;
+        m->next_lane = (m->next_lane + 1) % mimi_model_lanes(m);
+    }
+    return s->lane;
+}
+
+/* The scratch of one call on `lane`: that lane's, unless another thread is
+ * in a call on that lane right now (then this stream's own). Single-threaded
+ * use (a server stepping its sessions in turn) thus keeps one set of call
+ * buffers per lane instead of one per session, and a stream keeps getting
+ * the same buffers, as its graph recordings want. The scratch is only held
+ * while a call is enqueued: calls on one lane run in order on the device,
+ * so the next call may reuse the buffers before the previous one ran. */
+static mimi_scratch *scratch_take(mimi_stream *s, int lane) {
     mimi_model *m = s->m;
     bool idle = false;
-    if (atomic_compare_exchange_strong(&m->scratch_busy, &idle, true)) {
-        m->scratch.be = m->be;
-        return &m->scratch;
+    if (m->n_lanes <= 1) {
+        if (atomic_compare_exchange_strong(&m->scratch_busy, &idle, true)) {
+            m->scratch.be = m->be;
+            return &m->scratch;
+        }
+    } else if (atomic_compare_exchange_strong(&m->lane_busy[lane], &idle, true)) {
+        return &m->lane_scratch[lane];
     }
     return &s->scratch;
 }
 
 static void scratch_give(mimi_stream *s, mimi_scratch *sc) {
+    mimi_model *m = s->m;
     mimi_scratch_release(sc);
-    if (sc == &s->m->scratch) atomic_store(&s->m->scratch_busy, false);
+    if (sc == &m->scratch) atomic_store(&m->scratch_busy, false);
+    else if (sc != &s->scratch) atomic_store(&m->lane_busy[sc - m->lane_scratch], false);
 }
 
-static xs_status encode_frames(mimi_scratch *sc, mimi_stream *s, const float *pcm, int64_t n,
-                               int n_codebooks, int32_t *codes) {
+/* Host staging of a call: grown to `need` bytes (no transfer of this
+ * stream is in flight when a call begins). */
+static xs_status call_io(xs_backend *be, mimi_call *c, size_t need) {
+    if (c->io_cap >= need) return XS_OK;
+    xs_backend_host_free(be, c->io);
+    c->io_cap = 0;
+    c->io = xs_backend_host_alloc(be, need);
+    if (!c->io) return xs_error(XS_ERR_NOMEM, "mimi: %zu bytes of host staging memory", need);
+    c->io_cap = need;
+    return XS_OK;
+}
+
+static void call_io_free(xs_backend *be, mimi_call *c) {
+    xs_backend_host_free(be, c->io);
+    c->io = NULL;
+    c->io_cap = 0;
+}
+
+/* Wait for the lane of the stream up to its pending calls (stream_free). */
+static void wait_pending(mimi_stream *s) {
+    if (!s->enc_call.pending && !s->dec_call.pending) return;
+    xs_backend *be = s->m->be;
+    int prev = xs_backend_current_lane(be);
+    if (xs_backend_set_lane(be, backend_lane(s->m, s->lane)) == XS_OK) {
+        (void)xs_backend_synchronize(be);
+        (void)xs_backend_set_lane(be, prev);
+    }
+    s->enc_call.pending = s->dec_call.pending = false;
+}
+
+/* Run fn on the stream's lane with its scratch, then back to the lane that
+ * was current. */
+typedef xs_status (*lane_fn)(mimi_scratch *sc, mimi_stream *s, const void *in);
+
+static xs_status on_lane(mimi_stream *s, lane_fn fn, const void *in) {
+    xs_backend *be = s->m->be;
+    int lane = stream_lane(s), prev = xs_backend_current_lane(be);
+    XS_TRY(xs_backend_set_lane(be, backend_lane(s->m, lane)));
+    mimi_scratch *sc = scratch_take(s, lane);
+    xs_status rc = fn(sc, s, in);
+    scratch_give(s, sc);
+    xs_status r0 = xs_backend_set_lane(be, prev);
+    return rc != XS_OK ? rc : r0;
+}
+
+/* ---- encode ------------------------------------------------------------- */
+
+/* io layout of an encode: pcm [n] f32, positions [T] i32, codes [N * nf] i32 */
+static xs_status encode_enqueue(mimi_scratch *sc, mimi_stream *s, const void *pcm) {
     mimi_model *m = s->m;
-    const mimi_config *c = &m->cfg;
-    int64_t nf = n / mimi_frame_samples(c);
-    mimi_job j = {.sc = sc, .s = s, .n_codebooks = n_codebooks, .T = n / mimi_hop(c)};
+    mimi_call *c = &s->enc_call;
+    mimi_job j = {.sc = sc, .s = s, .n_codebooks = c->n_codebooks, .T = c->T};
+    float *io_pcm = c->io;
+    int32_t *io_pos = (int32_t *)(io_pcm + c->n), *io_codes = io_pos + c->T;
+    memcpy(io_pcm, pcm, (size_t)c->n * sizeof *io_pcm);
     /* 1. stage */
-    XS_TRY(mimi_tmp(sc, 1, n, &j.in));
-    XS_TRY(xs_tensor_upload(m->be, &j.in, pcm));
-    XS_TRY(mimi_positions_stage(sc, s->enc_pos, j.T, &j.pos));
+    XS_TRY(mimi_tmp(sc, 1, c->n, &j.in));
+    XS_TRY(xs_tensor_upload(m->be, &j.in, io_pcm));
+    XS_TRY(mimi_positions_stage(sc, s->enc_pos, j.T, io_pos, &j.pos));
     j.n0 = sc->n;
     /* 2. device */
-    if (use_graph(s, nf, true))
-        XS_TRY(xs_graph_run(m->be, &s->enc_graph, job_key(&j, n), encode_device, &j));
+    if (use_graph(s, c->nf, true))
+        XS_TRY(xs_graph_run(m->be, &s->enc_graph, job_key(&j, c->n), encode_device, &j));
     else
         XS_TRY(encode_device(&j));
     j.out = s->enc_out; /* set by this run, or by the run that was recorded */
-    /* 3. fetch: [N, T] codebook-major on the backend -> [T, N] frame-major */
-    int32_t *h = malloc((size_t)(nf * n_codebooks) * sizeof *h);
-    if (!h) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
-    xs_status rc = xs_tensor_download(m->be, h, &j.out);
-    if (rc == XS_OK)
-        for (int64_t t = 0; t < nf; t++)
-            for (int k = 0; k < n_codebooks; k++) codes[t * n_codebooks + k] = h[k * nf + t];
-    free(h);
-    XS_TRY(rc);
-    s->enc_pos += j.T;
+    /* 3. fetch, without waiting: [N, T] codebook-major */
+    if (!xs_tensor_is_contiguous(&j.out))
+        return xs_error(XS_ERR_INTERNAL, "mimi: encoder codes are not contiguous");
+    return xs_backend_download_async(m->be, io_codes, j.out.data, xs_tensor_nbytes(&j.out));
+}
+
+xs_status mimi_encode_begin(mimi_stream *s, const float *pcm, int64_t n, int n_codebooks) {
+    if (!s || !pcm) return xs_error(XS_ERR_ARG, "mimi_encode: NULL argument");
+    const mimi_config *cfg = &s->m->cfg;
+    int fs = mimi_frame_samples(cfg);
+    if (n <= 0 || n % fs != 0)
+        return xs_error(XS_ERR_ARG, "mimi_encode: %lld samples is not a positive multiple of "
+                        "the %d-sample frame", (long long)n, fs);
+    if (n_codebooks < 1 || n_codebooks > cfg->n_q)
+        return xs_error(XS_ERR_ARG, "mimi_encode: %d codebooks (1..%d)", n_codebooks, cfg->n_q);
+    mimi_call *c = &s->enc_call;
+    if (c->pending)
+        return xs_error(XS_ERR_ARG, "mimi_encode_begin: the previous encode of this stream is "
+                        "not finished");
+    c->nf = n / fs;
+    c->n = n;
+    c->T = n / mimi_hop(cfg);
+    c->n_codebooks = n_codebooks;
+    XS_TRY(call_io(s->m->be, c, (size_t)(n + c->T + c->nf * n_codebooks) * 4));
+    XS_TRY(on_lane(s, encode_enqueue, pcm));
+    c->pending = true;
+    return XS_OK;
+}
+
+/* Wait for the stream's lane (up to its download). */
+static xs_status lane_wait(mimi_stream *s) {
+    xs_backend *be = s->m->be;
+    int prev = xs_backend_current_lane(be);
+    XS_TRY(xs_backend_set_lane(be, backend_lane(s->m, s->lane)));
+    xs_status rc = xs_backend_synchronize(be);
+    xs_status r0 = xs_backend_set_lane(be, prev);
+    return rc != XS_OK ? rc : r0;
+}
+
+xs_status mimi_encode_finish(mimi_stream *s, int32_t *codes) {
+    if (!s || !codes) return xs_error(XS_ERR_ARG, "mimi_encode_finish: NULL argument");
+    mimi_call *c = &s->enc_call;
+    if (!c->pending) return xs_error(XS_ERR_ARG, "mimi_encode_finish: no encode was begun");
+    c->pending = false;
+    XS_TRY(lane_wait(s));
+    /* [N, T] codebook-major on the backend -> [T, N] frame-major */
+    const int32_t *h = (const int32_t *)((const float *)c->io + c->n) + c->T;
+    const int64_t nf = c->nf;
+    const int N = c->n_codebooks;
+    for (int64_t t = 0; t < nf; t++)
+        for (int k = 0; k < N; k++) codes[t * N + k] = h[k * nf + t];
+    s->enc_pos += c->T;
     s->enc_frames += nf;
     return XS_OK;
 }
@@ -255,64 +435,87 @@ static xs_status encode_frames(mimi_scratch *sc, mimi_stream *s, const float *pc
 xs_status mimi_encode(mimi_stream *s, const float *pcm, int64_t n, int n_codebooks,
                       int32_t *codes) {
     if (!s || !pcm || !codes) return xs_error(XS_ERR_ARG, "mimi_encode: NULL argument");
-    int fs = mimi_frame_samples(&s->m->cfg);
-    if (n <= 0 || n % fs != 0)
-        return xs_error(XS_ERR_ARG, "mimi_encode: %lld samples is not a positive multiple of "
-                        "the %d-sample frame", (long long)n, fs);
-    if (n_codebooks < 1 || n_codebooks > s->m->cfg.n_q)
-        return xs_error(XS_ERR_ARG, "mimi_encode: %d codebooks (1..%d)", n_codebooks,
-                        s->m->cfg.n_q);
-    mimi_scratch *sc = scratch_take(s);
-    xs_status rc = encode_frames(sc, s, pcm, n, n_codebooks, codes);
-    scratch_give(s, sc);
-    return rc;
+    XS_TRY(mimi_encode_begin(s, pcm, n, n_codebooks));
+    return mimi_encode_finish(s, codes);
 }
 
-static xs_status decode_frames(mimi_scratch *sc, mimi_stream *s, const int32_t *codes,
-                               int64_t nf, int n_codebooks, float *pcm) {
+/* ---- decode ------------------------------------------------------------- */
+
+/* io layout of a decode: codes [N * nf] i32 (codebook-major), positions [T]
+ * i32, pcm [n] f32 */
+static xs_status decode_enqueue(mimi_scratch *sc, mimi_stream *s, const void *unused) {
+    (void)unused;
     mimi_model *m = s->m;
-    mimi_job j = {.sc = sc, .s = s, .n_codebooks = n_codebooks,
-                  .T = nf * mimi_downsample_stride(&m->cfg)};
-    /* 1. stage: codes as [N, T] codebook-major, positions */
-    XS_TRY(mimi_tmp_dtype(sc, XS_I32, n_codebooks, nf, &j.in));
-    int32_t *h = malloc((size_t)(nf * n_codebooks) * sizeof *h);
-    if (!h) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
-    for (int64_t t = 0; t < nf; t++)
-        for (int k = 0; k < n_codebooks; k++) h[k * nf + t] = codes[t * n_codebooks + k];
-    xs_status rc = xs_tensor_upload(m->be, &j.in, h);
-    free(h);
-    XS_TRY(rc);
-    XS_TRY(mimi_positions_stage(sc, s->dec_pos, j.T, &j.pos));
+    mimi_call *c = &s->dec_call;
+    mimi_job j = {.sc = sc, .s = s, .n_codebooks = c->n_codebooks, .T = c->T};
+    int32_t *io_codes = c->io, *io_pos = io_codes + c->nf * c->n_codebooks;
+    float *io_pcm = (float *)(io_pos + c->T);
+    /* 1. stage: codes as [N, T] codebook-major (already in io), positions */
+    XS_TRY(mimi_tmp_dtype(sc, XS_I32, c->n_codebooks, c->nf, &j.in));
+    XS_TRY(xs_tensor_upload(m->be, &j.in, io_codes));
+    XS_TRY(mimi_positions_stage(sc, s->dec_pos, j.T, io_pos, &j.pos));
     j.n0 = sc->n;
     /* 2. device */
-    if (use_graph(s, nf, false))
-        XS_TRY(xs_graph_run(m->be, &s->dec_graph, job_key(&j, nf), decode_device, &j));
+    if (use_graph(s, c->nf, false))
+        XS_TRY(xs_graph_run(m->be, &s->dec_graph, job_key(&j, c->nf), decode_device, &j));
     else
         XS_TRY(decode_device(&j));
     j.out = s->dec_out; /* set by this run, or by the run that was recorded */
-    /* 3. fetch */
-    XS_TRY(xs_tensor_download(m->be, pcm, &j.out));
-    s->dec_pos += j.T;
-    s->dec_frames += nf;
+    /* 3. fetch, without waiting */
+    if (!xs_tensor_is_contiguous(&j.out) || xs_tensor_numel(&j.out) != c->n)
+        return xs_error(XS_ERR_INTERNAL, "mimi: decoder output is not %lld contiguous samples",
+                        (long long)c->n);
+    return xs_backend_download_async(m->be, io_pcm, j.out.data, xs_tensor_nbytes(&j.out));
+}
+
+xs_status mimi_decode_begin(mimi_stream *s, const int32_t *codes, int64_t n_frames,
+                            int n_codebooks) {
+    if (!s || !codes) return xs_error(XS_ERR_ARG, "mimi_decode: NULL argument");
+    const mimi_config *cfg = &s->m->cfg;
+    if (n_frames <= 0) return xs_error(XS_ERR_ARG, "mimi_decode: %lld frames", (long long)n_frames);
+    if (n_codebooks < 1 || n_codebooks > cfg->n_q)
+        return xs_error(XS_ERR_ARG, "mimi_decode: %d codebooks (1..%d)", n_codebooks, cfg->n_q);
+    for (int64_t i = 0; i < n_frames * n_codebooks; i++)
+        if (codes[i] < 0 || codes[i] >= cfg->bins)
+            return xs_error(XS_ERR_ARG, "mimi_decode: code %d at frame %lld codebook %lld is "
+                            "outside 0..%d", codes[i], (long long)(i / n_codebooks),
+                            (long long)(i % n_codebooks), cfg->bins - 1);
+    mimi_call *c = &s->dec_call;
+    if (c->pending)
+        return xs_error(XS_ERR_ARG, "mimi_decode_begin: the previous decode of this stream is "
+                        "not finished");
+    c->nf = n_frames;
+    c->n = n_frames * mimi_frame_samples(cfg);
+    c->T = n_frames * mimi_downsample_stride(cfg);
+    c->n_codebooks = n_codebooks;
+    XS_TRY(call_io(s->m->be, c, (size_t)(n_frames * n_codebooks + c->T + c->n) * 4));
+    int32_t *h = c->io;
+    for (int64_t t = 0; t < n_frames; t++)
+        for (int k = 0; k < n_codebooks; k++)
+            h[k * n_frames + t] = codes[t * n_codebooks + k];
+    XS_TRY(on_lane(s, decode_enqueue, NULL));
+    c->pending = true;
+    return XS_OK;
+}
+
+xs_status mimi_decode_finish(mimi_stream *s, float *pcm) {
+    if (!s || !pcm) return xs_error(XS_ERR_ARG, "mimi_decode_finish: NULL argument");
+    mimi_call *c = &s->dec_call;
+    if (!c->pending) return xs_error(XS_ERR_ARG, "mimi_decode_finish: no decode was begun");
+    c->pending = false;
+    XS_TRY(lane_wait(s));
+    const float *h = (const float *)((const int32_t *)c->io + c->nf * c->n_codebooks + c->T);
+    memcpy(pcm, h, (size_t)c->n * sizeof *pcm);
+    s->dec_pos += c->T;
+    s->dec_frames += c->nf;
     return XS_OK;
 }
 
 xs_status mimi_decode(mimi_stream *s, const int32_t *codes, int64_t n_frames, int n_codebooks,
                       float *pcm) {
     if (!s || !codes || !pcm) return xs_error(XS_ERR_ARG, "mimi_decode: NULL argument");
-    const mimi_config *c = &s->m->cfg;
-    if (n_frames <= 0) return xs_error(XS_ERR_ARG, "mimi_decode: %lld frames", (long long)n_frames);
-    if (n_codebooks < 1 || n_codebooks > c->n_q)
-        return xs_error(XS_ERR_ARG, "mimi_decode: %d codebooks (1..%d)", n_codebooks, c->n_q);
-    for (int64_t i = 0; i < n_frames * n_codebooks; i++)
-        if (codes[i] < 0 || codes[i] >= c->bins)
-            return xs_error(XS_ERR_ARG, "mimi_decode: code %d at frame %lld codebook %lld is "
-                            "outside 0..%d", codes[i], (long long)(i / n_codebooks),
-                            (long long)(i % n_codebooks), c->bins - 1);
-    mimi_scratch *sc = scratch_take(s);
-    xs_status rc = decode_frames(sc, s, codes, n_frames, n_codebooks, pcm);
-    scratch_give(s, sc);
-    return rc;
+    XS_TRY(mimi_decode_begin(s, codes, n_frames, n_codebooks));
+    return mimi_decode_finish(s, pcm);
 }
 
 /* ---- dump ------------------------------------------------------------------ */
@@ -342,6 +545,7 @@ static xs_status dump_kv(xs_backend *be, const xs_kv_cache *kv, float *dst, int6
 
 xs_status mimi_stream_state_dump(const mimi_stream *s, float *dst) {
     if (!s || !dst) return xs_error(XS_ERR_ARG, "mimi_stream_state_dump: NULL argument");
+    XS_TRY(check_idle(s, "mimi_stream_state_dump"));
     xs_backend *be = s->m->be;
     int64_t off = 0;
     if (s->conv_state.data) XS_TRY(xs_tensor_download(be, dst, &s->conv_state));

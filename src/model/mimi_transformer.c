@@ -76,15 +76,16 @@ static xs_status layer_run(mimi_scratch *sc, const mimi_config *c, const mimi_tl
     return XS_OK;
 }
 
-xs_status mimi_positions_stage(mimi_scratch *sc, int64_t pos0, int64_t T, xs_tensor *pos) {
+xs_status mimi_positions_stage(mimi_scratch *sc, int64_t pos0, int64_t T, int32_t *host,
+                               xs_tensor *pos) {
     xs_tensor t;
     XS_TRY(mimi_tmp_dtype(sc, XS_I32, T, 1, &t));
     *pos = xs_tensor_1d(XS_I32, t.data, T);
-    int32_t *hp = malloc((size_t)(T > 0 ? T : 1) * sizeof *hp);
+    int32_t *hp = host ? host : malloc((size_t)(T > 0 ? T : 1) * sizeof *hp);
     if (!hp) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
     for (int64_t i = 0; i < T; i++) hp[i] = (int32_t)(pos0 + i);
     xs_status rc = xs_tensor_upload(sc->be, pos, hp);
-    free(hp);
+    if (!host) free(hp);
     return rc;
 }
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/lanes.h"
 #include "backend/ops.h"
 #include "model/mimi_internal.h"
 
@@ -437,6 +438,7 @@ static xs_status build(xs_backend *be, const mimi_config *cfg, mimi_tensor_sourc
     if (!m) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
     m->be = be;
     m->cfg = *cfg;
+    m->n_lanes = 1;
     loader L = {m, src, user, mimi_frame_samples(cfg)};
     int D = cfg->dimension, ds = mimi_downsample_stride(cfg);
     xs_status rc = load_seanet_enc(&L);
@@ -455,6 +457,8 @@ static xs_status build(xs_backend *be, const mimi_config *cfg, mimi_tensor_sourc
         mimi_model_free(m);
         return rc;
     }
+    /* XSWARM_MIMI_LANES, 8 on cuda: streams of this model run side by side */
+    if (be) mimi_model_set_lanes(m, xs_lanes_from_env(be));
     *out = m;
     return XS_OK;
 }
@@ -489,6 +493,7 @@ xs_status mimi_model_load(xs_backend *be, const mimi_config *cfg, const xs_weigh
 void mimi_model_free(mimi_model *m) {
     if (!m) return;
     mimi_scratch_free(&m->scratch); /* streams' shared call scratch */
+    mimi_model_lanes_free(m);
     for (int i = 0; i < m->n_owned; i++) xs_tensor_free(m->be, &m->owned[i]);
     free(m->owned);
     free(m->enc_tr.layers);

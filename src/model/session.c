@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/lanes.h"
 #include "core/status.h"
 
 struct xswarm_session {
@@ -253,6 +254,67 @@ static xs_status lm_round(lm_batch *lb, xswarm_session *const *ss, const int *id
     return XS_OK;
 }
 
+/* Mimi encode of every session's input frame: all begun (each on its
+ * stream's lane, so that the sessions' frames run side by side on a GPU),
+ * then all finished. Each session's enc_ms is its share of the wall time
+ * (its begin plus its finish): their sum is the phase's wall time. */
+static xs_status encode_all(xswarm_session *const *ss, int n, const float *const *pcm,
+                            xs_pipe_frame_info *info) {
+    xs_status rc = XS_OK;
+    int begun = 0;
+    for (; begun < n; begun++) {
+        double t0 = now_ms();
+        rc = mimi_encode_begin(ss[begun]->ms, pcm[begun], XSWARM_FRAME_SAMPLES,
+                               ss[begun]->m->user_codes);
+        info[begun].enc_ms = now_ms() - t0;
+        if (rc != XS_OK) break;
+    }
+    /* finish what was begun even after an error: no stream stays pending */
+    for (int i = 0; i < begun; i++) {
+        double t0 = now_ms();
+        xs_status r = mimi_encode_finish(ss[i]->ms, info[i].frame_codes);
+        info[i].enc_ms += now_ms() - t0;
+        if (rc == XS_OK) rc = r;
+    }
+    return rc;
+}
+
+/* Mimi decode of the valid LM outputs, in rounds: round k begins the k-th
+ * step's decode of every session that has one, then finishes them (a
+ * stream takes one decode at a time; its rounds stay in order). */
+static xs_status decode_all(xswarm_session *const *ss, int n, float *const *out_pcm,
+                            xs_pipe_frame_info *info) {
+    xs_status rc = XS_OK;
+    bool *begun = calloc((size_t)n, sizeof *begun);
+    if (!begun) return xs_error(XS_ERR_NOMEM, "session: out of memory");
+    for (int k = 0; rc == XS_OK && k < XS_PIPE_MAX_STEPS; k++) {
+        int any = 0;
+        for (int i = 0; i < n; i++) {
+            xs_pipe_frame_info *f = &info[i];
+            begun[i] = false;
+            if (rc != XS_OK || k >= f->n_steps || !f->step_valid[k]) continue;
+            double b = now_ms();
+            rc = mimi_decode_begin(ss[i]->ms, f->step_out[k] + 1, 1, ss[i]->m->dep_q);
+            f->dec_ms += now_ms() - b;
+            begun[i] = rc == XS_OK;
+            any += begun[i];
+        }
+        for (int i = 0; any && i < n; i++) {
+            if (!begun[i]) continue;
+            xs_pipe_frame_info *f = &info[i];
+            double b = now_ms();
+            xs_status r = mimi_decode_finish(
+                ss[i]->ms, out_pcm[i] + (size_t)f->n_out_frames * XSWARM_FRAME_SAMPLES);
+            f->dec_ms += now_ms() - b;
+            f->n_out_frames++;
+            if (r == XS_OK && rc == XS_OK) r = text_token(ss[i], f->step_out[k][0]);
+            if (rc == XS_OK) rc = r;
+        }
+    }
+    free(begun);
+    return rc;
+}
+
 xs_status xs_pipe_batch_frame(lm_batch *lb, xswarm_session *const *ss, int n,
                               const float *const *pcm, float *const *out_pcm,
                               xs_pipe_frame_info *info) {
@@ -271,44 +333,34 @@ xs_status xs_pipe_batch_frame(lm_batch *lb, xswarm_session *const *ss, int n,
     }
     int *idx_all = malloc(2 * (size_t)n * sizeof *idx_all), *idx_first = idx_all + n, n_first = 0;
     if (!idx_all) return xs_error(XS_ERR_NOMEM, "session: out of memory");
-    xs_status rc = XS_OK;
-    for (int i = 0; rc == XS_OK && i < n; i++) {
+    for (int i = 0; i < n; i++) {
         xswarm_session *s = ss[i];
         memset(&info[i], 0, sizeof info[i]);
-        double t0 = now_ms();
-        rc = mimi_encode(s->ms, pcm[i], XSWARM_FRAME_SAMPLES, s->m->user_codes,
-                         info[i].frame_codes);
-        info[i].enc_ms = now_ms() - t0;
         /* run_inference.py gives the first frame's codes twice: the LM's first
          * step only fills its delay cache and returns nothing. */
         info[i].n_steps = s->frames == 0 ? 2 : 1;
         idx_all[i] = i;
         if (s->frames == 0) idx_first[n_first++] = i;
     }
+    xs_backend *be = ss[0]->m->be;
+    xs_status rc = encode_all(ss, n, pcm, info);
+    /* the LM runs on lane 0: formally after the lanes' work (their results
+     * came back to the host already) */
+    if (rc == XS_OK) rc = xs_backend_join_lanes(be);
     /* round 0: the extra first step of the sessions at their first frame
      * (slot 0); round 1: this frame's step of every session (its last slot) */
     if (rc == XS_OK) rc = lm_round(lb, ss, idx_first, n_first, false, info);
     if (rc == XS_OK) rc = lm_round(lb, ss, idx_all, n, true, info);
     free(idx_all);
     XS_TRY(rc);
-    for (int i = 0; i < n; i++) {
-        xswarm_session *s = ss[i];
-        xs_pipe_frame_info *f = &info[i];
-        for (int k = 0; k < f->n_steps; k++) {
-            int32_t *o = f->step_out[k];
-            if (!f->step_valid[k]) {
-                for (int j = 0; j <= s->m->dep_q; j++) o[j] = -1;
-                continue;
-            }
-            double b = now_ms();
-            XS_TRY(mimi_decode(s->ms, o + 1, 1, s->m->dep_q,
-                               out_pcm[i] + (size_t)f->n_out_frames * XSWARM_FRAME_SAMPLES));
-            f->n_out_frames++;
-            f->dec_ms += now_ms() - b;
-            XS_TRY(text_token(s, o[0]));
-        }
-        s->frames++;
-    }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < info[i].n_steps; k++)
+            if (!info[i].step_valid[k])
+                for (int j = 0; j <= ss[i]->m->dep_q; j++) info[i].step_out[k][j] = -1;
+    rc = decode_all(ss, n, out_pcm, info);
+    if (rc == XS_OK) rc = xs_backend_join_lanes(be);
+    XS_TRY(rc);
+    for (int i = 0; i < n; i++) ss[i]->frames++;
     return XS_OK;
 }
 

@@ -72,9 +72,10 @@ xs_status xs_pipe_session_new(xswarm_model *m, const lm_sampling *sampling, xs_t
 xs_status xs_pipe_session_frame(xswarm_session *s, const float *pcm, float *out_pcm,
                                 xs_pipe_frame_info *info);
 /* n sessions of one model, one input frame each, stepped together: Mimi
- * encode per session, the LM steps of all of them batched through lb
+ * encode per session (all begun, then all finished: side by side on the
+ * backend's lanes, mimi.h), the LM steps of all of them batched through lb
  * (capacity >= n; NULL only with n == 1: the session's own batch-1 step),
- * Mimi decode per session. pcm[i] / out_pcm[i] / info[i] as in
+ * Mimi decode per session (likewise). pcm[i] / out_pcm[i] / info[i] as in
  * xs_pipe_session_frame, which is this with n = 1. Each session gets exactly
  * what xs_pipe_session_frame would give it. */
 xs_status xs_pipe_batch_frame(lm_batch *lb, xswarm_session *const *ss, int n,

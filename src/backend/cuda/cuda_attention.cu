@@ -26,6 +26,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
 
@@ -123,6 +124,46 @@ __device__ static inline float kv_at(const cu_kv_q8 *base, const cu_view &v, int
     const int64_t i = s * v.stride[0] + c;
     const cu_kv_q8 *b = base + (i >> 5);
     return __half2float(__ushort_as_half(b->d)) * (float)b->qs[i & 31];
+}
+
+/* ---- rows: each row's own cache ------------------------------------------------ */
+/*
+ * The row-batched ops (backend.h *_rows) give kernels the per-row cache
+ * pointers by value, in the launch parameters (graph-safe: no upload inside
+ * a recorded piece; 24 bytes a row keeps a launch of CU_ROWS_CHUNK rows well
+ * under the 4 KB parameter limit). More rows: several launches. The caches
+ * are alike (ops_rows.c) and contiguous (checked here), so one view of
+ * row 0's k and v serves every row.
+ */
+#define CU_ROWS_CHUNK 96
+
+struct cu_rows_kv {
+    const void *k[CU_ROWS_CHUNK];
+    const void *v[CU_ROWS_CHUNK];
+    int32_t *pos[CU_ROWS_CHUNK];
+};
+
+/* Row b's cache pointers for rows [b0, b0 + n). */
+static cu_rows_kv rows_kv(const xs_kv_cache *const *caches, int b0, int n) {
+    cu_rows_kv r;
+    memset(&r, 0, sizeof r);
+    for (int i = 0; i < n; i++) {
+        r.k[i] = caches[b0 + i]->k.data;
+        r.v[i] = caches[b0 + i]->v.data;
+        r.pos[i] = (int32_t *)caches[b0 + i]->pos.data;
+    }
+    return r;
+}
+
+/* Whether every cache is laid out as the rows kernels index it. */
+static bool rows_contiguous(const xs_kv_cache *const *caches, int B) {
+    for (int b = 0; b < B; b++) {
+        const xs_kv_cache *c = caches[b];
+        if (!xs_tensor_is_contiguous(&c->k) || !xs_tensor_is_contiguous(&c->v) ||
+            !xs_tensor_is_contiguous(&c->pos))
+            return false;
+    }
+    return true;
 }
 
 /* ---- kv_store -------------------------------------------------------------------- */
@@ -308,12 +349,15 @@ __device__ static inline float att_finish1(float m, float l, float o) {
     return (L > 0.0 || isnan(L)) ? (float)(O / L) : 0.0f;
 }
 
+/* The chunk kernel's body, shared by k_attention_part (one cache) and
+ * k_attention_part_rows (row t's own cache), so both compute the same bits. */
 template <typename KT>
-__global__ void k_attention_part(float *part, const float *q, cu_view qv, const KT *ck,
-                                 cu_view ckv, const KT *cv, cu_view cvv, const int32_t *cpos,
-                                 int64_t cpos_stride, int64_t cap, const int32_t *pos,
-                                 int64_t pos_stride, int64_t H, int64_t D, int64_t context,
-                                 float scale, float *ydirect) {
+__device__ __forceinline__ void att_part(float *part, const float *q, const cu_view &qv,
+                                         const KT *ck, const cu_view &ckv, const KT *cv,
+                                         const cu_view &cvv, const int32_t *cpos,
+                                         int64_t cpos_stride, int64_t cap, const int32_t *pos,
+                                         int64_t pos_stride, int64_t H, int64_t D,
+                                         int64_t context, float scale, float *ydirect) {
     extern __shared__ float qh[]; /* the query head, D floats */
     __shared__ float sc[ATT_CHUNK];
     __shared__ unsigned char vis[ATT_CHUNK];
@@ -431,6 +475,327 @@ __global__ void k_attention_part(float *part, const float *q, cu_view qv, const 
     }
 }
 
+template <typename KT>
+__global__ void k_attention_part(float *part, const float *q, cu_view qv, const KT *ck,
+                                 cu_view ckv, const KT *cv, cu_view cvv, const int32_t *cpos,
+                                 int64_t cpos_stride, int64_t cap, const int32_t *pos,
+                                 int64_t pos_stride, int64_t H, int64_t D, int64_t context,
+                                 float scale, float *ydirect) {
+    att_part<KT>(part, q, qv, ck, ckv, cv, cvv, cpos, cpos_stride, cap, pos, pos_stride, H, D,
+                 context, scale, ydirect);
+}
+
+/* Rows: query row t attends over its own cache (pointers by value in the
+ * launch: graph-safe). Caches are contiguous and alike, so one view each. */
+template <typename KT>
+__global__ void k_attention_part_rows(float *part, const float *q, cu_view qv, cu_rows_kv rc,
+                                      cu_view ckv, cu_view cvv, int64_t cap, const int32_t *pos,
+                                      int64_t pos_stride, int64_t H, int64_t D, int64_t context,
+                                      float scale, float *ydirect) {
+    const int64_t t = blockIdx.x / H;
+    att_part<KT>(part, q, qv, (const KT *)rc.k[t], ckv, (const KT *)rc.v[t], cvv, rc.pos[t], 1,
+                 cap, pos, pos_stride, H, D, context, scale, ydirect);
+}
+
+/* ---- attention, wide loads ("new"; XSWARM_CUDA_ATTN=old keeps the kernel above) ----------
+ *
+ * The kernel above reads the cache one value per thread per load (for q8_0
+ * one byte and its block's 2-byte scale per value, V one thread per head
+ * dim): ~0.4 TB/s over full caches (3000 slots x 32 heads x B rows). This
+ * one gives each lane 16 consecutive values of a head row (ATTW_VPL): a
+ * q8_0 lane reads its block's scale and 16 qs bytes as 4-byte words (blocks
+ * are 34 bytes, so only 2-byte aligned: the aligned span is loaded and
+ * shifted, as the weight GEMV does), a bf16 lane 8 (or 9) words, an f32
+ * lane 16 floats. LPS = D / 16 lanes share a slot, so a warp works on
+ * 32 / LPS slots at once. Over full caches the kernel is latency bound, so
+ * the raw words of several slots per lane group are in flight together
+ * (attw_raw: a few registers a slot; decoded at use), the first K batch is
+ * issued before the block's first barrier and the first V batch before the
+ * chunk's softmax.
+ * Scores: each lane's 16 products summed with its slot's lanes by a fixed
+ * butterfly. V: slot stream g (one lane group of one warp) accumulates its
+ * slots (ascending) for its lane's 16 dims in registers; the streams' sums
+ * are then added in stream order through shared memory. The chunk grid, the
+ * live interval, the visibility rule, the softmax of a chunk and the merge
+ * are the old kernel's, so NaN/inf and "no visible slot -> zeros" behave
+ * alike; only the order of the additions within a chunk differs (within
+ * the parity tolerance of ref). A row's result depends only on its own q,
+ * cache and position: the layout depends on D alone.
+ * Used where 16 divides D and D / 16 divides 32 (D = 16 .. 512).
+ */
+#define ATTW_VPL 16
+#define ATTW_THREADS 128
+
+/* int8 byte k of w (offset binary: byte ^ 0x80) as an exact float without
+ * I2F (quarter rate): into the mantissa of 2^23, minus 2^23 + 128. */
+__device__ static inline float attw_i8(uint32_t wx, int k) {
+    const uint32_t r = __byte_perm(wx, 0x4b000000u, 0x7540u | (uint32_t)k);
+    return __fsub_rn(__uint_as_float(r), 8388736.0f);
+}
+
+/* Raw loads of one lane's 16 values: KU = slots per lane group in flight. */
+template <typename KT> struct attw_raw;
+template <> struct attw_raw<cu_kv_q8> {
+    enum { KU = 8 };
+    uint32_t w[5], sh; /* the aligned span, shift 0 or 16 bits */
+    unsigned short d;
+};
+template <> struct attw_raw<uint16_t> {
+    enum { KU = 4 };
+    uint32_t w[9], sh;
+};
+template <> struct attw_raw<float> {
+    enum { KU = 2 };
+    float x[ATTW_VPL];
+};
+
+/* N words of the 2-byte aligned span p from aligned loads (one more word
+ * when p is not 4-byte aligned; never past the 4-byte word holding p's last
+ * byte, so inside the allocation). */
+template <int N>
+__device__ static inline void attw_span(const void *p, uint32_t *w, uint32_t *sh) {
+    const uintptr_t a = (uintptr_t)p;
+    const uint32_t *q = (const uint32_t *)(a & ~(uintptr_t)3);
+    *sh = (uint32_t)(a & 2) * 8u;
+#pragma unroll
+    for (int k = 0; k < N; k++) w[k] = __ldg(q + k);
+    w[N] = *sh ? __ldg(q + N) : 0u;
+}
+
+/* Element e .. e + 15 (flat index into a contiguous cache). */
+__device__ static inline void attw_fetch(const cu_kv_q8 *base, int64_t e,
+                                         attw_raw<cu_kv_q8> &r) {
+    const cu_kv_q8 *b = base + (e >> 5); /* e is a multiple of 16: half a block */
+    r.d = __ldg(&b->d);
+    attw_span<4>(b->qs + (e & 16), r.w, &r.sh);
+}
+__device__ static inline void attw_fetch(const uint16_t *base, int64_t e, attw_raw<uint16_t> &r) {
+    attw_span<8>(base + e, r.w, &r.sh);
+}
+__device__ static inline void attw_fetch(const float *base, int64_t e, attw_raw<float> &r) {
+    const float *p = base + e;
+#pragma unroll
+    for (int j = 0; j < ATTW_VPL; j++) r.x[j] = __ldg(p + j);
+}
+
+/* The 16 values as f32, each exactly as kv_at reads it. */
+__device__ static inline void attw_values(const attw_raw<cu_kv_q8> &r, float x[ATTW_VPL]) {
+    const float d = __half2float(__ushort_as_half(r.d));
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        const uint32_t wx = __funnelshift_r(r.w[k], r.w[k + 1], r.sh) ^ 0x80808080u;
+#pragma unroll
+        for (int j = 0; j < 4; j++) x[4 * k + j] = __fmul_rn(d, attw_i8(wx, j));
+    }
+}
+__device__ static inline void attw_values(const attw_raw<uint16_t> &r, float x[ATTW_VPL]) {
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        const uint32_t w = __funnelshift_r(r.w[k], r.w[k + 1], r.sh);
+        x[2 * k] = __uint_as_float(w << 16);
+        x[2 * k + 1] = __uint_as_float(w & 0xffff0000u);
+    }
+}
+__device__ static inline void attw_values(const attw_raw<float> &r, float x[ATTW_VPL]) {
+#pragma unroll
+    for (int j = 0; j < ATTW_VPL; j++) x[j] = r.x[j];
+}
+
+/* Dynamic shared memory of the wide kernel: the query head (D floats) and
+ * the V sums of every slot stream (nw * 32 / LPS streams x D = nw * 512). */
+static size_t attw_shm(int64_t D) {
+    return (size_t)(D + (ATTW_THREADS / 32) * 32 * ATTW_VPL) * sizeof(float);
+}
+
+/* Whether the wide kernel handles head dim D (and the cache's layout). */
+static bool attw_fits(int64_t D, const xs_kv_cache *cache) {
+    if (D % ATTW_VPL || D / ATTW_VPL > 32 || 32 % (D / ATTW_VPL)) return false;
+    return xs_tensor_is_contiguous(&cache->k) && xs_tensor_is_contiguous(&cache->v);
+}
+
+template <typename KT>
+__device__ __forceinline__ void att_part_wide(float *part, const float *q, const cu_view &qv,
+                                              const KT *ck, const KT *cv, const int32_t *cpos,
+                                              int64_t cpos_stride, int64_t cap,
+                                              const int32_t *pos, int64_t pos_stride, int64_t H,
+                                              int64_t D, int64_t context, float scale,
+                                              float *ydirect) {
+    enum { KU = attw_raw<KT>::KU };
+    extern __shared__ float shw[];
+    float *qh = shw, *vsum = shw + D; /* vsum[g * D + d]: stream g's V sum of dim d */
+    __shared__ float sc[ATT_CHUNK];
+    __shared__ unsigned char vis[ATT_CHUNK];
+    __shared__ float red[32];
+    __shared__ double redd[32];
+    __shared__ int anynan;
+    const int64_t th = blockIdx.x, t = th / H, h = th % H;
+    const int64_t s0 = (int64_t)blockIdx.y * ATT_CHUNK;
+    const int64_t ns = cap - s0 < ATT_CHUNK ? cap - s0 : ATT_CHUNK;
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const int lps = (int)(D / ATTW_VPL), gpw = 32 / lps; /* lanes per slot, slots per warp */
+    const int sub = lane % lps, g = wid * gpw + lane / lps, nstream = nw * gpw;
+    const int64_t hd = H * D, col = h * D + (int64_t)sub * ATTW_VPL;
+    const int64_t pt = pos[t * pos_stride];
+    float *out = part + (th * gridDim.y + blockIdx.y) * (D + 2);
+    int64_t lo, hi;
+    if (!att_chunk_live(pt, context, cap, s0, ns, &lo, &hi)) {
+        if (ydirect)
+            for (int64_t d = threadIdx.x; d < D; d += blockDim.x) ydirect[th * D + d] = 0.0f;
+        else if (threadIdx.x == 0) {
+            out[0] = -INFINITY;
+            out[1] = 0.0f;
+        }
+        return;
+    }
+    /* K of this lane group's first KU slots: in flight while q and the
+     * visibility are staged (every slot below capacity is allocated) */
+    attw_raw<KT> kr[KU];
+    const int64_t k0 = lo + (int64_t)wid * gpw, kstep = (int64_t)KU * nstream;
+#pragma unroll
+    for (int u = 0; u < KU; u++) {
+        const int64_t i = k0 + lane / lps + (int64_t)u * nstream;
+        if (i < hi) attw_fetch(ck, (s0 + i) * hd + col, kr[u]);
+    }
+    const float *qr = q + cu_row_off(qv, t);
+    const int64_t qs = cu_inner_stride(qv);
+    for (int64_t d = threadIdx.x; d < D; d += blockDim.x) qh[d] = qr[(h * D + d) * qs];
+    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x) {
+        const int64_t p = i >= lo && i < hi ? cpos[(s0 + i) * cpos_stride] : -1;
+        vis[i] = p >= 0 && pt - p >= 0 && pt - p < context;
+    }
+    if (threadIdx.x == 0) anynan = 0;
+    __syncthreads();
+    float qreg[ATTW_VPL];
+#pragma unroll
+    for (int j = 0; j < ATTW_VPL; j++) qreg[j] = qh[sub * ATTW_VPL + j];
+    /* scores: the loop bound is uniform over the warp (the butterfly needs
+     * every lane); a lane group past hi or on a hidden slot adds nothing */
+    for (int64_t i0 = k0; i0 < hi; i0 += kstep) {
+        if (i0 != k0) {
+#pragma unroll
+            for (int u = 0; u < KU; u++) {
+                const int64_t i = i0 + lane / lps + (int64_t)u * nstream;
+                if (i < hi) attw_fetch(ck, (s0 + i) * hd + col, kr[u]);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < KU; u++) {
+            const int64_t i = i0 + lane / lps + (int64_t)u * nstream;
+            const bool use = i < hi && vis[i];
+            float dot = 0.0f;
+            if (use) {
+                float kk[ATTW_VPL];
+                attw_values(kr[u], kk);
+#pragma unroll
+                for (int j = 0; j < ATTW_VPL; j++) dot = fmaf(qreg[j], kk[j], dot);
+            }
+            for (int o = lps >> 1; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+            if (use && sub == 0) {
+                sc[i] = dot * scale;
+                if (isnan(sc[i])) anynan = 1;
+            }
+        }
+    }
+    /* V of this stream's first KU slots: in flight during the softmax */
+    attw_raw<KT> vr[KU];
+    const int64_t v0 = lo + g;
+#pragma unroll
+    for (int u = 0; u < KU; u++) {
+        const int64_t i = v0 + (int64_t)u * nstream;
+        if (i < hi) attw_fetch(cv, (s0 + i) * hd + col, vr[u]);
+    }
+    __syncthreads();
+    float mx = -INFINITY;
+    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x)
+        if (vis[i] && sc[i] > mx) mx = sc[i];
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    if (lane == 0) red[wid] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int i = 0; i < nw; i++) mx = fmaxf(mx, red[i]);
+    if (anynan) mx = NAN;
+    double sum = 0.0;
+    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x)
+        if (vis[i]) {
+            const float e = (float)exp((double)sc[i] - (double)mx);
+            sc[i] = e;
+            sum += e;
+        }
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0) redd[wid] = sum;
+    __syncthreads();
+    sum = 0.0;
+    for (int i = 0; i < nw; i++) sum += redd[i];
+    if (threadIdx.x == 0 && !ydirect) {
+        out[0] = mx;
+        out[1] = (float)sum;
+    }
+    /* V: stream g takes slots lo + g, lo + g + nstream, ... ascending; a
+     * hidden slot is skipped (its weight is not 0 * v: v may be NaN) */
+    float acc[ATTW_VPL];
+#pragma unroll
+    for (int j = 0; j < ATTW_VPL; j++) acc[j] = 0.0f;
+    for (int64_t i0 = v0; i0 < hi; i0 += kstep) {
+        if (i0 != v0) {
+#pragma unroll
+            for (int u = 0; u < KU; u++) {
+                const int64_t i = i0 + (int64_t)u * nstream;
+                if (i < hi) attw_fetch(cv, (s0 + i) * hd + col, vr[u]);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < KU; u++) {
+            const int64_t i = i0 + (int64_t)u * nstream;
+            if (i < hi && vis[i]) {
+                const float p = sc[i];
+                float vv[ATTW_VPL];
+                attw_values(vr[u], vv);
+#pragma unroll
+                for (int j = 0; j < ATTW_VPL; j++) acc[j] = fmaf(p, vv[j], acc[j]);
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < ATTW_VPL; j++) vsum[(int64_t)g * D + sub * ATTW_VPL + j] = acc[j];
+    __syncthreads();
+    for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
+        float o = 0.0f;
+        for (int s = 0; s < nstream; s++) o += vsum[(int64_t)s * D + d]; /* fixed order */
+        if (ydirect) ydirect[th * D + d] = att_finish1(mx, (float)sum, o);
+        else out[2 + d] = o;
+    }
+}
+
+template <typename KT>
+__global__ void __launch_bounds__(ATTW_THREADS)
+    k_attention_part_wide(float *part, const float *q, cu_view qv, const KT *ck, const KT *cv,
+                          const int32_t *cpos, int64_t cpos_stride, int64_t cap,
+                          const int32_t *pos, int64_t pos_stride, int64_t H, int64_t D,
+                          int64_t context, float scale, float *ydirect) {
+    att_part_wide<KT>(part, q, qv, ck, cv, cpos, cpos_stride, cap, pos, pos_stride, H, D, context,
+                      scale, ydirect);
+}
+
+template <typename KT>
+__global__ void __launch_bounds__(ATTW_THREADS)
+    k_attention_part_wide_rows(float *part, const float *q, cu_view qv, cu_rows_kv rc,
+                               int64_t cap, const int32_t *pos, int64_t pos_stride, int64_t H,
+                               int64_t D, int64_t context, float scale, float *ydirect) {
+    const int64_t t = blockIdx.x / H;
+    att_part_wide<KT>(part, q, qv, (const KT *)rc.k[t], (const KT *)rc.v[t], rc.pos[t], 1, cap,
+                      pos, pos_stride, H, D, context, scale, ydirect);
+}
+
+/* XSWARM_CUDA_ATTN=old: the one-value-per-load kernel, for A/B timing in one binary. */
+static bool attw_enabled(void) {
+    static int on = -1; /* read once; a benign race sets the same value */
+    if (on < 0) {
+        const char *e = getenv("XSWARM_CUDA_ATTN");
+        on = !(e && strcmp(e, "old") == 0);
+    }
+    return on != 0;
+}
+
 __global__ void k_attention_merge(float *y, const float *part, int64_t n_chunks, int64_t H,
                                   int64_t D) {
     const int64_t th = blockIdx.x;
@@ -475,7 +840,27 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     float *yd = n_chunks == 1 ? (float *)y->data : NULL;
     const dim3 grid((unsigned)(T * n_heads), (unsigned)n_chunks);
     const size_t shm = (size_t)D * sizeof(float);
-    if (cache->k.dtype == XS_Q8_0)
+    if (attw_enabled() && attw_fits(D, cache)) {
+        const float *qp = (const float *)q->data;
+        const int32_t *cp = (const int32_t *)cache->pos.data, *pp = (const int32_t *)pos->data;
+        const int64_t cps = cache->pos.stride[0], pps = pos->stride[0];
+        const size_t wshm = attw_shm(D);
+        if (cache->k.dtype == XS_Q8_0)
+            k_attention_part_wide<cu_kv_q8><<<grid, ATTW_THREADS, wshm, c->stream>>>(
+                (float *)work, qp, cu_view_of(q), (const cu_kv_q8 *)cache->k.data,
+                (const cu_kv_q8 *)cache->v.data, cp, cps, cap, pp, pps, n_heads, D, context,
+                scale, yd);
+        else if (cache->k.dtype == XS_BF16)
+            k_attention_part_wide<uint16_t><<<grid, ATTW_THREADS, wshm, c->stream>>>(
+                (float *)work, qp, cu_view_of(q), (const uint16_t *)cache->k.data,
+                (const uint16_t *)cache->v.data, cp, cps, cap, pp, pps, n_heads, D, context,
+                scale, yd);
+        else
+            k_attention_part_wide<float><<<grid, ATTW_THREADS, wshm, c->stream>>>(
+                (float *)work, qp, cu_view_of(q), (const float *)cache->k.data,
+                (const float *)cache->v.data, cp, cps, cap, pp, pps, n_heads, D, context, scale,
+                yd);
+    } else if (cache->k.dtype == XS_Q8_0)
         k_attention_part<cu_kv_q8><<<grid, ATT_THREADS, shm, c->stream>>>(
             (float *)work, (const float *)q->data, cu_view_of(q),
             (const cu_kv_q8 *)cache->k.data, cu_view_of(&cache->k),
@@ -500,4 +885,155 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     k_attention_merge<<<(unsigned)(T * n_heads), 128, 0, c->stream>>>(
         (float *)y->data, (const float *)work, n_chunks, n_heads, D);
     return cu_check_launch("attention (merge)");
+}
+
+/* ---- row-batched kv_store and attention (backend.h *_rows) ----------------------------- */
+
+/* Row t (of this launch) into its own cache; the single-row kernel's stores. */
+template <typename KT>
+__global__ void k_kv_store_rows(cu_rows_kv rc, int64_t cap, const float *k, cu_view kv,
+                                const float *v, cu_view vv, const int32_t *pos,
+                                int64_t pos_stride, int64_t hd, int64_t row0, cu_err_rec *err) {
+    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t t = blockIdx.y;
+    if (c >= hd) return;
+    const int32_t p = pos[t * pos_stride];
+    if (p < 0) {
+        if (c == 0) cu_report(err, CU_ERR_KV_POS, row0 + t, p, 0);
+        return;
+    }
+    const int64_t slot = p % cap;
+    kv_dev_store(&((KT *)rc.k[t])[slot * hd + c], k[cu_row_off(kv, t) + c * cu_inner_stride(kv)]);
+    kv_dev_store(&((KT *)rc.v[t])[slot * hd + c], v[cu_row_off(vv, t) + c * cu_inner_stride(vv)]);
+    if (c == 0) rc.pos[t][slot] = p;
+}
+
+__global__ void k_kv_store_q8_rows(cu_rows_kv rc, int64_t cap, const float *k, cu_view kv,
+                                   const float *v, cu_view vv, const int32_t *pos,
+                                   int64_t pos_stride, int64_t hd, int64_t row0, cu_err_rec *err) {
+    const int lane = threadIdx.x & 31;
+    const int64_t nb = hd / XS_QK;
+    const int64_t b = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    const int64_t t = blockIdx.y;
+    if (b >= nb) return; /* whole warps leave together */
+    const int32_t p = pos[t * pos_stride];
+    if (p < 0) {
+        if (b == 0 && lane == 0) cu_report(err, CU_ERR_KV_POS, row0 + t, p, 0);
+        return;
+    }
+    const int64_t slot = p % cap, c = b * XS_QK + lane;
+    kv_q8_block(&((cu_kv_q8 *)rc.k[t])[slot * nb + b],
+                k[cu_row_off(kv, t) + c * cu_inner_stride(kv)], lane);
+    kv_q8_block(&((cu_kv_q8 *)rc.v[t])[slot * nb + b],
+                v[cu_row_off(vv, t) + c * cu_inner_stride(vv)], lane);
+    if (b == 0 && lane == 0) rc.pos[t][slot] = p;
+}
+
+xs_status cu_kv_store_rows(xs_backend *be, xs_kv_cache *const *caches, int B, const xs_tensor *k,
+                           const xs_tensor *v, const xs_tensor *pos) {
+    if (!rows_contiguous((const xs_kv_cache *const *)caches, B)) { /* not from kv_rings: loop */
+        for (int b = 0; b < B; b++) {
+            xs_tensor kb = xs_tensor_slice(k, 0, b, 1), vb = xs_tensor_slice(v, 0, b, 1);
+            xs_tensor pb = xs_tensor_slice(pos, 0, b, 1);
+            XS_TRY(cu_kv_store(be, caches[b], &kb, &vb, &pb));
+        }
+        return XS_OK;
+    }
+    cu_ctx *c = cu_ctx_of(be);
+    const int64_t hd = caches[0]->k.shape[1], cap = caches[0]->capacity;
+    const xs_dtype dt = caches[0]->k.dtype;
+    for (int b0 = 0; b0 < B; b0 += CU_ROWS_CHUNK) {
+        const int n = B - b0 < CU_ROWS_CHUNK ? B - b0 : CU_ROWS_CHUNK;
+        const cu_rows_kv rc = rows_kv((const xs_kv_cache *const *)caches, b0, n);
+        const xs_tensor kb = xs_tensor_slice(k, 0, b0, n), vb = xs_tensor_slice(v, 0, b0, n);
+        const xs_tensor pb = xs_tensor_slice(pos, 0, b0, n);
+        const float *kp = (const float *)kb.data, *vp = (const float *)vb.data;
+        const int32_t *pp = (const int32_t *)pb.data;
+        if (dt == XS_Q8_0) {
+            const dim3 grid(cu_blocks(hd / XS_QK, 8), (unsigned)n);
+            k_kv_store_q8_rows<<<grid, 256, 0, c->stream>>>(rc, cap, kp, cu_view_of(&kb), vp,
+                                                            cu_view_of(&vb), pp, pb.stride[0], hd,
+                                                            b0, c->err);
+        } else if (dt == XS_BF16) {
+            k_kv_store_rows<uint16_t><<<dim3(cu_blocks(hd, 256), (unsigned)n), 256, 0,
+                                        c->stream>>>(rc, cap, kp, cu_view_of(&kb), vp,
+                                                     cu_view_of(&vb), pp, pb.stride[0], hd, b0,
+                                                     c->err);
+        } else {
+            k_kv_store_rows<float><<<dim3(cu_blocks(hd, 256), (unsigned)n), 256, 0, c->stream>>>(
+                rc, cap, kp, cu_view_of(&kb), vp, cu_view_of(&vb), pp, pb.stride[0], hd, b0,
+                c->err);
+        }
+        XS_TRY(cu_check_launch("kv_store_rows"));
+    }
+    return XS_OK;
+}
+
+xs_status cu_attention_rows(xs_backend *be, xs_tensor *y, const xs_tensor *q,
+                            const xs_kv_cache *const *caches, int B, const xs_tensor *pos,
+                            int n_heads, int64_t context, float scale) {
+    const int64_t hd = caches[0]->k.shape[1], cap = caches[0]->capacity, D = hd / n_heads;
+    const int64_t n_chunks = (cap + ATT_CHUNK - 1) / ATT_CHUNK;
+    if (!rows_contiguous(caches, B) || n_chunks > 65535 ||
+        (size_t)D * sizeof(float) > 48 * 1024) { /* the single-row op handles (or refuses) it */
+        for (int b = 0; b < B; b++) {
+            xs_tensor yb = xs_tensor_slice(y, 0, b, 1), qb = xs_tensor_slice(q, 0, b, 1);
+            xs_tensor pb = xs_tensor_slice(pos, 0, b, 1);
+            XS_TRY(cu_attention(be, &yb, &qb, caches[b], &pb, n_heads, context, scale));
+        }
+        return XS_OK;
+    }
+    cu_ctx *c = cu_ctx_of(be);
+    const int chunk_rows = B < CU_ROWS_CHUNK ? B : CU_ROWS_CHUNK;
+    void *work;
+    XS_TRY(cu_scratch(c, (size_t)(chunk_rows * n_heads * n_chunks * (D + 2)) * sizeof(float),
+                      &work));
+    const xs_dtype dt = caches[0]->k.dtype;
+    const cu_view ckv = cu_view_of(&caches[0]->k), cvv = cu_view_of(&caches[0]->v);
+    const size_t shm = (size_t)D * sizeof(float);
+    const bool wide = attw_enabled() && attw_fits(D, caches[0]); /* all alike and contiguous */
+    /* launches run in stream order: a chunk's merge reads `work` before the
+     * next chunk's part kernel rewrites it */
+    for (int b0 = 0; b0 < B; b0 += CU_ROWS_CHUNK) {
+        const int n = B - b0 < CU_ROWS_CHUNK ? B - b0 : CU_ROWS_CHUNK;
+        const cu_rows_kv rc = rows_kv(caches, b0, n);
+        const xs_tensor yb = xs_tensor_slice(y, 0, b0, n), qb = xs_tensor_slice(q, 0, b0, n);
+        const xs_tensor pb = xs_tensor_slice(pos, 0, b0, n);
+        float *yd = n_chunks == 1 ? (float *)yb.data : NULL;
+        const dim3 grid((unsigned)(n * n_heads), (unsigned)n_chunks);
+        const float *qp = (const float *)qb.data;
+        const int32_t *pp = (const int32_t *)pb.data;
+        if (wide) {
+            const size_t wshm = attw_shm(D);
+            if (dt == XS_Q8_0)
+                k_attention_part_wide_rows<cu_kv_q8><<<grid, ATTW_THREADS, wshm, c->stream>>>(
+                    (float *)work, qp, cu_view_of(&qb), rc, cap, pp, pb.stride[0], n_heads, D,
+                    context, scale, yd);
+            else if (dt == XS_BF16)
+                k_attention_part_wide_rows<uint16_t><<<grid, ATTW_THREADS, wshm, c->stream>>>(
+                    (float *)work, qp, cu_view_of(&qb), rc, cap, pp, pb.stride[0], n_heads, D,
+                    context, scale, yd);
+            else
+                k_attention_part_wide_rows<float><<<grid, ATTW_THREADS, wshm, c->stream>>>(
+                    (float *)work, qp, cu_view_of(&qb), rc, cap, pp, pb.stride[0], n_heads, D,
+                    context, scale, yd);
+        } else if (dt == XS_Q8_0)
+            k_attention_part_rows<cu_kv_q8><<<grid, ATT_THREADS, shm, c->stream>>>(
+                (float *)work, qp, cu_view_of(&qb), rc, ckv, cvv, cap, pp, pb.stride[0], n_heads,
+                D, context, scale, yd);
+        else if (dt == XS_BF16)
+            k_attention_part_rows<uint16_t><<<grid, ATT_THREADS, shm, c->stream>>>(
+                (float *)work, qp, cu_view_of(&qb), rc, ckv, cvv, cap, pp, pb.stride[0], n_heads,
+                D, context, scale, yd);
+        else
+            k_attention_part_rows<float><<<grid, ATT_THREADS, shm, c->stream>>>(
+                (float *)work, qp, cu_view_of(&qb), rc, ckv, cvv, cap, pp, pb.stride[0], n_heads,
+                D, context, scale, yd);
+        XS_TRY(cu_check_launch("attention_rows (chunks)"));
+        if (yd) continue;
+        k_attention_merge<<<(unsigned)(n * n_heads), 128, 0, c->stream>>>(
+            (float *)yb.data, (const float *)work, n_chunks, n_heads, D);
+        XS_TRY(cu_check_launch("attention_rows (merge)"));
+    }
+    return XS_OK;
 }

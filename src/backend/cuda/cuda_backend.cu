@@ -116,6 +116,7 @@ static void cu_destroy(xs_backend *be) {
     if (!be) return;
     cu_ctx *c = cu_ctx_of(be);
     if (c) {
+        cu_lanes_destroy(c); /* lane 0's stream and work buffer are freed below */
         cudaStreamSynchronize(c->stream);
         for (int i = 0; i < c->n_rope; i++) cudaFree(c->rope[i].freq);
         if (c->scratch) cudaFree(c->scratch);
@@ -231,6 +232,11 @@ static const xs_backend_iface k_cuda_iface = {
     /* .graph_end = */ cu_graph_end,
     /* .graph_launch = */ cu_graph_launch,
     /* .graph_free = */ cu_graph_free,
+    /* .kv_store_rows = */ cu_kv_store_rows,
+    /* .attention_rows = */ cu_attention_rows,
+    /* .sample_rows = */ cu_sample_rows,
+    /* .add_norm = */ cu_add_norm,
+    /* .embedding_sum = */ cu_embedding_sum,
 };
 
 extern "C" xs_status xs_backend_cuda_new(xs_backend **out) {
@@ -257,6 +263,7 @@ extern "C" xs_status xs_backend_cuda_new(xs_backend **out) {
     }
     c->matmul_plain = getenv("XSWARM_CUDA_NO_VEC") != NULL;
     be->iface = &k_cuda_iface;
+    be->lanes = &cu_lanes_iface;
     be->ctx = c;
     be->n_threads = 1;
     *out = be;

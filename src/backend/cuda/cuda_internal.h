@@ -148,9 +148,19 @@ typedef struct cu_ctx {
     void *retired[64];
     int n_retired;
     char name[256];
+    /* Lanes (cuda_lanes.cu): `stream`, `scratch` and `scratch_bytes` above
+     * are the current lane's; the others are parked here. NULL: lane 0 only.
+     * Lanes run at the same time: a new device buffer that ops write must be
+     * per lane too (like `scratch`), or ops on two lanes race on it. */
+    struct cu_lanes *lanes;
 } cu_ctx;
 
 static inline cu_ctx *cu_ctx_of(xs_backend *be) { return (cu_ctx *)be->ctx; }
+
+/* lanes hooks (cuda_lanes.cu, backend.h xs_lanes_iface) */
+extern const xs_lanes_iface cu_lanes_iface;
+/* Back to lane 0, then free the other lanes (streams, events, work buffers). */
+void cu_lanes_destroy(cu_ctx *c);
 
 /* Status of the last launch ("cuda <what>: <cuda error>"); XS_OK if none. */
 xs_status cu_check_launch(const char *what);
@@ -199,5 +209,19 @@ void cu_graph_free(xs_backend *be, void *graph);
 xs_status cu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits, float temp,
                          int top_k, uint64_t seed, uint64_t stream, uint64_t counter,
                          const xs_tensor *counter_t);
+/* row-batched ops (backend.h *_rows): cuda_attention.cu, cuda_sample.cu */
+xs_status cu_kv_store_rows(xs_backend *be, xs_kv_cache *const *caches, int B, const xs_tensor *k,
+                           const xs_tensor *v, const xs_tensor *pos);
+xs_status cu_attention_rows(xs_backend *be, xs_tensor *y, const xs_tensor *q,
+                            const xs_kv_cache *const *caches, int B, const xs_tensor *pos,
+                            int n_heads, int64_t context, float scale);
+xs_status cu_sample_rows(xs_backend *be, xs_tensor *ids, const xs_tensor *logits,
+                         const xs_sample_row *rows, uint64_t stream, const xs_tensor *counters);
+/* fused ops (backend.h add_norm, embedding_sum): cuda_norm.cu, cuda_fused.cu */
+xs_status cu_add_norm(xs_backend *be, xs_tensor *y, xs_tensor *x, const xs_tensor *h,
+                      const xs_tensor *w, const xs_tensor *b, float eps, bool layer);
+xs_status cu_embedding_sum(xs_backend *be, xs_tensor *y, int count,
+                           const xs_tensor *const *tables, const xs_tensor *const *ids,
+                           bool accumulate);
 
 #endif

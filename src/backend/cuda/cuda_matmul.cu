@@ -13,7 +13,10 @@
  *    read each weight from DRAM once;
  *  - k_matmul_vec / k_gemv_quant: the previous one-row-per-warp kernels,
  *    kept for XSWARM_CUDA_GEMV=old (A/B timing) and N beyond grid limits;
- *  - k_matmul (odd K, strided x): element by element.
+ *  - k_matmul (odd K, strided x): element by element;
+ *  - with XSWARM_CUDA_GEMV=mma (or xs_cuda_mma_select), bf16 / q8_0 / q4_0
+ *    weights take the tensor-core kernel of cuda_mma.cu at every M instead
+ *    (x split in three bf16 parts: f32-exact products, another fixed order).
  * All dequantize each weight to f32 exactly as ref does (d * q rounded to
  * f32) and accumulate in f32; the order of a row's sum depends on (N, K)
  * only, never on M, so a batched row equals the batch-1 row bit for bit.
@@ -24,6 +27,7 @@ extern "C" {
 #include "backend/cuda_probe.h"
 }
 #include "backend/cuda/cuda_gemv_rows.cuh"
+#include "backend/cuda/cuda_mma.cuh"
 
 #include <stdlib.h>
 #include <string.h>
@@ -136,11 +140,25 @@ __global__ void k_matmul_vec(float *y, const float *x, const unsigned char *w, s
  * k_gemv_quant: one row per warp, 4 x rows per pass) and XSWARM_CUDA_GEMV_R
  * = 1|2|4 forces R, so one binary can compare them on the same card. */
 static int gemv_env_old = -1, gemv_env_r = 0, gemv_env_chunk = 0;
+/* XSWARM_CUDA_GEMV=mma: bf16 / q8_0 / q4_0 weights take the tensor-core
+ * kernel (cuda_mma.cu) at EVERY M, so batched rows still equal batch-1 rows.
+ * Off by default: at M = 1 it is 15-70% slower than the GEMV kernels
+ * (docs/PERF.md, "Tensor-core matmul"), 3-4x faster from M = 16 on; a
+ * server stepping many sessions turns it on for the whole process.
+ * =rows (the default) / =old pick the GEMV kernels above;
+ * XSWARM_CUDA_MMA_CFG=0..6 forces its tile config (timing only: same bits),
+ * XSWARM_CUDA_MMA_KS=b the other K split (other bits, same at every M). */
+static int mma_on = 0, mma_cfg = -1, mma_rule = 1;
 
 static void gemv_read_env(void) {
     if (gemv_env_old >= 0) return;
     const char *v = getenv("XSWARM_CUDA_GEMV");
     gemv_env_old = v && !strcmp(v, "old");
+    mma_on = v && !strcmp(v, "mma");
+    const char *mc = getenv("XSWARM_CUDA_MMA_CFG");
+    mma_cfg = mc ? atoi(mc) : -1;
+    const char *mk = getenv("XSWARM_CUDA_MMA_KS"); /* a | b: K split rule (cuda_mma.cu) */
+    mma_rule = mk && !strcmp(mk, "b") ? 2 : 1;
     const char *r = getenv("XSWARM_CUDA_GEMV_R");
     gemv_env_r = r ? atoi(r) : 0;
     if (gemv_env_r != 1 && gemv_env_r != 2 && gemv_env_r != 4) gemv_env_r = 0;
@@ -152,8 +170,16 @@ static void gemv_read_env(void) {
 extern "C" void xs_cuda_gemv_select(bool old, int rows, int quant_chunk) {
     gemv_read_env();
     gemv_env_old = old ? 1 : 0;
+    mma_on = 0; /* these select among the GEMV kernels */
     gemv_env_r = rows == 1 || rows == 2 || rows == 4 ? rows : 0;
     gemv_env_chunk = quant_chunk == 32 || quant_chunk == 64 ? quant_chunk : 0;
+}
+
+extern "C" void xs_cuda_mma_select(bool on, int cfg, int ks_rule) {
+    gemv_read_env();
+    mma_on = on ? 1 : 0;
+    mma_cfg = cfg;
+    if (ks_rule == 1 || ks_rule == 2) mma_rule = ks_rule;
 }
 
 template <int DT, int R, int MT>
@@ -240,6 +266,10 @@ xs_status cu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_t
                      (uintptr_t)wp % (quant ? 2 : 16) == 0 &&
                      !cu_ctx_of(be)->matmul_plain;
     gemv_read_env();
+    if (vec && mma_on && cu_mma_takes(w->dtype, wp, m, n, k)) {
+        cu_mma_matmul(s, w->dtype, yp, xp, wp, rb, bp, m, n, k, mma_cfg, mma_rule);
+        return cu_check_launch("matmul (mma)");
+    }
     /* grid.y counts blocks of weight rows (<= 65535): N beyond R = 1's reach
      * takes the previous kernels, which have no such limit */
     if (vec && !gemv_env_old && cu_blocks(n, 4) <= 65535u && (m + 7) / 8 <= 2147483647LL) {

@@ -11,6 +11,12 @@
  * and the second pass reuses the registers instead of re-reading x. The
  * per-element output formula is the generic one; only the order of the
  * double sum differs.
+ *
+ * add_norm (backend.h, fused): the same fast kernels with ADD = true first
+ * form x + h per element exactly as the add op does ((float)((double)x +
+ * h)), store it to x, and normalize those registers: the result is add then
+ * norm bit for bit (same sums in the same order), in one launch instead of
+ * two. Rows the fast path cannot take run the two ops.
  */
 #include <math.h>
 
@@ -51,13 +57,34 @@ __device__ static inline void norm_load(float4 *v, const float4 *xr, int n4) {
     }
 }
 
+/* ADD: v += h (registers of row r of h), rounded as the add op rounds, and
+ * stored back to x. Every load of a kernel (x, h, the weights) is issued
+ * before its first store: a store could alias a later load as far as the
+ * compiler knows, so loads after a store would wait one round trip each. */
+__device__ static inline void norm_add(float4 *v, const float4 *h, float4 *xr, int n4) {
+#pragma unroll
+    for (int k = 0; k < NORM_VEC; k++) {
+        const int j = k * NORM_THREADS + threadIdx.x;
+        if (j >= n4) break;
+        v[k].x = (float)((double)v[k].x + (double)h[k].x);
+        v[k].y = (float)((double)v[k].y + (double)h[k].y);
+        v[k].z = (float)((double)v[k].z + (double)h[k].z);
+        v[k].w = (float)((double)v[k].w + (double)h[k].w);
+        xr[j] = v[k];
+    }
+}
+
+template <bool ADD>
 __global__ void __launch_bounds__(NORM_THREADS)
-    k_rms_norm_fast(float *y, const float *x, const float *alpha, int64_t d, float eps) {
+    k_rms_norm_fast(float *y, float *x, const float *h, const float *alpha, int64_t d, float eps) {
     __shared__ double sh[32];
     const int n4 = (int)(d / 4);
     const int64_t r = blockIdx.x;
-    float4 v[NORM_VEC];
+    float4 v[NORM_VEC], hv[NORM_VEC], a[NORM_VEC];
     norm_load(v, (const float4 *)(x + r * d), n4);
+    if (ADD) norm_load(hv, (const float4 *)(h + r * d), n4);
+    norm_load(a, (const float4 *)alpha, n4);
+    if (ADD) norm_add(v, hv, (float4 *)(x + r * d), n4);
     double s = 0.0;
 #pragma unroll
     for (int k = 0; k < NORM_VEC; k++) {
@@ -68,36 +95,39 @@ __global__ void __launch_bounds__(NORM_THREADS)
     }
     const double inv = 1.0 / sqrt((double)eps + block_sum(s, sh) / (double)d);
     float4 *yr = (float4 *)(y + r * d);
-    const float4 *a4 = (const float4 *)alpha;
 #pragma unroll
     for (int k = 0; k < NORM_VEC; k++) {
         const int j = k * NORM_THREADS + threadIdx.x;
         if (j >= n4) break;
-        const float4 a = a4[j];
         float4 o;
-        o.x = (float)__dmul_rn(__dmul_rn((double)v[k].x, (double)a.x), inv);
-        o.y = (float)__dmul_rn(__dmul_rn((double)v[k].y, (double)a.y), inv);
-        o.z = (float)__dmul_rn(__dmul_rn((double)v[k].z, (double)a.z), inv);
-        o.w = (float)__dmul_rn(__dmul_rn((double)v[k].w, (double)a.w), inv);
+        o.x = (float)__dmul_rn(__dmul_rn((double)v[k].x, (double)a[k].x), inv);
+        o.y = (float)__dmul_rn(__dmul_rn((double)v[k].y, (double)a[k].y), inv);
+        o.z = (float)__dmul_rn(__dmul_rn((double)v[k].z, (double)a[k].z), inv);
+        o.w = (float)__dmul_rn(__dmul_rn((double)v[k].w, (double)a[k].w), inv);
         yr[j] = o;
     }
 }
 
-__device__ static inline double ln_out(float x, double mean, double inv, float w, const float *b,
-                                       int64_t c) {
+__device__ static inline double ln_out(float x, double mean, double inv, float w, bool has_b,
+                                       float b) {
     double o = __dmul_rn(__dmul_rn((double)x - mean, inv), (double)w);
-    if (b) o += b[c];
+    if (has_b) o += b;
     return o;
 }
 
+template <bool ADD>
 __global__ void __launch_bounds__(NORM_THREADS)
-    k_layer_norm_fast(float *y, const float *x, const float *w, const float *b, int64_t d,
-                      float eps) {
+    k_layer_norm_fast(float *y, float *x, const float *h, const float *w, const float *b,
+                      int64_t d, float eps) {
     __shared__ double sh[32];
     const int n4 = (int)(d / 4);
     const int64_t r = blockIdx.x;
-    float4 v[NORM_VEC];
+    float4 v[NORM_VEC], hv[NORM_VEC], a[NORM_VEC], bb[NORM_VEC];
     norm_load(v, (const float4 *)(x + r * d), n4);
+    if (ADD) norm_load(hv, (const float4 *)(h + r * d), n4);
+    norm_load(a, (const float4 *)w, n4);
+    if (b) norm_load(bb, (const float4 *)b, n4);
+    if (ADD) norm_add(v, hv, (float4 *)(x + r * d), n4);
     double s = 0.0;
 #pragma unroll
     for (int k = 0; k < NORM_VEC; k++) s += (double)v[k].x + v[k].y + v[k].z + v[k].w;
@@ -116,18 +146,16 @@ __global__ void __launch_bounds__(NORM_THREADS)
     const double var = block_sum(q, sh) / (double)d; /* biased, like torch */
     const double inv = 1.0 / sqrt(var + (double)eps);
     float4 *yr = (float4 *)(y + r * d);
-    const float4 *w4 = (const float4 *)w;
+    const bool hb = b != NULL;
 #pragma unroll
     for (int k = 0; k < NORM_VEC; k++) {
         const int j = k * NORM_THREADS + threadIdx.x;
         if (j >= n4) break;
-        const float4 a = w4[j];
-        const int64_t c = 4 * (int64_t)j;
         float4 o;
-        o.x = (float)ln_out(v[k].x, mean, inv, a.x, b, c);
-        o.y = (float)ln_out(v[k].y, mean, inv, a.y, b, c + 1);
-        o.z = (float)ln_out(v[k].z, mean, inv, a.z, b, c + 2);
-        o.w = (float)ln_out(v[k].w, mean, inv, a.w, b, c + 3);
+        o.x = (float)ln_out(v[k].x, mean, inv, a[k].x, hb, hb ? bb[k].x : 0.f);
+        o.y = (float)ln_out(v[k].y, mean, inv, a[k].y, hb, hb ? bb[k].y : 0.f);
+        o.z = (float)ln_out(v[k].z, mean, inv, a[k].z, hb, hb ? bb[k].z : 0.f);
+        o.w = (float)ln_out(v[k].w, mean, inv, a[k].w, hb, hb ? bb[k].w : 0.f);
         yr[j] = o;
     }
 }
@@ -161,8 +189,8 @@ xs_status cu_layer_norm(xs_backend *be, xs_tensor *y, const xs_tensor *x, const 
     const int64_t m = cu_rows(x), d = cu_inner(x);
     if (!m || !d) return XS_OK;
     if (norm_fast_ok(y, x, w, b, d)) {
-        k_layer_norm_fast<<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
-            (float *)y->data, (const float *)x->data, (const float *)w->data,
+        k_layer_norm_fast<false><<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
+            (float *)y->data, (float *)x->data, NULL, (const float *)w->data,
             b ? (const float *)b->data : NULL, d, eps);
         return cu_check_launch("layer_norm");
     }
@@ -194,14 +222,35 @@ xs_status cu_rms_norm(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs
     const int64_t m = cu_rows(x), d = cu_inner(x);
     if (!m || !d) return XS_OK;
     if (norm_fast_ok(y, x, alpha, NULL, d)) {
-        k_rms_norm_fast<<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
-            (float *)y->data, (const float *)x->data, (const float *)alpha->data, d, eps);
+        k_rms_norm_fast<false><<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
+            (float *)y->data, (float *)x->data, NULL, (const float *)alpha->data, d, eps);
         return cu_check_launch("rms_norm");
     }
     k_rms_norm<<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
         (float *)y->data, (const float *)x->data, cu_view_of(x), (const float *)alpha->data, d,
         eps);
     return cu_check_launch("rms_norm");
+}
+
+xs_status cu_add_norm(xs_backend *be, xs_tensor *y, xs_tensor *x, const xs_tensor *h,
+                      const xs_tensor *w, const xs_tensor *b, float eps, bool layer) {
+    const int64_t m = cu_rows(x), d = cu_inner(x);
+    if (!m || !d) return XS_OK;
+    if (!norm_fast_ok(y, x, w, b, d) || !xs_tensor_is_contiguous(h) ||
+        ((uintptr_t)h->data & 15u)) {
+        XS_TRY(cu_add(be, x, x, h));
+        return layer ? cu_layer_norm(be, y, x, w, b, eps) : cu_rms_norm(be, y, x, w, eps);
+    }
+    cudaStream_t st = cu_ctx_of(be)->stream;
+    if (layer)
+        k_layer_norm_fast<true><<<(unsigned)m, NORM_THREADS, 0, st>>>(
+            (float *)y->data, (float *)x->data, (const float *)h->data, (const float *)w->data,
+            b ? (const float *)b->data : NULL, d, eps);
+    else
+        k_rms_norm_fast<true><<<(unsigned)m, NORM_THREADS, 0, st>>>(
+            (float *)y->data, (float *)x->data, (const float *)h->data, (const float *)w->data, d,
+            eps);
+    return cu_check_launch("add_norm");
 }
 
 __global__ void k_softmax(float *y, const float *x, cu_view xv, int64_t d) {

@@ -292,6 +292,7 @@ extern "C" xs_status xs_cuda_prof_begin(xs_backend *be) {
     for (int i = 0; i < PROF_MAX_EV; i++)
         if (cudaEventCreate(&g_prof.ev[i]) != cudaSuccess) return cu_err("profiler events", cudaGetLastError());
     g_prof.be = be;
+    xs_op_hook_takes_fused_ = true; /* time the fused kernels as they run (ops_fused.c) */
     xs_op_hook_ = prof_hook;
     return XS_OK;
 }
@@ -306,6 +307,7 @@ extern "C" xs_status xs_cuda_prof_end(xs_backend *be, FILE *out, int steps, doub
     if (rc != XS_OK) return rc;
     if (g_prof.be != be) return xs_error(XS_ERR_ARG, "cuda profiler: not started on this backend");
     xs_op_hook_ = NULL;
+    xs_op_hook_takes_fused_ = false;
     cudaError_t e = cudaStreamSynchronize(cu_ctx_of(be)->stream);
     if (e != cudaSuccess) rc = cu_err("profiler sync", e);
     double total = 0, cls_ms[4] = {0, 0, 0, 0}, cls_bytes[2] = {0, 0};

@@ -25,6 +25,7 @@
  *     the result.
  */
 #include <math.h>
+#include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
 
@@ -179,18 +180,20 @@ __device__ static inline uint32_t cu_order_key(float x) {
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-__global__ void __launch_bounds__(ST_THREADS)
-k_sample_block(int32_t *ids, const float *l, cu_view lv, int64_t V, int k, float temp,
-               uint64_t seed, uint64_t stream, uint64_t counter, const void *ct, int ct_i64) {
+/* One row's top-k sample by the whole block, into *out: the body of
+ * k_sample_block and k_sample_rows (the same code, so the same token).
+ * lr: the row's logits (inner stride ls); the draw's counter is counter +
+ * ct[0] (see cu_counter). */
+__device__ __forceinline__ void sample_block_row(int32_t *out, const float *lr, int64_t ls,
+                                                 int64_t V, int k, float temp, uint64_t seed,
+                                                 uint64_t stream, uint64_t counter,
+                                                 const void *ct, int ct_i64) {
     __shared__ unsigned hist[256];
     __shared__ uint32_t s_prefix, s_mask;
     __shared__ int s_need, s_ngt;
     __shared__ int warp_tot[ST_THREADS / 32];
     __shared__ int32_t cidx[ST_MAX_K], sidx[ST_MAX_K];
     __shared__ float cval[ST_MAX_K], sval[ST_MAX_K];
-    const int64_t r = blockIdx.x;
-    const float *lr = l + cu_row_off(lv, r);
-    const int64_t ls = cu_inner_stride(lv);
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nthr = blockDim.x;
 
     /* 1. radix select, 8 bits at a time from the top: the k-th largest key */
@@ -272,7 +275,7 @@ k_sample_block(int32_t *ids, const float *l, cu_view lv, int64_t V, int k, float
     float sum = 0.0f;
     for (int i = 0; i < k; i++) sum = __fadd_rn(sum, cval[i]);
     counter = cu_counter(counter, ct, ct_i64);
-    const float u = cu_rng_uniform(seed, stream, counter + (uint64_t)r, 0);
+    const float u = cu_rng_uniform(seed, stream, counter, 0);
     const float target = __fmul_rn(u, sum);
     float run = 0.0f;
     int32_t chosen = sidx[k - 1];
@@ -283,7 +286,16 @@ k_sample_block(int32_t *ids, const float *l, cu_view lv, int64_t V, int k, float
             break;
         }
     }
-    ids[r] = chosen;
+    *out = chosen;
+}
+
+/* Row r draws with counter + r (+ ct[0]): the same sum mod 2^64 as before. */
+__global__ void __launch_bounds__(ST_THREADS)
+k_sample_block(int32_t *ids, const float *l, cu_view lv, int64_t V, int k, float temp,
+               uint64_t seed, uint64_t stream, uint64_t counter, const void *ct, int ct_i64) {
+    const int64_t r = blockIdx.x;
+    sample_block_row(&ids[r], l + cu_row_off(lv, r), cu_inner_stride(lv), V, k, temp, seed,
+                     stream, counter + (uint64_t)r, ct, ct_i64);
 }
 
 xs_status cu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits, float temp,
@@ -313,4 +325,108 @@ xs_status cu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits
         (int32_t *)ids->data, cand, lp, lv, k, temp, seed, stream, counter,
         counter_t ? counter_t->data : NULL, counter_t && counter_t->dtype == XS_I64);
     return cu_check_launch("sample_topk (pick)");
+}
+
+/* ---- sample_rows: every row its own settings, one launch (backend.h) -------------- */
+
+#define SR_CHUNK 128 /* rows per launch: 16 bytes each keeps the parameters < 4 KB */
+
+struct cu_sample_rows_arg {
+    xs_sample_row row[SR_CHUNK];
+};
+
+/* The argmax of one row by the whole block (any blockDim, multiple of 32):
+ * the first in cu_before's total order, so the same index as k_argmax. */
+__device__ __forceinline__ void argmax_block_row(int32_t *out, const float *lr, int64_t ls,
+                                                 int64_t V) {
+    __shared__ float wv[32];
+    __shared__ int64_t wi[32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    float bv = NAN;
+    int64_t bi = -1;
+    for (int64_t c = threadIdx.x; c < V; c += blockDim.x) {
+        const float v = lr[c * ls];
+        if (bi < 0 || cu_before(v, c, bv, bi)) {
+            bv = v;
+            bi = c;
+        }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        const int64_t oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (oi >= 0 && (bi < 0 || cu_before(ov, oi, bv, bi))) {
+            bv = ov;
+            bi = oi;
+        }
+    }
+    if (lane == 0) {
+        wv[warp] = bv;
+        wi[warp] = bi;
+    }
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    for (int w = 1; w < nw; w++)
+        if (wi[w] >= 0 && (bi < 0 || cu_before(wv[w], wi[w], bv, bi))) {
+            bv = wv[w];
+            bi = wi[w];
+        }
+    *out = (int32_t)bi;
+}
+
+/* Block r: row r0 + r with settings a.row[r]; the counter is counters[r0 + r]
+ * (device, read at run time: a replayed graph draws with the current step). */
+__global__ void __launch_bounds__(ST_THREADS)
+k_sample_rows(int32_t *ids, const float *l, cu_view lv, int64_t V, cu_sample_rows_arg a,
+              uint64_t stream, const int32_t *counters, int64_t cstride, int64_t r0) {
+    const int64_t r = blockIdx.x, row = r0 + r;
+    const xs_sample_row s = a.row[r];
+    const float *lr = l + cu_row_off(lv, row);
+    const int64_t ls = cu_inner_stride(lv);
+    if (s.greedy || !(s.temp > 0.0f)) {
+        argmax_block_row(&ids[row], lr, ls, V);
+        return;
+    }
+    const int k = (s.top_k <= 0 || s.top_k >= V) ? (int)V : s.top_k; /* <= ST_MAX_K (host) */
+    sample_block_row(&ids[row], lr, ls, V, k, s.temp, s.seed, stream, 0,
+                     counters ? (const void *)(counters + row * cstride) : NULL, 0);
+}
+
+xs_status cu_sample_rows(xs_backend *be, xs_tensor *ids, const xs_tensor *logits,
+                         const xs_sample_row *rows, uint64_t stream, const xs_tensor *counters) {
+    cu_ctx *c = cu_ctx_of(be);
+    const int64_t B = logits->shape[0], V = logits->shape[1];
+    bool block_path = true; /* every sampled row's k fits one block */
+    for (int64_t b = 0; b < B; b++) {
+        const xs_sample_row *s = &rows[b];
+        const int64_t k = (s->top_k <= 0 || s->top_k >= V) ? V : s->top_k;
+        if (!s->greedy && s->temp > 0.0f && k > ST_MAX_K) block_path = false;
+    }
+    if (!block_path) { /* large k: the single-row two-kernel path, row by row */
+        for (int64_t b = 0; b < B; b++) {
+            int64_t one = 1;
+            xs_tensor ib = xs_tensor_make(XS_I32, 1, &one, (int32_t *)ids->data + b);
+            xs_tensor lb = xs_tensor_slice(logits, 0, b, 1);
+            xs_tensor cb;
+            memset(&cb, 0, sizeof cb);
+            if (counters) cb = xs_tensor_slice(counters, 0, b, 1);
+            if (rows[b].greedy) XS_TRY(cu_argmax(be, &ib, &lb));
+            else
+                XS_TRY(cu_sample_topk(be, &ib, &lb, rows[b].temp, rows[b].top_k, rows[b].seed,
+                                      stream, 0, counters ? &cb : NULL));
+        }
+        return XS_OK;
+    }
+    const int thr = V >= ST_THREADS ? ST_THREADS : (int)((V + 31) / 32 * 32);
+    for (int64_t b0 = 0; b0 < B; b0 += SR_CHUNK) {
+        const int64_t n = B - b0 < SR_CHUNK ? B - b0 : SR_CHUNK;
+        cu_sample_rows_arg a;
+        memset(&a, 0, sizeof a);
+        memcpy(a.row, rows + b0, (size_t)n * sizeof *rows);
+        k_sample_rows<<<(unsigned)n, thr, 0, c->stream>>>(
+            (int32_t *)ids->data, (const float *)logits->data, cu_view_of(logits), V, a, stream,
+            counters ? (const int32_t *)counters->data : NULL, counters ? counters->stride[0] : 0,
+            b0);
+        XS_TRY(cu_check_launch("sample_rows"));
+    }
+    return XS_OK;
 }
