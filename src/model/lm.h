@@ -322,6 +322,12 @@ xs_tensor lm_batch_sampled_row(const lm_batch *b, int j);
 xs_tensor lm_batch_step_slot(const lm_batch *b, int r);
 /* Phase 3: picks into out [n][1 + dep_q] (one download). */
 xs_status lm_batch_fetch(lm_batch *b, int32_t *out);
+/* The whole staged ids i32 [n_delays, Bmax] and picks i32 [1 + dep_q, Bmax]
+ * (stream-major; contiguous per row only when Bmax = 1). lm_batch_stage
+ * with tokens NULL leaves ids as they are: a recorded frame writes them on
+ * the device (frame_graph.h). */
+xs_tensor lm_batch_ids(const lm_batch *b);
+xs_tensor lm_batch_sampled(const lm_batch *b);
 
 /* One transformer stack step on x [B, D] (row b at position pos[b], an i32
  * [B] tensor in backend memory; pe [B, D] added first for sinusoidal
@@ -392,5 +398,26 @@ xs_status lm_gen_fill_context(lm_gen *g, uint64_t seed);
  * text_mask [B, 1, T]. Masked logits are NaN, as in Kyutai's code. */
 xs_status lm_score(const lm_model *m, const int64_t *codes, int B, int T, float *logits,
                    uint8_t *mask, float *text_logits, uint8_t *text_mask);
+
+/* ---- a solo generator's step inside a recorded frame (lm_gen.c) ----------
+ * The three phases of lm_gen_step with the host delay ring replaced by a
+ * device window (lm_window.h), for frame_graph.c:
+ *   lm_gen_device_ready    steady state (step >= max_delay + 2: no stream
+ *                          in its initial-token phase), no taps;
+ *   lm_gen_window_load / _store   host ring <-> window at a step boundary;
+ *   lm_gen_device_stage    phase 1 without tokens (positions, counter);
+ *   lm_gen_device_step     phase 2 (ids already in lm_batch_ids(solo));
+ *   lm_gen_device_key      what a recording of phase 2 depends on (false:
+ *                          do not record);
+ *   lm_gen_device_done     the host step counter after the step. */
+struct lm_window;
+bool lm_gen_device_ready(const lm_gen *g);
+lm_batch *lm_gen_solo(lm_gen *g);
+xs_status lm_gen_window_load(lm_gen *g, struct lm_window *w);
+xs_status lm_gen_window_store(lm_gen *g, const struct lm_window *w);
+xs_status lm_gen_device_stage(lm_gen *g);
+xs_status lm_gen_device_step(lm_gen *g);
+bool lm_gen_device_key(lm_gen *g, uint64_t *key);
+void lm_gen_device_done(lm_gen *g);
 
 #endif

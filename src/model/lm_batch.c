@@ -196,6 +196,8 @@ xs_tensor lm_batch_audio_logits(const lm_batch *b, int r) { return row_of(&b->au
 xs_tensor lm_batch_pick_slot(const lm_batch *b, int j, int r) {
     return lm_slot(&b->sampled, j * b->cap + r);
 }
+xs_tensor lm_batch_ids(const lm_batch *b) { return b->ids; }
+xs_tensor lm_batch_sampled(const lm_batch *b) { return b->sampled; }
 xs_tensor lm_batch_step_slot(const lm_batch *b, int r) { return lm_slot(&b->steps, r); }
 xs_tensor lm_batch_sampled_row(const lm_batch *b, int j) {
     return xs_tensor_1d(XS_I32, (int32_t *)b->sampled.data + (int64_t)j * b->cap,
@@ -213,7 +215,7 @@ static xs_tensor column_of(const xs_tensor *t, int r) {
 
 xs_status lm_batch_stage(lm_batch *b, lm_exec *const *rows, int n, const int32_t *tokens,
                          const int32_t *steps) {
-    if (!b || !rows || !tokens) return xs_error(XS_ERR_ARG, "lm batch: stage: NULL argument");
+    if (!b || !rows) return xs_error(XS_ERR_ARG, "lm batch: stage: NULL argument");
     const lm_config *c = &b->m->cfg;
     const int nd = c->n_delays, cap = b->cap;
     if (n < 1 || n > cap)
@@ -224,21 +226,21 @@ xs_status lm_batch_stage(lm_batch *b, lm_exec *const *rows, int n, const int32_t
         for (int q = 0; q < r; q++)
             if (rows[q] == rows[r])
                 return xs_error(XS_ERR_ARG, "lm batch: rows %d and %d are the same session", q, r);
-        for (int k = 0; k < nd; k++) {
+        for (int k = 0; tokens && k < nd; k++) {
             int32_t t = tokens[(size_t)r * nd + k], hi = k == 0 ? c->text_card : c->card;
             if (t < -1 || t > hi)
                 return xs_error(XS_ERR_ARG, "lm: token %d of stream %d out of range (-1..%d)", t,
                                 k, hi);
         }
     }
-    for (int k = 0; k < nd; k++)
+    for (int k = 0; tokens && k < nd; k++)
         for (int r = 0; r < cap; r++)
             b->ids_host[k * cap + r] = r < n ? tokens[(size_t)r * nd + k] : -1;
     for (int r = 0; r < cap; r++) {
         b->pos_host[r] = r < n ? (int32_t)rows[r]->main_pos : 0;
         b->steps_host[r] = r < n && steps ? steps[r] : 0;
     }
-    XS_TRY(xs_tensor_upload(b->be, &b->ids, b->ids_host));
+    if (tokens) XS_TRY(xs_tensor_upload(b->be, &b->ids, b->ids_host));
     XS_TRY(xs_tensor_upload(b->be, &b->pos, b->pos_host));
     XS_TRY(xs_tensor_upload(b->be, &b->steps, b->steps_host));
     if (b->main_pe.data) {

@@ -28,6 +28,7 @@
 
 #include "backend/graph.h"
 #include "model/lm.h"
+#include "model/lm_window.h"
 
 #define LM_UNGENERATED (-2)
 
@@ -312,3 +313,38 @@ xs_status lm_gen_step(lm_gen *g, const int32_t *user_codes, int32_t *out, bool *
     if (!g) return xs_error(XS_ERR_ARG, "lm: step: no generator");
     return lm_gen_step_batch(g->ex.solo, &g, 1, user_codes, out, valid);
 }
+
+/* ---- a solo step inside a recorded frame (lm.h, frame_graph.c) ---------- */
+
+bool lm_gen_device_ready(const lm_gen *g) {
+    return g && !g->ex.taps && g->step >= lm_config_max_delay(&g->m->cfg) + 2 &&
+           g->step < INT32_MAX;
+}
+
+lm_batch *lm_gen_solo(lm_gen *g) { return g->ex.solo; }
+
+xs_status lm_gen_window_load(lm_gen *g, lm_window *w) {
+    return lm_window_load(w, g->cache, g->ct, g->step);
+}
+
+xs_status lm_gen_window_store(lm_gen *g, const lm_window *w) {
+    return lm_window_store(w, g->cache, g->ct, g->step);
+}
+
+xs_status lm_gen_device_stage(lm_gen *g) {
+    lm_exec *row = &g->ex;
+    int32_t step = (int32_t)g->step;
+    return lm_batch_stage(g->ex.solo, &row, 1, NULL, &step);
+}
+
+xs_status lm_gen_device_step(lm_gen *g) {
+    step_job j = {g->ex.solo, &g, 1};
+    return step_device(&j);
+}
+
+bool lm_gen_device_key(lm_gen *g, uint64_t *key) {
+    step_job j = {g->ex.solo, &g, 1};
+    return step_key(&j, key);
+}
+
+void lm_gen_device_done(lm_gen *g) { g->step++; }

@@ -232,4 +232,32 @@ xs_status mimi_tap_ct(mimi_scratch *sc, mimi_stream *s, const char *name, const 
 /* Record a transformer-side [T, C] tensor as [1, T, C] along axis 1. */
 xs_status mimi_tap_tc(mimi_stream *s, const char *name, const xs_tensor *x);
 
+/* ---- one streaming frame inside a recorded whole frame (frame_graph.c) ----
+ * The encode and decode calls of mimi_stream.c split so that another
+ * model's device work can sit between their device parts in ONE recording:
+ * mimi_frame_begin takes the stream's own scratch (fixed buffers for the
+ * recording, ~14 MiB for Moshi's Mimi) and stages everything (the pcm,
+ * both position ranges, an i32 [nq_dec, 1] slot for the decoder's codes,
+ * which the caller fills on the device); the two device parts are ops only;
+ * mimi_frame_end advances the host counters (when ok) and releases the
+ * scratch. Between begin and end nothing else may use the stream. */
+typedef struct mimi_frame {
+    mimi_stream *s;
+    mimi_scratch *sc;
+    int n0, nq_enc, nq_dec;
+    int64_t T_enc, T_dec;
+    xs_tensor pcm, enc_pos, codes, dec_pos; /* staged; codes: the decoder's input */
+} mimi_frame;
+
+/* One-frame calls can be recorded: no taps, replicate padding primed. */
+bool mimi_frame_ready(const mimi_stream *s);
+xs_status mimi_frame_begin(mimi_stream *s, const float *pcm, int nq_enc, int nq_dec,
+                           mimi_frame *f);
+/* codes: i32 [nq_enc, 1] / pcm [1, frame]: scratch views, the same every run. */
+xs_status mimi_frame_encode_device(mimi_frame *f, xs_tensor *codes);
+xs_status mimi_frame_decode_device(mimi_frame *f, xs_tensor *pcm);
+/* Fold what a recording of the two device parts depends on into key. */
+uint64_t mimi_frame_key(const mimi_frame *f, uint64_t key);
+void mimi_frame_end(mimi_frame *f, bool ok);
+
 #endif

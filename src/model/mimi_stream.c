@@ -559,3 +559,74 @@ xs_status mimi_stream_state_dump(const mimi_stream *s, float *dst) {
     dst[off++] = s->downsample_primed ? 1.0f : 0.0f;
     return XS_OK;
 }
+
+/* ---- one frame inside a recorded whole frame (mimi_internal.h) ---------- */
+
+bool mimi_frame_ready(const mimi_stream *s) {
+    return s && !s->taps && s->downsample_primed;
+}
+
+xs_status mimi_frame_begin(mimi_stream *s, const float *pcm, int nq_enc, int nq_dec,
+                           mimi_frame *f) {
+    memset(f, 0, sizeof *f);
+    if (!s || !pcm) return xs_error(XS_ERR_ARG, "mimi frame: NULL argument");
+    const mimi_config *c = &s->m->cfg;
+    if (nq_enc < 1 || nq_enc > c->n_q || nq_dec < 1 || nq_dec > c->n_q)
+        return xs_error(XS_ERR_ARG, "mimi frame: %d / %d codebooks (1..%d)", nq_enc, nq_dec,
+                        c->n_q);
+    const int64_t n = mimi_frame_samples(c);
+    f->s = s;
+    f->nq_enc = nq_enc;
+    f->nq_dec = nq_dec;
+    f->T_enc = n / mimi_hop(c);
+    f->T_dec = mimi_downsample_stride(c);
+    /* The stream's own scratch, not the model's shared one: the recording
+     * points at these buffers, which no other stream may regrow (that would
+     * drop the recording) or use on another queue meanwhile. */
+    f->sc = &s->scratch;
+    xs_status rc = mimi_tmp(f->sc, 1, n, &f->pcm);
+    if (rc == XS_OK) rc = xs_tensor_upload(s->m->be, &f->pcm, pcm);
+    if (rc == XS_OK) rc = mimi_positions_stage(f->sc, s->enc_pos, f->T_enc, NULL, &f->enc_pos);
+    if (rc == XS_OK) rc = mimi_tmp_dtype(f->sc, XS_I32, nq_dec, 1, &f->codes);
+    if (rc == XS_OK) rc = mimi_positions_stage(f->sc, s->dec_pos, f->T_dec, NULL, &f->dec_pos);
+    f->n0 = f->sc->n;
+    if (rc != XS_OK) mimi_frame_end(f, false);
+    return rc;
+}
+
+/* Both device parts start at slot n0: decode reuses encode's slots, whose
+ * contents (but for the codes, consumed in between) are dead by then. */
+xs_status mimi_frame_encode_device(mimi_frame *f, xs_tensor *codes) {
+    mimi_job j = {.sc = f->sc, .s = f->s, .n0 = f->n0, .n_codebooks = f->nq_enc,
+                  .in = f->pcm, .pos = f->enc_pos, .T = f->T_enc};
+    XS_TRY(encode_device(&j));
+    *codes = j.out;
+    return XS_OK;
+}
+
+xs_status mimi_frame_decode_device(mimi_frame *f, xs_tensor *pcm) {
+    mimi_job j = {.sc = f->sc, .s = f->s, .n0 = f->n0, .n_codebooks = f->nq_dec,
+                  .in = f->codes, .pos = f->dec_pos, .T = f->T_dec};
+    XS_TRY(decode_device(&j));
+    *pcm = j.out;
+    return XS_OK;
+}
+
+uint64_t mimi_frame_key(const mimi_frame *f, uint64_t key) {
+    mimi_job j = {.sc = f->sc, .s = f->s, .n_codebooks = f->nq_enc};
+    key = xs_graph_key_add(key, (uint64_t)(uintptr_t)f->s);
+    key = xs_graph_key_add(key, (uint64_t)f->nq_dec);
+    return xs_graph_key_add(key, job_key(&j, 1));
+}
+
+void mimi_frame_end(mimi_frame *f, bool ok) {
+    if (!f->sc) return;
+    if (ok) {
+        f->s->enc_pos += f->T_enc;
+        f->s->dec_pos += f->T_dec;
+        f->s->enc_frames++;
+        f->s->dec_frames++;
+    }
+    mimi_scratch_release(f->sc);
+    f->sc = NULL;
+}

@@ -10,6 +10,7 @@
 
 #include "backend/lanes.h"
 #include "core/status.h"
+#include "model/frame_graph.h"
 
 struct xswarm_session {
     xswarm_model *m;
@@ -30,6 +31,7 @@ struct xswarm_session {
     float *outq;
     size_t outq_len, outq_cap, outq_head;
     xswarm_batch *batch; /* the batch this session is a member of, or NULL */
+    xs_frame_graph *fg;  /* the recorded whole frame (frame_graph.h), made on first use */
 };
 
 /* struct xswarm_batch: members of one model stepped together. */
@@ -182,6 +184,7 @@ xs_status xs_pipe_session_new(xswarm_model *m, const lm_sampling *sampling, xs_t
 void xswarm_session_free(xswarm_session *s) {
     if (!s) return;
     if (s->batch) xswarm_batch_leave(s->batch, s);
+    xs_frame_graph_free(s->fg, s->m->be);
     lm_gen_free(s->gen);
     mimi_stream_free(s->ms);
     free(s->text);
@@ -331,6 +334,18 @@ xs_status xs_pipe_batch_frame(lm_batch *lb, xswarm_session *const *ss, int n,
             if (ss[j] == ss[i])
                 return xs_error(XS_ERR_ARG, "session frame: sessions %d and %d are the same", j, i);
     }
+    if (!lb && n == 1) { /* a solo session in the steady state: one recorded frame */
+        bool done = false;
+        XS_TRY(xs_frame_graph_run(&ss[0]->fg, ss[0]->m, ss[0]->ms, ss[0]->gen, pcm[0], out_pcm[0],
+                                  &info[0], &done));
+        if (done) {
+            XS_TRY(text_token(ss[0], info[0].step_out[0][0]));
+            ss[0]->frames++;
+            return XS_OK;
+        }
+    } else {
+        for (int i = 0; i < n; i++) XS_TRY(xs_frame_graph_leave(ss[i]->fg, ss[i]->gen));
+    }
     int *idx_all = malloc(2 * (size_t)n * sizeof *idx_all), *idx_first = idx_all + n, n_first = 0;
     if (!idx_all) return xs_error(XS_ERR_NOMEM, "session: out of memory");
     for (int i = 0; i < n; i++) {
@@ -373,6 +388,7 @@ xs_status xs_pipe_session_frame(xswarm_session *s, const float *pcm, float *out_
 lm_gen *xs_pipe_session_lm_gen(xswarm_session *s) { return s ? s->gen : NULL; }
 const char *xs_pipe_session_text(const xswarm_session *s) { return s->text ? s->text : ""; }
 int64_t xs_pipe_session_frames(const xswarm_session *s) { return s->frames; }
+struct xs_frame_graph *xs_pipe_session_frame_graph(const xswarm_session *s) { return s->fg; }
 
 /* ---- public session API ---------------------------------------------- */
 
@@ -403,6 +419,7 @@ xswarm_status xswarm_session_set_sampling(xswarm_session *s, int greedy, float t
     lm_gen_free(s->gen);
     s->gen = g;
     s->samp = smp;
+    xs_frame_graph_reset(s->fg);
     return XS_OK;
 }
 
@@ -493,6 +510,7 @@ xswarm_status xswarm_session_reset(xswarm_session *s) {
     if (!s) return xs_error(XS_ERR_ARG, "xswarm_session_reset: session is NULL");
     XS_TRY(mimi_stream_reset(s->ms));
     XS_TRY(lm_gen_reset(s->gen));
+    xs_frame_graph_reset(s->fg);
     s->frames = 0;
     s->text_len = s->text_pulled = 0;
     if (s->text) s->text[0] = 0;

@@ -88,5 +88,8 @@ lm_gen *xs_pipe_session_lm_gen(xswarm_session *s);
 const char *xs_pipe_session_text(const xswarm_session *s);
 /* Frames pushed so far. */
 int64_t xs_pipe_session_frames(const xswarm_session *s);
+/* The session's recorded whole frame (model/frame_graph.h), NULL until
+ * its first frame went through it (tests read its statistics). */
+struct xs_frame_graph *xs_pipe_session_frame_graph(const xswarm_session *s);
 
 #endif

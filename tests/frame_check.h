@@ -1,0 +1,121 @@
+/*
+ * frame_check.h — shared by test_pipeline_frame_path.c (CPU, the frame
+ * piece run eagerly) and test_cuda_frame_graph.c (the recorded frame):
+ * run a session frame by frame under one XSWARM_FRAME_GRAPH setting, with
+ * an optional reset mid-run, and compare two runs.
+ */
+#ifndef XS_TEST_FRAME_CHECK_H
+#define XS_TEST_FRAME_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/frame_graph.h"
+#include "model/session.h"
+#include "testutil.h"
+
+#define FC_MAX_STEPS 256
+
+typedef struct fc_run {
+    int n_steps, n_frames;
+    int32_t step_out[FC_MAX_STEPS][XS_PIPE_MAX_CODES];
+    int32_t codes[FC_MAX_STEPS][LM_MAX_STREAMS];
+    float *pcm;
+    int64_t n_pcm;
+    int64_t captures, launches, eager; /* the frame graph's, before any reset */
+    int frame_path;                    /* frames that went through the frame path */
+} fc_run;
+
+/* frames of in on backend be (mode: XSWARM_FRAME_GRAPH), sampled with seed
+ * (greedy when seed == 0); after reset_at frames (0: never) the session is
+ * reset and fed from the first frame again. */
+static bool fc_session(xs_backend *be, const xs_bundle *b, const char *mode, uint64_t seed,
+                       int frames, int reset_at, const float *in, fc_run *o) {
+    memset(o, 0, sizeof *o);
+    setenv("XSWARM_FRAME_GRAPH", mode, 1);
+    xswarm_model *m = NULL;
+    xs_status rc = xs_pipe_model_load(be, b, &m);
+    CHECK(rc == XS_OK, "%s/%s: load: %s", be->iface->name, mode, xs_error_msg());
+    if (rc != XS_OK) return false;
+    lm_sampling smp;
+    lm_sampling_from_config(&smp, &m->lm->cfg);
+    smp.greedy = seed == 0;
+    smp.seed = seed;
+    xswarm_session *s = NULL;
+    rc = xs_pipe_session_new(m, &smp, NULL, &s);
+    CHECK(rc == XS_OK, "session: %s", xs_error_msg());
+    o->pcm = calloc((size_t)FC_MAX_STEPS * XSWARM_FRAME_SAMPLES, sizeof *o->pcm);
+    bool ok = rc == XS_OK && o->pcm;
+    for (int f = 0, src = 0; ok && f < frames; f++, src++) {
+        if (reset_at && f == reset_at) {
+            xs_frame_graph_stats(xs_pipe_session_frame_graph(s), &o->captures, &o->launches,
+                                 &o->eager);
+            ok = xswarm_session_reset(s) == XS_OK;
+            src = 0;
+        }
+        xs_pipe_frame_info info;
+        rc = ok ? xs_pipe_session_frame(s, in + (int64_t)src * XSWARM_FRAME_SAMPLES,
+                                        o->pcm + o->n_pcm, &info)
+                : XS_ERR_ARG;
+        if (rc != XS_OK) {
+            CHECK(0, "%s/%s: frame %d: %s", be->iface->name, mode, f, xs_error_msg());
+            ok = false;
+            break;
+        }
+        o->n_pcm += (int64_t)info.n_out_frames * XSWARM_FRAME_SAMPLES;
+        memcpy(o->codes[f], info.frame_codes, sizeof info.frame_codes);
+        o->frame_path += info.enc_ms == 0 && info.dec_ms == 0 && info.n_steps == 1;
+        for (int k = 0; k < info.n_steps && o->n_steps < FC_MAX_STEPS; k++)
+            memcpy(o->step_out[o->n_steps++], info.step_out[k], sizeof info.step_out[k]);
+        o->n_frames++;
+    }
+    if (!reset_at)
+        xs_frame_graph_stats(xs_pipe_session_frame_graph(s), &o->captures, &o->launches,
+                             &o->eager);
+    xswarm_session_free(s);
+    xswarm_model_free(m);
+    unsetenv("XSWARM_FRAME_GRAPH");
+    return ok;
+}
+
+/* Same tokens and codes; pcm within tol (0: bit-identical). */
+static void fc_compare(const char *what, const fc_run *a, const fc_run *b, double tol) {
+    CHECK(a->n_steps == b->n_steps && a->n_steps > 0, "%s: %d vs %d steps", what, a->n_steps,
+          b->n_steps);
+    int bad = 0, first = -1;
+    for (int i = 0; i < a->n_steps && i < b->n_steps; i++)
+        if (memcmp(a->step_out[i], b->step_out[i], sizeof a->step_out[i])) {
+            bad++;
+            if (first < 0) first = i;
+        }
+    CHECK(bad == 0, "%s: %d step_out rows differ (first: step %d)", what, bad, first);
+    bad = 0;
+    for (int f = 0; f < a->n_frames && f < b->n_frames; f++)
+        bad += memcmp(a->codes[f], b->codes[f], sizeof a->codes[f]) != 0;
+    CHECK(bad == 0, "%s: %d frames with other user codes", what, bad);
+    CHECK(a->n_pcm == b->n_pcm && a->n_pcm > 0, "%s: %lld vs %lld samples", what,
+          (long long)a->n_pcm, (long long)b->n_pcm);
+    if (a->n_pcm == b->n_pcm) {
+        double e = test_max_abs_diff(a->pcm, b->pcm, a->n_pcm);
+        CHECK(e <= tol, "%s: pcm max abs diff %.3g (want <= %.3g)", what, e, tol);
+        fprintf(stderr, "%s: %d steps identical, pcm max abs diff %.3g\n", what, a->n_steps, e);
+    }
+}
+
+/* A reset mid-run replays the first frames: the steps after the reset
+ * equal the run's first ones (steps_before: steps done before the reset). */
+static void fc_check_reset(const char *what, const fc_run *r, int steps_before) {
+    int n = r->n_steps - steps_before, bad = 0;
+    for (int i = 0; i < n; i++)
+        bad += memcmp(r->step_out[i], r->step_out[steps_before + i], sizeof r->step_out[i]) != 0;
+    CHECK(n > 0 && bad == 0, "%s: after the reset %d of %d steps differ from the first run", what,
+          bad, n);
+}
+
+static void fc_free(fc_run *r) {
+    free(r->pcm);
+    r->pcm = NULL;
+}
+
+#endif
