@@ -78,7 +78,9 @@ typedef struct xs_an_metrics {
     double voiced_cen_hz;       /* median centroid of voiced frames under 4 kHz (formant region) */
     double rate_fit_octaves;    /* joint pitch+tempo fit of a rate change (octaves, > 0 fast) */
     double rate_fit_gain;       /* chi-square gained by that fit over "no change" */
-    double f1_hz, f2_hz;        /* median first two formants (LPC) of loud voiced frames */
+    double f1_hz, f2_hz, f3_hz; /* median first three formants (LPC) of loud voiced frames */
+    double formant_scale;       /* formant spacing against an adult male's, octaves (0 unmeasured) */
+    double formant_fit;         /* fraction of voiced frames resolved at the best ceiling (0..1) */
     double rolloff_hz;          /* frequency under which 99% of the speech energy lies */
     double tone_prominence_db, tone_hz, tone_persistence, tone_persistence_quiet;
     double tone_tracking;       /* tone level drop / signal level drop, loud to quiet (~1 voice, ~0 hum) */

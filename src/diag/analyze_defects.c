@@ -248,6 +248,77 @@ static void det_time_structure(an_ctx *c, bool block_rev, bool dropouts) {
     }
 }
 
+/* Wrong rate (sample-rate mismatch). Resampling scales pitch, formants and
+ * tempo by one factor; a speaker's sex moves pitch by ~an octave but the
+ * formants by only ~0.2 octave, and tempo not at all. Each cue is scored in
+ * octaves from its mode under each sex (pitch 115 / 210 Hz, spread 0.3;
+ * formant scale 0 / +0.2, spread 0.15 — analyze_formants.c; tempo
+ * 5 syllables/s, spread 0.35), one factor is fitted to all of them, and a
+ * rate change is reported when the fit is > 0.35 octave off and explains
+ * much more than "no change" (chi-square gain >= 4). The formant cue is
+ * what tells a slowed high voice from a low one and a creaky voice from a
+ * slowed one: without it (unmeasured, or audio with another major defect
+ * that can bend it) the older rules apply: pitch and centroid outside the
+ * human range, or pitch + tempo on the fast side only. */
+static void det_wrong_rate(an_ctx *c) {
+    xs_analysis *a = c->a;
+    xs_an_metrics *m = &a->m;
+    bool other_major = false;
+    for (int i = 0; i < a->n_defects; i++) other_major = other_major || a->defects[i].severity >= XS_AN_MAJOR;
+    const double f0 = m->pitch_median_hz, ce = m->centroid_hz;
+    const bool formants = m->formant_fit > 0 && !other_major;
+    if (!formants) {
+        double p = f0 < 85 ? log2(f0 / 85) : f0 > 270 ? log2(f0 / 270) : 0;
+        double q = ce < 300 ? log2(ce / 300) : ce > 1100 ? log2(ce / 1100) : 0;
+        double z = p + q;
+        if (fabs(z) > 0.12) {
+            xs_an_defect *d = an_add_defect(a, "wrong_rate", XS_AN_MAJOR, clamp01(fabs(z) / 0.4));
+            if (d) {
+                d->factor = (float)pow(2.0, z > 0 ? z + 0.3 : z - 0.3);
+                an_defect_add_time(d, 0, m->duration_s);
+                snprintf(d->detail, sizeof d->detail, "%s: pitch %.0f Hz, centroid %.0f Hz",
+                         z > 0 ? "too fast/high" : "too slow/low", f0, ce);
+            }
+            return;
+        }
+        /* Holes and splices add envelope peaks: tempo only on audio with
+         * no other major defect. */
+        if (other_major) return;
+    }
+    const double sp = 0.3, sf = 0.15, ss = 0.35, pmode[2] = {115.0, 210.0}, fmode[2] = {0.0, 0.2};
+    const double ds = m->syllable_hz > 0 ? log2(m->syllable_hz / 5.0) : 0;
+    /* Slow tempo is no evidence either way (and the syllable counter
+     * merges nuclei on fast audio): tempo counts on the fast side only. */
+    const double wp = 1.0 / (sp * sp), wf = formants ? 1.0 / (sf * sf) : 0, ws = ds > 0 ? 1.0 / (ss * ss) : 0;
+    double best_c = 1e9, best_r = 0, c0 = 1e9;
+    for (int g = 0; g < 2; g++) {
+        double dp = log2(f0 / pmode[g]), df = m->formant_scale - fmode[g];
+        double r = (wp * dp + wf * df + ws * ds) / (wp + wf + ws);
+        double cg = wp * (dp - r) * (dp - r) + wf * (df - r) * (df - r) + ws * (ds - r) * (ds - r);
+        double c0g = wp * dp * dp + wf * df * df + ws * ds * ds;
+        if (cg < best_c) best_c = cg, best_r = r;
+        if (c0g < c0) c0 = c0g;
+    }
+    m->rate_fit_octaves = best_r;
+    m->rate_fit_gain = c0 - best_c;
+    /* Without formants only the fast side: slow pitch + slow tempo is a
+     * plausible low, unhurried voice. */
+    bool off = formants ? fabs(best_r) > 0.35 : best_r > 0.35;
+    if (!off || m->rate_fit_gain < 4.0) return;
+    xs_an_defect *d = an_add_defect(a, "wrong_rate", XS_AN_MAJOR, clamp01((m->rate_fit_gain - 2) / 6));
+    if (!d) return;
+    d->factor = (float)pow(2.0, best_r);
+    an_defect_add_time(d, 0, m->duration_s);
+    if (formants)
+        snprintf(d->detail, sizeof d->detail,
+                 "too %s: pitch %.0f Hz, formants %+.2f octave, %.1f syllables/s fit a x%.2f rate change",
+                 best_r > 0 ? "fast/high" : "slow/low", f0, m->formant_scale, m->syllable_hz, d->factor);
+    else
+        snprintf(d->detail, sizeof d->detail,
+                 "too fast: pitch %.0f Hz and %.1f syllables/s both fit a x%.2f speed-up", f0,
+                 m->syllable_hz, d->factor);
+}
+
 /* Spectral and excitation structure: noise, tones, garbling, wrong rate. */
 static void det_spectral(an_ctx *c) {
     xs_analysis *a = c->a;
@@ -324,64 +395,8 @@ static void det_spectral(an_ctx *c) {
             snprintf(d->detail, sizeof d->detail, "%s", why);
         }
     }
-    /* Wrong rate: pitch and spectral centroid outside the human range, in
-     * octaves beyond the edges. A slowed high voice can pass for a low one
-     * (and the reverse), hence the confidence. */
     if (m->pitch_median_hz <= 0 || why) return;
-    double f0 = m->pitch_median_hz, ce = m->centroid_hz;
-    double p = f0 < 85 ? log2(f0 / 85) : f0 > 270 ? log2(f0 / 270) : 0;
-    double q = ce < 300 ? log2(ce / 300) : ce > 1100 ? log2(ce / 1100) : 0;
-    double z = p + q;
-    if (fabs(z) > 0.12) {
-        xs_an_defect *d = an_add_defect(a, "wrong_rate", XS_AN_MAJOR, clamp01(fabs(z) / 0.4));
-        if (d) {
-            d->factor = (float)pow(2.0, z > 0 ? z + 0.3 : z - 0.3);
-            an_defect_add_time(d, 0, m->duration_s);
-            snprintf(d->detail, sizeof d->detail, "%s: pitch %.0f Hz, centroid %.0f Hz",
-                     z > 0 ? "too fast/high" : "too slow/low", f0, ce);
-        }
-        return;
-    }
-    /* Pitch and tempo together. Resampling moves pitch and syllable rate by
-     * the same factor; a speaker's sex moves pitch only. Fit both cues
-     * (octaves from a male 115 Hz / female 210 Hz mode, and from 5
-     * syllables/s, each with a ~0.3 octave spread between speakers) with
-     * one factor under each sex, and report when the best fit explains
-     * much more than "no change". Only the fast side: speakers can talk
-     * slowly at will (read speech, hesitation), but hardly faster than 7
-     * syllables/s, so slow tempo is no evidence of a slowed file. */
-    if (m->syllable_hz <= 0) return;
-    /* Holes and splices add envelope peaks: tempo is only read on audio
-     * with no other major defect. */
-    for (int i = 0; i < a->n_defects; i++)
-        if (a->defects[i].severity >= XS_AN_MAJOR) return;
-    /* Spreads: pitch 0.3 octave around each mode; tempo 0.35 octave, since
-     * languages differ too (syllable-timed Spanish or Japanese run ~0.3
-     * octave faster than English: an espeak Spanish voice at a normal
-     * 160 wpm measures 7.8 syllables/s). The fitted factor weighs each cue
-     * by its precision. */
-    const double sp = 0.3, ss = 0.35, modes[2] = {115.0, 210.0};
-    const double wp = 1.0 / (sp * sp), ws = 1.0 / (ss * ss);
-    double ds = log2(m->syllable_hz / 5.0), best_c = 1e9, best_r = 0, c0 = 1e9;
-    for (int g = 0; g < 2; g++) {
-        double dp = log2(f0 / modes[g]), r = (wp * dp + ws * ds) / (wp + ws);
-        double cg = wp * (dp - r) * (dp - r) + ws * (ds - r) * (ds - r);
-        double c0g = wp * dp * dp + ws * ds * ds;
-        if (cg < best_c) best_c = cg, best_r = r;
-        if (c0g < c0) c0 = c0g;
-    }
-    m->rate_fit_octaves = best_r;
-    m->rate_fit_gain = c0 - best_c;
-    if (best_r > 0.35 && m->rate_fit_gain >= 4.0) {
-        xs_an_defect *d = an_add_defect(a, "wrong_rate", XS_AN_MAJOR, clamp01((m->rate_fit_gain - 2) / 6));
-        if (d) {
-            d->factor = (float)pow(2.0, best_r);
-            an_defect_add_time(d, 0, m->duration_s);
-            snprintf(d->detail, sizeof d->detail,
-                     "too fast: pitch %.0f Hz and %.1f syllables/s both fit a x%.2f speed-up", f0,
-                     m->syllable_hz, d->factor);
-        }
-    }
+    det_wrong_rate(c);
 }
 
 /* Whole-file reversal, judged last: only on audio with no other defect

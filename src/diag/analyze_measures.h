@@ -44,7 +44,8 @@ int am_click_period(const float *x, int64_t n, int pmin, int pmax, double *frac_
 /* Rate cues (analyze_rate.c): syllable rate, fricative and voiced-formant
  * centroids, 99% energy roll-off; into c->a->m. */
 void am_rate_cues(an_ctx *c);
-/* Median F1, F2 (LPC) of loud voiced frames into c->a->m (0 if too few). */
+/* Median F1, F2, F3 (LPC roots) of loud voiced frames and the formant
+ * scale into c->a->m (analyze_formants.c; 0 if too few frames). */
 void am_formants(an_ctx *c);
 /* Spectral change across `block` edges over change at other 10 ms points
  * (both sides sounding): ~1 continuous, > 1 for frames spliced out of order. */

@@ -3,10 +3,11 @@
  *   - rate cues. Resampling scales every frequency AND every duration by
  *     the same factor: pitch, formants, fricative hiss and syllable rate
  *     move together, while a speaker's sex moves mostly pitch. The
- *     wrong_rate detector fits pitch + syllable rate jointly; formants
- *     (LPC F1/F2), fricative and voiced centroids and the 99% roll-off are
- *     reported as metrics only (on held-out voices they varied as much
- *     between voices and channels as a 3/2 rate change);
+ *     wrong_rate detector fits pitch + syllable rate jointly with the
+ *     formant scale (analyze_formants.c); fricative and voiced centroids
+ *     and the 99% roll-off are reported as metrics only (on held-out
+ *     voices they varied as much between voices and channels as a 3/2
+ *     rate change);
  *   - splice ratio: frames spliced out of order (garbled) vs holes
  *     (dropouts), by spectral-envelope jumps folded on the 80 ms grid.
  */
@@ -205,83 +206,4 @@ double am_splice_ratio(const float *x, int64_t n, int block, double speech_db) {
         else if (mean[q] > m2) m2 = mean[q];
     }
     return med > 0 ? 0.5 * (m1 + m2) / med : 1.0;
-}
-
-/* Formants F1, F2 of one frame: LPC (order 10 at 8 kHz: 5 resonances
- * under 4 kHz) by autocorrelation + Levinson-Durbin, then the first two
- * peaks of the LPC envelope above 200 Hz (no root finding needed). */
-#define AN_LPC_RATE 8000
-#define AN_LPC_ORDER 10
-#define AN_LPC_WIN 200 /* 25 ms */
-static bool lpc_formants(const float *y, double *f1, double *f2) {
-    double w[AN_LPC_WIN], r[AN_LPC_ORDER + 1], a[AN_LPC_ORDER + 1], tmp[AN_LPC_ORDER + 1];
-    for (int i = 0; i < AN_LPC_WIN; i++) {
-        double pre = i > 0 ? y[i] - 0.9 * y[i - 1] : y[i] * 0.1; /* flatten the glottal tilt */
-        w[i] = pre * (0.54 - 0.46 * cos(2.0 * M_PI * i / (AN_LPC_WIN - 1)));
-    }
-    for (int k = 0; k <= AN_LPC_ORDER; k++) {
-        r[k] = 0;
-        for (int i = k; i < AN_LPC_WIN; i++) r[k] += w[i] * w[i - k];
-    }
-    if (r[0] <= 1e-12) return false;
-    r[0] *= 1.0001; /* a touch of white noise: keeps the recursion stable */
-    memset(a, 0, sizeof a);
-    a[0] = 1;
-    double err = r[0];
-    for (int i = 1; i <= AN_LPC_ORDER; i++) {
-        double acc = r[i];
-        for (int j = 1; j < i; j++) acc += a[j] * r[i - j];
-        double k = -acc / err;
-        memcpy(tmp, a, sizeof a);
-        for (int j = 1; j < i; j++) a[j] = tmp[j] + k * tmp[i - j];
-        a[i] = k;
-        err *= 1 - k * k;
-        if (err <= 0) return false;
-    }
-    /* Envelope on a 20 Hz grid; peaks = local maxima of 1/|A|. */
-    double prev2 = 0, prev = 0;
-    int found = 0;
-    for (int fi = 0; fi <= 200; fi++) {
-        double f = fi * 20.0, re = 0, im = 0;
-        for (int j = 0; j <= AN_LPC_ORDER; j++) {
-            re += a[j] * cos(2.0 * M_PI * f * j / AN_LPC_RATE);
-            im -= a[j] * sin(2.0 * M_PI * f * j / AN_LPC_RATE);
-        }
-        double g = 1.0 / (re * re + im * im + 1e-12);
-        if (fi >= 2 && prev > prev2 && prev > g && (fi - 1) * 20.0 >= 200.0) {
-            if (found == 0) *f1 = (fi - 1) * 20.0;
-            else if (found == 1) *f2 = (fi - 1) * 20.0;
-            if (++found == 2) return true;
-        }
-        prev2 = prev;
-        prev = g;
-    }
-    return false;
-}
-
-void am_formants(an_ctx *c) {
-    xs_analysis *a = c->a;
-    a->m.f1_hz = a->m.f2_hz = 0;
-    float *y = NULL;
-    int64_t ny = 0;
-    if (xs_audio_resample(c->x, c->n, XS_AN_RATE, AN_LPC_RATE, &y, &ny) != XS_OK) return;
-    float *v1 = malloc((size_t)a->n_frames * sizeof *v1), *v2 = malloc((size_t)a->n_frames * sizeof *v2);
-    int nv = 0;
-    for (int t = 0; v1 && v2 && t < a->n_frames; t++) {
-        if (a->pitch_hz[t] <= 0 || a->frame_db[t] < c->speech_db - 20) continue;
-        int64_t s = ((int64_t)t * XS_AN_HOP + XS_AN_NFFT / 2) * AN_LPC_RATE / XS_AN_RATE - AN_LPC_WIN / 2;
-        if (s < 0 || s + AN_LPC_WIN > ny) continue;
-        double f1 = 0, f2 = 0;
-        if (lpc_formants(y + s, &f1, &f2)) {
-            v1[nv] = (float)f1;
-            v2[nv++] = (float)f2;
-        }
-    }
-    if (nv >= 10) {
-        a->m.f1_hz = an_median(v1, nv);
-        a->m.f2_hz = an_median(v2, nv);
-    }
-    free(v1);
-    free(v2);
-    free(y);
 }

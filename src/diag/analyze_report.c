@@ -47,6 +47,7 @@ void xs_an_print_text(const xs_analysis *a, const char *file, void *stdio_file) 
                 m->pitch_median_hz);
     else
         fprintf(f, ", no pitch found");
+    if (m->formant_fit > 0) fprintf(f, ", formants %+.2f octave from an adult male's", m->formant_scale);
     fprintf(f, "\n");
 }
 
@@ -117,6 +118,9 @@ char *xs_an_json(const xs_analysis *a, const char *file) {
     add_num(mj, "rate_fit_gain", m->rate_fit_gain, 0.01);
     add_num(mj, "f1_hz", m->f1_hz, 1);
     add_num(mj, "f2_hz", m->f2_hz, 1);
+    add_num(mj, "f3_hz", m->f3_hz, 1);
+    add_num(mj, "formant_scale", m->formant_scale, 0.001);
+    add_num(mj, "formant_fit", m->formant_fit, 0.01);
     add_num(mj, "fric_hz", m->fric_hz, 1);
     add_num(mj, "voiced_cen_hz", m->voiced_cen_hz, 1);
     add_num(mj, "rolloff_hz", m->rolloff_hz, 1);
