@@ -599,7 +599,14 @@ xs_status mimi_frame_begin(mimi_stream *s, const float *pcm, int nq_enc, int nq_
 xs_status mimi_frame_encode_device(mimi_frame *f, xs_tensor *codes) {
     mimi_job j = {.sc = f->sc, .s = f->s, .n0 = f->n0, .n_codebooks = f->nq_enc,
                   .in = f->pcm, .pos = f->enc_pos, .T = f->T_enc};
-    XS_TRY(encode_device(&j));
+    /* encode_device points enc_out at this frame's buffer; the stream's own
+     * encode recording still writes where enc_out pointed when it was
+     * recorded, so keep that for the next mimi_encode (regression:
+     * test_session_batch, a session leaving and rejoining a batch) */
+    const xs_tensor keep = f->s->enc_out;
+    xs_status rc = encode_device(&j);
+    f->s->enc_out = keep;
+    XS_TRY(rc);
     *codes = j.out;
     return XS_OK;
 }
@@ -607,7 +614,10 @@ xs_status mimi_frame_encode_device(mimi_frame *f, xs_tensor *codes) {
 xs_status mimi_frame_decode_device(mimi_frame *f, xs_tensor *pcm) {
     mimi_job j = {.sc = f->sc, .s = f->s, .n0 = f->n0, .n_codebooks = f->nq_dec,
                   .in = f->codes, .pos = f->dec_pos, .T = f->T_dec};
-    XS_TRY(decode_device(&j));
+    const xs_tensor keep = f->s->dec_out; /* as in mimi_frame_encode_device */
+    xs_status rc = decode_device(&j);
+    f->s->dec_out = keep;
+    XS_TRY(rc);
     *pcm = j.out;
     return XS_OK;
 }
