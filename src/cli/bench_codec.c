@@ -175,6 +175,26 @@ int cmd_bench_codec(int argc, char **argv) {
             tt[f - warm] = c - a;
         }
     }
+    /* XSWARM_CUDA_PROF=1: a few more frames, each half behind a stall kernel so
+     * its ops run back to back and the event pairs time kernels, not launch
+     * latency (as `bench lm` does); p50 - busy = the GPU's idle time. */
+    const char *prof = getenv("XSWARM_CUDA_PROF");
+    if (rc == 0 && xs_backend_is_cuda(be) && prof && strcmp(prof, "0")) {
+        const int pframes = 3;
+        double busy_ms = 0;
+        xs_status pst = xs_cuda_prof_begin(be);
+        for (int f = 0; pst == XS_OK && f < pframes; f++) {
+            pst = xs_cuda_stall(be, 20.0);
+            if (pst == XS_OK) pst = mimi_encode(s, x + (int64_t)(f % total) * FS, FS, K, codes);
+            if (pst == XS_OK) pst = xs_cuda_stall(be, 20.0);
+            if (pst == XS_OK) pst = mimi_decode(s, codes, 1, K, y);
+        }
+        if (pst != XS_OK) fprintf(stderr, "bench codec: profile: %s\n", xs_error_msg());
+        if (xs_cuda_prof_end(be, stdout, pframes, &busy_ms) != XS_OK)
+            fprintf(stderr, "bench codec: profile: %s\n", xs_error_msg());
+        else
+            printf("  profile: GPU busy %.3f ms per frame (encode + decode)\n", busy_ms);
+    }
     if (rc) {
         cli_fail("bench codec");
     } else {
