@@ -9,9 +9,10 @@
  * so both hold the same values. Skips (77) where no CUDA GPU is usable.
  * Run it with XSWARM_CUDA_ATTN=old too: both kernels must pass.
  *
- * XSWARM_ATTN_BENCH=1 also times attention_rows alone over full 3000-slot
- * caches (32 heads x 128, q8_0 and bf16, B = 1, 32, 80 sessions): us per
- * call and GB/s of K and V read (a benchmark, printed, not checked).
+ * XSWARM_ATTN_BENCH=1 also times attention_rows alone (q8_0 and bf16): full
+ * 3000-slot caches (32 heads x 128, B = 1, 32, 80 sessions), the same ring
+ * with 35 filled slots and the depformer's 8-slot ring (16 heads x 64), B = 1
+ * and 80: us per call and GB/s of K and V visible (printed, not checked).
  */
 #include <math.h>
 #include <stdio.h>
@@ -117,83 +118,43 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-#define BENCH_CAP 3000
-#define BENCH_HEADS 32
-#define BENCH_DIM 128
 #define BENCH_MAXB 80
 
-/* B caches of dtype dt, every slot filled (positions 0..cap-1), queries at
- * position cap-1 (all visible); prints us per call and GB/s of KV read. */
-static xs_status bench_one(xs_backend *be, xs_dtype dt, int B, const xs_tensor *k,
-                           const xs_tensor *v, const xs_tensor *ps) {
-    const int64_t width = BENCH_HEADS * BENCH_DIM, nb = B;
+typedef struct bench_case {
+    const char *name;
+    int64_t cap, heads, dim, filled; /* positions 0..filled-1 stored; query at filled-1 */
+    int reps;
+} bench_case;
+
+/* The full 7B window (the bandwidth case), early conversation (B = 1 must
+ * stay fast there) and the depformer's ring. */
+static const bench_case k_bench[] = {
+    {"7B full 3000", 3000, 32, 128, 3000, 20},
+    {"7B 35 filled", 3000, 32, 128, 35, 200},
+    {"depformer 8", 8, 16, 64, 8, 200},
+};
+
+/* B caches of dtype dt filled as bc says (the same k/v rows each), queries
+ * at the last position; prints us per call and GB/s of K and V visible. */
+static xs_status bench_one(xs_backend *be, const bench_case *bc, xs_dtype dt, int B) {
+    const int64_t width = bc->heads * bc->dim, nb = B, n = bc->filled;
+    const int64_t step = n < 100 ? n : 100; /* kv_store's "later row wins" scan is quadratic */
     xs_kv_cache caches[BENCH_MAXB];
     const xs_kv_cache *cp[BENCH_MAXB];
     memset(caches, 0, sizeof caches);
-    xs_tensor q = {0}, y = {0}, pq = {0};
-    int64_t qs[2] = {nb, width};
-    xs_status rc = xs_tensor_alloc(be, XS_F32, 2, qs, &q);
-    if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_F32, 2, qs, &y);
-    if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_I32, 1, &nb, &pq);
-    float *qh = malloc((size_t)(nb * width) * sizeof *qh);
-    int32_t pv[BENCH_MAXB];
-    if (!qh && rc == XS_OK) rc = xs_error(XS_ERR_NOMEM, "bench: out of memory");
-    if (rc == XS_OK) {
-        test_fill_uniform(qh, nb * width, 5, -2.0f, 2.0f);
-        for (int b = 0; b < B; b++) pv[b] = BENCH_CAP - 1;
-        rc = xs_tensor_upload(be, &q, qh);
-    }
-    if (rc == XS_OK) rc = xs_tensor_upload(be, &pq, pv);
-    for (int b = 0; b < B && rc == XS_OK; b++) {
-        rc = xs_kv_cache_alloc_dtype(be, BENCH_CAP, width, dt, &caches[b]);
-        /* 100 rows a store: kv_store's "later row wins" scan is quadratic */
-        for (int64_t r = 0; r < BENCH_CAP && rc == XS_OK; r += 100) {
-            xs_tensor kb = xs_tensor_slice(k, 0, r, 100), vb = xs_tensor_slice(v, 0, r, 100);
-            xs_tensor pb = xs_tensor_slice(ps, 0, r, 100);
-            rc = xs_op_kv_store(be, &caches[b], &kb, &vb, &pb);
-        }
-        cp[b] = &caches[b];
-    }
-    const float scale = 1.0f / sqrtf((float)BENCH_DIM);
-    const int reps = 20;
-    double t0 = 0.0, t1 = 0.0;
-    for (int it = 0; it < reps + 3 && rc == XS_OK; it++) {
-        if (it == 3) {
-            rc = be->iface->synchronize(be);
-            t0 = now_s();
-        }
-        if (rc == XS_OK)
-            rc = xs_op_attention_rows(be, &y, &q, cp, B, &pq, BENCH_HEADS, BENCH_CAP, scale);
-    }
-    if (rc == XS_OK) rc = be->iface->synchronize(be);
-    t1 = now_s();
-    if (rc == XS_OK) {
-        const double us = (t1 - t0) / reps * 1e6;
-        const double row = dt == XS_Q8_0 ? (double)width / 32 * 34 : (double)width * 2;
-        const double bytes = 2.0 * B * BENCH_CAP * row;
-        const char *e = getenv("XSWARM_CUDA_ATTN");
-        printf("attn bench %-4s kernel %-3s B=%2d: %9.1f us/call  %7.1f GB/s of KV (%.1f MB)\n",
-               xs_dtype_name(dt), e && !strcmp(e, "old") ? "old" : "new", B, us,
-               bytes / (us * 1e-6) / 1e9, bytes / 1e6);
-    }
-    for (int b = 0; b < B; b++) xs_kv_cache_free(be, &caches[b]);
-    xs_tensor_free(be, &q);
-    xs_tensor_free(be, &y);
-    xs_tensor_free(be, &pq);
-    free(qh);
-    return rc;
-}
-
-static void bench_all(xs_backend *be) {
-    const int64_t width = BENCH_HEADS * BENCH_DIM, n = BENCH_CAP;
-    int64_t ks[2] = {n, width};
-    xs_tensor k = {0}, v = {0}, ps = {0};
+    xs_tensor k = {0}, v = {0}, ps = {0}, q = {0}, y = {0}, pq = {0};
+    int64_t ks[2] = {n, width}, qs[2] = {nb, width};
     float *h = malloc((size_t)(n * width) * sizeof *h);
+    float *qh = malloc((size_t)(nb * width) * sizeof *qh);
     int32_t *pv = malloc((size_t)n * sizeof *pv);
-    xs_status rc = h && pv ? XS_OK : xs_error(XS_ERR_NOMEM, "bench: out of memory");
+    int32_t pqv[BENCH_MAXB];
+    xs_status rc = h && qh && pv ? XS_OK : xs_error(XS_ERR_NOMEM, "bench: out of memory");
     if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_F32, 2, ks, &k);
     if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_F32, 2, ks, &v);
     if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_I32, 1, &n, &ps);
+    if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_F32, 2, qs, &q);
+    if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_F32, 2, qs, &y);
+    if (rc == XS_OK) rc = xs_tensor_alloc(be, XS_I32, 1, &nb, &pq);
     if (rc == XS_OK) {
         test_fill_uniform(h, n * width, 41, -1.0f, 1.0f);
         rc = xs_tensor_upload(be, &k, h);
@@ -202,18 +163,72 @@ static void bench_all(xs_backend *be) {
         test_fill_uniform(h, n * width, 43, -1.0f, 1.0f);
         rc = xs_tensor_upload(be, &v, h);
     }
-    for (int64_t i = 0; i < n && pv; i++) pv[i] = (int32_t)i;
-    if (rc == XS_OK) rc = xs_tensor_upload(be, &ps, pv);
-    const xs_dtype dts[] = {XS_Q8_0, XS_BF16};
-    const int bs[] = {1, 32, 80};
-    for (int d = 0; d < 2 && rc == XS_OK; d++)
-        for (int i = 0; i < 3 && rc == XS_OK; i++) rc = bench_one(be, dts[d], bs[i], &k, &v, &ps);
-    CHECK(rc == XS_OK, "attention bench: %s", xs_error_msg());
+    if (rc == XS_OK) {
+        for (int64_t i = 0; i < n; i++) pv[i] = (int32_t)i;
+        rc = xs_tensor_upload(be, &ps, pv);
+    }
+    if (rc == XS_OK) {
+        test_fill_uniform(qh, nb * width, 5, -2.0f, 2.0f);
+        for (int b = 0; b < B; b++) pqv[b] = (int32_t)(n - 1);
+        rc = xs_tensor_upload(be, &q, qh);
+    }
+    if (rc == XS_OK) rc = xs_tensor_upload(be, &pq, pqv);
+    for (int b = 0; b < B && rc == XS_OK; b++) {
+        rc = xs_kv_cache_alloc_dtype(be, bc->cap, width, dt, &caches[b]);
+        for (int64_t r = 0; r < n && rc == XS_OK; r += step) {
+            const int64_t m = n - r < step ? n - r : step;
+            xs_tensor kb = xs_tensor_slice(&k, 0, r, m), vb = xs_tensor_slice(&v, 0, r, m);
+            xs_tensor pb = xs_tensor_slice(&ps, 0, r, m);
+            rc = xs_op_kv_store(be, &caches[b], &kb, &vb, &pb);
+        }
+        cp[b] = &caches[b];
+    }
+    const float scale = 1.0f / sqrtf((float)bc->dim);
+    double t0 = 0.0, t1 = 0.0;
+    for (int it = 0; it < bc->reps + 3 && rc == XS_OK; it++) {
+        if (it == 3) {
+            rc = be->iface->synchronize(be);
+            t0 = now_s();
+        }
+        if (rc == XS_OK)
+            rc = xs_op_attention_rows(be, &y, &q, cp, B, &pq, (int)bc->heads, bc->cap, scale);
+    }
+    if (rc == XS_OK) rc = be->iface->synchronize(be);
+    t1 = now_s();
+    if (rc == XS_OK) {
+        const double us = (t1 - t0) / bc->reps * 1e6;
+        const double row = dt == XS_Q8_0 ? (double)width / 32 * 34 : (double)width * 2;
+        const double bytes = 2.0 * B * (double)n * row;
+        const char *e = getenv("XSWARM_CUDA_ATTN");
+        printf("attn bench %-13s %-4s kernel %-3s B=%2d: %9.1f us/call  %7.1f GB/s of KV "
+               "(%.1f MB)\n",
+               bc->name, xs_dtype_name(dt), e && !strcmp(e, "old") ? "old" : "new", B, us,
+               bytes / (us * 1e-6) / 1e9, bytes / 1e6);
+    }
+    for (int b = 0; b < B; b++) xs_kv_cache_free(be, &caches[b]);
     xs_tensor_free(be, &k);
     xs_tensor_free(be, &v);
     xs_tensor_free(be, &ps);
+    xs_tensor_free(be, &q);
+    xs_tensor_free(be, &y);
+    xs_tensor_free(be, &pq);
     free(h);
+    free(qh);
     free(pv);
+    return rc;
+}
+
+static void bench_all(xs_backend *be) {
+    const xs_dtype dts[] = {XS_Q8_0, XS_BF16};
+    const int bs[] = {1, 32, 80};
+    xs_status rc = XS_OK;
+    for (size_t c = 0; c < sizeof k_bench / sizeof k_bench[0]; c++)
+        for (int d = 0; d < 2 && rc == XS_OK; d++)
+            for (int i = 0; i < 3 && rc == XS_OK; i++) {
+                if (c > 0 && bs[i] == 32) continue; /* small cases: B = 1 and 80 */
+                rc = bench_one(be, &k_bench[c], dts[d], bs[i]);
+            }
+    CHECK(rc == XS_OK, "attention bench: %s", xs_error_msg());
 }
 
 int main(void) {

@@ -278,7 +278,8 @@ xs_status cu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
  * Split over the ring ("flash decoding"): one decode query must read every
  * visible slot, and one block per (query, head) would leave most of the
  * GPU idle and serialize thousands of slot loads. So the slots are cut in
- * chunks of ATT_CHUNK; block (t*H + h, chunk) writes a partial result
+ * chunks of ATT_CHUNK (ATTW_CHUNK in the wide kernel below); block
+ * (t*H + h, chunk) writes a partial result
  * {m = max score, l = sum exp(score - m), o[D] = sum exp(score - m) v} to
  * the work buffer, and a second kernel merges the chunks:
  *   M = max m_c, L = sum l_c exp(m_c - M), y = sum o_c exp(m_c - M) / L.
@@ -524,7 +525,50 @@ __global__ void k_attention_part_rows(float *part, const float *q, cu_view qv, c
  * Used where 16 divides D and D / 16 divides 32 (D = 16 .. 512).
  */
 #define ATTW_VPL 16
+/* Tuning constants (issue 8, engineer attntune): overridable with -D so
+ * variants can be built and timed side by side; the defaults and the
+ * measured reason for them are in docs/PERF.md ("Attention over full KV
+ * caches with wide loads"). ATTW_CHUNK: slots per block (the old kernel
+ * keeps ATT_CHUNK); ATTW_THREADS: threads per block; ATTW_KU_*: slots per
+ * lane group whose raw K (or V) words are in flight together; ATTW_MINB:
+ * __launch_bounds__ minimum blocks per SM (0: none); ATTW_VEARLY: issue
+ * the chunk's first V batch together with its first K batch. A row's result
+ * depends on D and these constants only, never on B.
+ * Chosen (H100, 2026-11-26, 14 builds timed in two device calls): 256-slot
+ * chunks, 128 threads, 4 q8_0 / 2 bf16 slots in flight, 8 blocks per SM
+ * (64 registers: twice the resident warps of the 128-register kernel, which
+ * hides more latency than 8 slots in flight per lane group did). q8_0 at
+ * B = 80 over full caches 1481 -> 1135 us a call, bf16 1763 -> 1548 us;
+ * B = 1 full 38 -> 32 us, 35 filled slots 14.7 -> 12.1 us, depformer 7.7
+ * -> 6.7 us. 512-slot chunks were faster still at B = 80 (1029 us) but
+ * slower at B = 1 (41 us: too few blocks for one session); VEARLY spilled
+ * or lost; 256 threads per block lost. */
+#ifndef ATTW_CHUNK
+#define ATTW_CHUNK 256
+#endif
+#ifndef ATTW_THREADS
 #define ATTW_THREADS 128
+#endif
+#ifndef ATTW_KU_Q8
+#define ATTW_KU_Q8 4
+#endif
+#ifndef ATTW_KU_BF16
+#define ATTW_KU_BF16 2
+#endif
+#ifndef ATTW_KU_F32
+#define ATTW_KU_F32 2
+#endif
+#ifndef ATTW_MINB
+#define ATTW_MINB 8
+#endif
+#ifndef ATTW_VEARLY
+#define ATTW_VEARLY 0
+#endif
+#if ATTW_MINB > 0
+#define ATTW_BOUNDS __launch_bounds__(ATTW_THREADS, ATTW_MINB)
+#else
+#define ATTW_BOUNDS __launch_bounds__(ATTW_THREADS)
+#endif
 
 /* int8 byte k of w (offset binary: byte ^ 0x80) as an exact float without
  * I2F (quarter rate): into the mantissa of 2^23, minus 2^23 + 128. */
@@ -536,16 +580,16 @@ __device__ static inline float attw_i8(uint32_t wx, int k) {
 /* Raw loads of one lane's 16 values: KU = slots per lane group in flight. */
 template <typename KT> struct attw_raw;
 template <> struct attw_raw<cu_kv_q8> {
-    enum { KU = 8 };
+    enum { KU = ATTW_KU_Q8 };
     uint32_t w[5], sh; /* the aligned span, shift 0 or 16 bits */
     unsigned short d;
 };
 template <> struct attw_raw<uint16_t> {
-    enum { KU = 4 };
+    enum { KU = ATTW_KU_BF16 };
     uint32_t w[9], sh;
 };
 template <> struct attw_raw<float> {
-    enum { KU = 2 };
+    enum { KU = ATTW_KU_F32 };
     float x[ATTW_VPL];
 };
 
@@ -623,14 +667,14 @@ __device__ __forceinline__ void att_part_wide(float *part, const float *q, const
     enum { KU = attw_raw<KT>::KU };
     extern __shared__ float shw[];
     float *qh = shw, *vsum = shw + D; /* vsum[g * D + d]: stream g's V sum of dim d */
-    __shared__ float sc[ATT_CHUNK];
-    __shared__ unsigned char vis[ATT_CHUNK];
+    __shared__ float sc[ATTW_CHUNK];
+    __shared__ unsigned char vis[ATTW_CHUNK];
     __shared__ float red[32];
     __shared__ double redd[32];
     __shared__ int anynan;
     const int64_t th = blockIdx.x, t = th / H, h = th % H;
-    const int64_t s0 = (int64_t)blockIdx.y * ATT_CHUNK;
-    const int64_t ns = cap - s0 < ATT_CHUNK ? cap - s0 : ATT_CHUNK;
+    const int64_t s0 = (int64_t)blockIdx.y * ATTW_CHUNK;
+    const int64_t ns = cap - s0 < ATTW_CHUNK ? cap - s0 : ATTW_CHUNK;
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
     const int lps = (int)(D / ATTW_VPL), gpw = 32 / lps; /* lanes per slot, slots per warp */
     const int sub = lane % lps, g = wid * gpw + lane / lps, nstream = nw * gpw;
@@ -656,6 +700,15 @@ __device__ __forceinline__ void att_part_wide(float *part, const float *q, const
         const int64_t i = k0 + lane / lps + (int64_t)u * nstream;
         if (i < hi) attw_fetch(ck, (s0 + i) * hd + col, kr[u]);
     }
+    attw_raw<KT> vr[KU];
+    const int64_t v0 = lo + g;
+#if ATTW_VEARLY /* V's first batch too: both rounds' latency overlap */
+#pragma unroll
+    for (int u = 0; u < KU; u++) {
+        const int64_t i = v0 + (int64_t)u * nstream;
+        if (i < hi) attw_fetch(cv, (s0 + i) * hd + col, vr[u]);
+    }
+#endif
     const float *qr = q + cu_row_off(qv, t);
     const int64_t qs = cu_inner_stride(qv);
     for (int64_t d = threadIdx.x; d < D; d += blockDim.x) qh[d] = qr[(h * D + d) * qs];
@@ -696,14 +749,14 @@ __device__ __forceinline__ void att_part_wide(float *part, const float *q, const
             }
         }
     }
+#if !ATTW_VEARLY
     /* V of this stream's first KU slots: in flight during the softmax */
-    attw_raw<KT> vr[KU];
-    const int64_t v0 = lo + g;
 #pragma unroll
     for (int u = 0; u < KU; u++) {
         const int64_t i = v0 + (int64_t)u * nstream;
         if (i < hi) attw_fetch(cv, (s0 + i) * hd + col, vr[u]);
     }
+#endif
     __syncthreads();
     float mx = -INFINITY;
     for (int64_t i = threadIdx.x; i < ns; i += blockDim.x)
@@ -767,7 +820,7 @@ __device__ __forceinline__ void att_part_wide(float *part, const float *q, const
 }
 
 template <typename KT>
-__global__ void __launch_bounds__(ATTW_THREADS)
+__global__ void ATTW_BOUNDS
     k_attention_part_wide(float *part, const float *q, cu_view qv, const KT *ck, const KT *cv,
                           const int32_t *cpos, int64_t cpos_stride, int64_t cap,
                           const int32_t *pos, int64_t pos_stride, int64_t H, int64_t D,
@@ -777,7 +830,7 @@ __global__ void __launch_bounds__(ATTW_THREADS)
 }
 
 template <typename KT>
-__global__ void __launch_bounds__(ATTW_THREADS)
+__global__ void ATTW_BOUNDS
     k_attention_part_wide_rows(float *part, const float *q, cu_view qv, cu_rows_kv rc,
                                int64_t cap, const int32_t *pos, int64_t pos_stride, int64_t H,
                                int64_t D, int64_t context, float scale, float *ydirect) {
@@ -827,7 +880,9 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     const int64_t T = pos->shape[0], hd = cache->k.shape[1], cap = cache->capacity;
     const int64_t D = hd / n_heads;
     if (!T) return XS_OK;
-    const int64_t n_chunks = (cap + ATT_CHUNK - 1) / ATT_CHUNK;
+    const bool wide = attw_enabled() && attw_fits(D, cache);
+    const int64_t chunk = wide ? ATTW_CHUNK : ATT_CHUNK;
+    const int64_t n_chunks = (cap + chunk - 1) / chunk;
     if (T * n_heads > 2147483647LL || n_chunks > 65535)
         return xs_error(XS_ERR_UNSUPPORTED, "cuda attention: %lld rows x %d heads, capacity %lld",
                         (long long)T, n_heads, (long long)cap);
@@ -840,7 +895,7 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     float *yd = n_chunks == 1 ? (float *)y->data : NULL;
     const dim3 grid((unsigned)(T * n_heads), (unsigned)n_chunks);
     const size_t shm = (size_t)D * sizeof(float);
-    if (attw_enabled() && attw_fits(D, cache)) {
+    if (wide) {
         const float *qp = (const float *)q->data;
         const int32_t *cp = (const int32_t *)cache->pos.data, *pp = (const int32_t *)pos->data;
         const int64_t cps = cache->pos.stride[0], pps = pos->stride[0];
@@ -973,7 +1028,10 @@ xs_status cu_attention_rows(xs_backend *be, xs_tensor *y, const xs_tensor *q,
                             const xs_kv_cache *const *caches, int B, const xs_tensor *pos,
                             int n_heads, int64_t context, float scale) {
     const int64_t hd = caches[0]->k.shape[1], cap = caches[0]->capacity, D = hd / n_heads;
-    const int64_t n_chunks = (cap + ATT_CHUNK - 1) / ATT_CHUNK;
+    /* the caches are alike; the wide kernel also needs them contiguous (checked below) */
+    const bool wide = attw_enabled() && attw_fits(D, caches[0]);
+    const int64_t chunk = wide ? ATTW_CHUNK : ATT_CHUNK;
+    const int64_t n_chunks = (cap + chunk - 1) / chunk;
     if (!rows_contiguous(caches, B) || n_chunks > 65535 ||
         (size_t)D * sizeof(float) > 48 * 1024) { /* the single-row op handles (or refuses) it */
         for (int b = 0; b < B; b++) {
@@ -991,7 +1049,6 @@ xs_status cu_attention_rows(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     const xs_dtype dt = caches[0]->k.dtype;
     const cu_view ckv = cu_view_of(&caches[0]->k), cvv = cu_view_of(&caches[0]->v);
     const size_t shm = (size_t)D * sizeof(float);
-    const bool wide = attw_enabled() && attw_fits(D, caches[0]); /* all alike and contiguous */
     /* launches run in stream order: a chunk's merge reads `work` before the
      * next chunk's part kernel rewrites it */
     for (int b0 = 0; b0 < B; b0 += CU_ROWS_CHUNK) {
