@@ -350,6 +350,40 @@ __device__ static inline float att_finish1(float m, float l, float o) {
     return (L > 0.0 || isnan(L)) ? (float)(O / L) : 0.0f;
 }
 
+/* The softmax of a chunk's visible scores, shared by both chunk kernels:
+ * the chunk max (NaN if any score is NaN), sc[i] <- exp(sc[i] - max) for
+ * the visible slots, and their sum in f64. Every thread gets mx and sum;
+ * red / redd are the block's shared per-warp scratch. Call it after the
+ * scores are written (it synchronizes twice). */
+__device__ __forceinline__ static void att_chunk_softmax(float *sc, const unsigned char *vis,
+                                                         int64_t ns, float *red, double *redd,
+                                                         int nw, int lane, int wid, int anynan,
+                                                         float *mx_out, double *sum_out) {
+    float mx = -INFINITY;
+    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x)
+        if (vis[i] && sc[i] > mx) mx = sc[i];
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    if (lane == 0) red[wid] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int i = 0; i < nw; i++) mx = fmaxf(mx, red[i]);
+    if (anynan) mx = NAN;
+    double sum = 0.0;
+    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x)
+        if (vis[i]) {
+            const float e = (float)exp((double)sc[i] - (double)mx);
+            sc[i] = e;
+            sum += e;
+        }
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0) redd[wid] = sum;
+    __syncthreads();
+    sum = 0.0;
+    for (int i = 0; i < nw; i++) sum += redd[i];
+    *mx_out = mx;
+    *sum_out = sum;
+}
+
 /* The chunk kernel's body, shared by k_attention_part (one cache) and
  * k_attention_part_rows (row t's own cache), so both compute the same bits. */
 template <typename KT>
@@ -434,27 +468,9 @@ __device__ __forceinline__ void att_part(float *part, const float *q, const cu_v
         }
     }
     __syncthreads();
-    float mx = -INFINITY;
-    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x)
-        if (vis[i] && sc[i] > mx) mx = sc[i];
-    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    if (lane == 0) red[wid] = mx;
-    __syncthreads();
-    mx = -INFINITY;
-    for (int i = 0; i < nw; i++) mx = fmaxf(mx, red[i]);
-    if (anynan) mx = NAN;
-    double sum = 0.0;
-    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x)
-        if (vis[i]) {
-            const float e = (float)exp((double)sc[i] - (double)mx);
-            sc[i] = e;
-            sum += e;
-        }
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    if (lane == 0) redd[wid] = sum;
-    __syncthreads();
-    sum = 0.0;
-    for (int i = 0; i < nw; i++) sum += redd[i];
+    float mx;
+    double sum;
+    att_chunk_softmax(sc, vis, ns, red, redd, nw, lane, wid, anynan, &mx, &sum);
     if (threadIdx.x == 0 && !ydirect) {
         out[0] = mx;
         out[1] = (float)sum;
@@ -758,27 +774,9 @@ __device__ __forceinline__ void att_part_wide(float *part, const float *q, const
     }
 #endif
     __syncthreads();
-    float mx = -INFINITY;
-    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x)
-        if (vis[i] && sc[i] > mx) mx = sc[i];
-    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    if (lane == 0) red[wid] = mx;
-    __syncthreads();
-    mx = -INFINITY;
-    for (int i = 0; i < nw; i++) mx = fmaxf(mx, red[i]);
-    if (anynan) mx = NAN;
-    double sum = 0.0;
-    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x)
-        if (vis[i]) {
-            const float e = (float)exp((double)sc[i] - (double)mx);
-            sc[i] = e;
-            sum += e;
-        }
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    if (lane == 0) redd[wid] = sum;
-    __syncthreads();
-    sum = 0.0;
-    for (int i = 0; i < nw; i++) sum += redd[i];
+    float mx;
+    double sum;
+    att_chunk_softmax(sc, vis, ns, red, redd, nw, lane, wid, anynan, &mx, &sum);
     if (threadIdx.x == 0 && !ydirect) {
         out[0] = mx;
         out[1] = (float)sum;
