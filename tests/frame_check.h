@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "model/frame_graph.h"
+#include "model/gen_model.h"
 #include "model/session.h"
 #include "testutil.h"
 
@@ -116,6 +117,28 @@ static void fc_check_reset(const char *what, const fc_run *r, int steps_before) 
 static void fc_free(fc_run *r) {
     free(r->pcm);
     r->pcm = NULL;
+}
+
+static void fc_remove_dir(const char *dir) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* Write the embedded tiny preset (f32, seed 5, no tokenizer) into a fresh
+ * temporary folder `dir` (a mkdtemp template) and open it as *b; on failure
+ * the folder is gone again. The caller removes it after use. */
+static bool fc_tiny_bundle(char *dir, xs_bundle *b) {
+    if (!mkdtemp(dir)) return false;
+    xs_gen_opts o = {.preset = "tiny", .dtype = XS_F32, .seed = 5, .out_dir = dir};
+    bool made = xs_gen_model(&o) == XS_OK && xs_bundle_from_dir(dir, b) == XS_OK;
+    CHECK(made, "gen tiny: %s", xs_error_msg());
+    if (!made) {
+        fc_remove_dir(dir);
+        return false;
+    }
+    b->tokenizer[0] = 0;
+    return true;
 }
 
 #endif

@@ -86,20 +86,12 @@ int main(void) {
         fc_free(&fg);
 
         char dir[] = "/tmp/xs_cfg_tiny_XXXXXX";
-        if (mkdtemp(dir)) {
-            xs_gen_opts o = {.preset = "tiny", .dtype = XS_F32, .seed = 5, .out_dir = dir};
-            xs_bundle tb;
-            bool made = xs_gen_model(&o) == XS_OK && xs_bundle_from_dir(dir, &tb) == XS_OK;
-            CHECK(made, "gen tiny: %s", xs_error_msg());
-            tb.tokenizer[0] = 0;
-            if (made) {
-                three_way(cuda, ref, &tb, "tiny bundle, sampled, reset", 7, 40, 25, in.pcm, &fg);
-                fc_check_reset("tiny bundle cuda frame graph", &fg, 26);
-                fc_free(&fg);
-            }
-            char cmd[256];
-            snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-            if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+        xs_bundle tb;
+        if (fc_tiny_bundle(dir, &tb)) {
+            three_way(cuda, ref, &tb, "tiny bundle, sampled, reset", 7, 40, 25, in.pcm, &fg);
+            fc_check_reset("tiny bundle cuda frame graph", &fg, 26);
+            fc_free(&fg);
+            fc_remove_dir(dir);
         }
     }
     xs_backend_close(cuda);

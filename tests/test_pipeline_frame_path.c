@@ -61,13 +61,9 @@ int main(void) {
 
     /* the embedded tiny bundle, sampled, with a reset */
     char dir[] = "/tmp/xs_fg_tiny_XXXXXX";
-    if (mkdtemp(dir)) {
-        xs_gen_opts o = {.preset = "tiny", .dtype = XS_F32, .seed = 5, .out_dir = dir};
-        xs_bundle tb;
-        bool made = xs_gen_model(&o) == XS_OK && xs_bundle_from_dir(dir, &tb) == XS_OK;
-        CHECK(made, "gen tiny: %s", xs_error_msg());
-        tb.tokenizer[0] = 0;
-        if (made && fc_session(cpu, &tb, "0", 7, 40, 25, in.pcm, &three) &&
+    xs_bundle tb;
+    if (fc_tiny_bundle(dir, &tb)) {
+        if (fc_session(cpu, &tb, "0", 7, 40, 25, in.pcm, &three) &&
             fc_session(cpu, &tb, "eager", 7, 40, 25, in.pcm, &frame)) {
             fc_compare("tiny bundle cpu, sampled, reset: frame piece vs three calls", &frame,
                        &three, 0.0);
@@ -76,9 +72,7 @@ int main(void) {
         }
         fc_free(&three);
         fc_free(&frame);
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+        fc_remove_dir(dir);
     }
     xs_backend_close(ref);
     xs_backend_close(cpu);

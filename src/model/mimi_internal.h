@@ -178,8 +178,9 @@ struct mimi_stream {
     /* Recorded one-frame encode / decode (CUDA graphs; see mimi_stream.c).
      * Not state: a reset keeps them, they replay on the fresh state. */
     xs_graph enc_graph, dec_graph;
-    /* Where the last device part put its codes / pcm: a replay does not run
-     * the C code that computes them, and writes to the same place. */
+    /* Where this stream's encode / decode (mimi_encode_begin...) last put its
+     * codes / pcm: a replay does not run the C code that computes them, and
+     * writes to the same place. The whole-frame graph leaves them alone. */
     xs_tensor enc_out, dec_out;
     /* Lanes and split calls (mimi_encode_begin / _finish ...). */
     int lane;               /* -1 until the first call picks one */

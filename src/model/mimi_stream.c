@@ -177,9 +177,7 @@ static xs_status encode_device(void *p) {
                                 &lat, &tr));
     XS_TRY(mimi_conv_run(sc, &m->downsample, s, &tr, &down));
     XS_TRY(mimi_tap_ct(sc, s, "mimi.enc.downsample_out", &down, -1));
-    XS_TRY(mimi_rvq_encode(sc, s, &down, j->n_codebooks, &j->out));
-    s->enc_out = j->out;
-    return XS_OK;
+    return mimi_rvq_encode(sc, s, &down, j->n_codebooks, &j->out);
 }
 
 static xs_status decode_device(void *p) {
@@ -195,9 +193,7 @@ static xs_status decode_device(void *p) {
     XS_TRY(mimi_tap_ct(sc, s, "mimi.dec.upsample_out", &up, -1));
     XS_TRY(mimi_transformer_run(sc, s, &m->dec_tr, s->dec_kv, &j->pos, "mimi.dec.transformer",
                                 &up, &tr));
-    XS_TRY(mimi_seanet_decode(sc, s, &tr, &j->out));
-    s->dec_out = j->out;
-    return XS_OK;
+    return mimi_seanet_decode(sc, s, &tr, &j->out);
 }
 
 /* Key of a recording: everything its fixed arguments came from. */
@@ -375,7 +371,10 @@ static xs_status encode_enqueue(mimi_scratch *sc, mimi_stream *s, const void *pc
         XS_TRY(xs_graph_run(m->be, &s->enc_graph, job_key(&j, c->n), encode_device, &j));
     else
         XS_TRY(encode_device(&j));
-    j.out = s->enc_out; /* set by this run, or by the run that was recorded */
+    /* a replay does not run the piece: the output is where the run that was
+     * recorded put it (kept per stream; the whole-frame graph has its own) */
+    if (j.out.data) s->enc_out = j.out;
+    else j.out = s->enc_out;
     /* 3. fetch, without waiting: [N, T] codebook-major */
     if (!xs_tensor_is_contiguous(&j.out))
         return xs_error(XS_ERR_INTERNAL, "mimi: encoder codes are not contiguous");
@@ -460,7 +459,10 @@ static xs_status decode_enqueue(mimi_scratch *sc, mimi_stream *s, const void *un
         XS_TRY(xs_graph_run(m->be, &s->dec_graph, job_key(&j, c->nf), decode_device, &j));
     else
         XS_TRY(decode_device(&j));
-    j.out = s->dec_out; /* set by this run, or by the run that was recorded */
+    /* a replay does not run the piece: the output is where the run that was
+     * recorded put it (kept per stream; the whole-frame graph has its own) */
+    if (j.out.data) s->dec_out = j.out;
+    else j.out = s->dec_out;
     /* 3. fetch, without waiting */
     if (!xs_tensor_is_contiguous(&j.out) || xs_tensor_numel(&j.out) != c->n)
         return xs_error(XS_ERR_INTERNAL, "mimi: decoder output is not %lld contiguous samples",
@@ -599,14 +601,7 @@ xs_status mimi_frame_begin(mimi_stream *s, const float *pcm, int nq_enc, int nq_
 xs_status mimi_frame_encode_device(mimi_frame *f, xs_tensor *codes) {
     mimi_job j = {.sc = f->sc, .s = f->s, .n0 = f->n0, .n_codebooks = f->nq_enc,
                   .in = f->pcm, .pos = f->enc_pos, .T = f->T_enc};
-    /* encode_device points enc_out at this frame's buffer; the stream's own
-     * encode recording still writes where enc_out pointed when it was
-     * recorded, so keep that for the next mimi_encode (regression:
-     * test_session_batch, a session leaving and rejoining a batch) */
-    const xs_tensor keep = f->s->enc_out;
-    xs_status rc = encode_device(&j);
-    f->s->enc_out = keep;
-    XS_TRY(rc);
+    XS_TRY(encode_device(&j));
     *codes = j.out;
     return XS_OK;
 }
@@ -614,10 +609,7 @@ xs_status mimi_frame_encode_device(mimi_frame *f, xs_tensor *codes) {
 xs_status mimi_frame_decode_device(mimi_frame *f, xs_tensor *pcm) {
     mimi_job j = {.sc = f->sc, .s = f->s, .n0 = f->n0, .n_codebooks = f->nq_dec,
                   .in = f->codes, .pos = f->dec_pos, .T = f->T_dec};
-    const xs_tensor keep = f->s->dec_out; /* as in mimi_frame_encode_device */
-    xs_status rc = decode_device(&j);
-    f->s->dec_out = keep;
-    XS_TRY(rc);
+    XS_TRY(decode_device(&j));
     *pcm = j.out;
     return XS_OK;
 }

@@ -76,8 +76,12 @@ __global__ void __launch_bounds__(NW * 32)
 }
 
 static bool cu_conv_old(void) {
-    const char *e = getenv("XSWARM_CUDA_CONV");
-    return e && !strcmp(e, "old");
+    static int old = -1; /* read once; a benign race sets the same value */
+    if (old < 0) {
+        const char *e = getenv("XSWARM_CUDA_CONV");
+        old = e && !strcmp(e, "old");
+    }
+    return old != 0;
 }
 
 __global__ void k_conv1d(float *y, const float *x, cu_view xv, const float *w, cu_view wv,

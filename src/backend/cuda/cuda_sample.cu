@@ -46,12 +46,14 @@ __device__ static inline bool cu_before(float la, int64_t a, float lb, int64_t b
 
 #define AM_THREADS 256
 
-__global__ void k_argmax(int32_t *ids, const float *l, cu_view lv, int64_t V) {
-    __shared__ float sv[AM_THREADS];
-    __shared__ int64_t si[AM_THREADS];
-    const int64_t r = blockIdx.x;
-    const float *lr = l + cu_row_off(lv, r);
-    const int64_t ls = cu_inner_stride(lv);
+/* The argmax of one row by the whole block (any blockDim, multiple of 32):
+ * the first in cu_before's total order (a total order: any reduction tree
+ * gives the same index). Used by k_argmax and the greedy rows of k_sample_rows. */
+__device__ __forceinline__ void argmax_block_row(int32_t *out, const float *lr, int64_t ls,
+                                                 int64_t V) {
+    __shared__ float wv[32];
+    __shared__ int64_t wi[32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
     float bv = NAN;
     int64_t bi = -1;
     for (int64_t c = threadIdx.x; c < V; c += blockDim.x) {
@@ -61,21 +63,31 @@ __global__ void k_argmax(int32_t *ids, const float *l, cu_view lv, int64_t V) {
             bi = c;
         }
     }
-    sv[threadIdx.x] = bv;
-    si[threadIdx.x] = bi;
-    __syncthreads();
-    for (int o = blockDim.x / 2; o > 0; o >>= 1) {
-        if ((int)threadIdx.x < o) {
-            const int j = threadIdx.x + o;
-            if (si[j] >= 0 && (si[threadIdx.x] < 0 ||
-                               cu_before(sv[j], si[j], sv[threadIdx.x], si[threadIdx.x]))) {
-                sv[threadIdx.x] = sv[j];
-                si[threadIdx.x] = si[j];
-            }
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        const int64_t oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (oi >= 0 && (bi < 0 || cu_before(ov, oi, bv, bi))) {
+            bv = ov;
+            bi = oi;
         }
-        __syncthreads();
     }
-    if (threadIdx.x == 0) ids[r] = (int32_t)si[0];
+    if (lane == 0) {
+        wv[warp] = bv;
+        wi[warp] = bi;
+    }
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    for (int w = 1; w < nw; w++)
+        if (wi[w] >= 0 && (bi < 0 || cu_before(wv[w], wi[w], bv, bi))) {
+            bv = wv[w];
+            bi = wi[w];
+        }
+    *out = (int32_t)bi;
+}
+
+__global__ void k_argmax(int32_t *ids, const float *l, cu_view lv, int64_t V) {
+    const int64_t r = blockIdx.x;
+    argmax_block_row(&ids[r], l + cu_row_off(lv, r), cu_inner_stride(lv), V);
 }
 
 static xs_status launch_argmax(cu_ctx *c, int32_t *ids, const xs_tensor *logits) {
@@ -334,44 +346,6 @@ xs_status cu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits
 struct cu_sample_rows_arg {
     xs_sample_row row[SR_CHUNK];
 };
-
-/* The argmax of one row by the whole block (any blockDim, multiple of 32):
- * the first in cu_before's total order, so the same index as k_argmax. */
-__device__ __forceinline__ void argmax_block_row(int32_t *out, const float *lr, int64_t ls,
-                                                 int64_t V) {
-    __shared__ float wv[32];
-    __shared__ int64_t wi[32];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    float bv = NAN;
-    int64_t bi = -1;
-    for (int64_t c = threadIdx.x; c < V; c += blockDim.x) {
-        const float v = lr[c * ls];
-        if (bi < 0 || cu_before(v, c, bv, bi)) {
-            bv = v;
-            bi = c;
-        }
-    }
-    for (int o = 16; o > 0; o >>= 1) {
-        const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-        const int64_t oi = __shfl_xor_sync(0xffffffffu, bi, o);
-        if (oi >= 0 && (bi < 0 || cu_before(ov, oi, bv, bi))) {
-            bv = ov;
-            bi = oi;
-        }
-    }
-    if (lane == 0) {
-        wv[warp] = bv;
-        wi[warp] = bi;
-    }
-    __syncthreads();
-    if (threadIdx.x != 0) return;
-    for (int w = 1; w < nw; w++)
-        if (wi[w] >= 0 && (bi < 0 || cu_before(wv[w], wi[w], bv, bi))) {
-            bv = wv[w];
-            bi = wi[w];
-        }
-    *out = (int32_t)bi;
-}
 
 /* Block r: row r0 + r with settings a.row[r]; the counter is counters[r0 + r]
  * (device, read at run time: a replayed graph draws with the current step). */
