@@ -11,12 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio/audio_io.h"
+#include "formats/safetensors.h"
 #include "model/frame_graph.h"
 #include "model/gen_model.h"
 #include "model/session.h"
 #include "testutil.h"
 
 #define FC_MAX_STEPS 256
+#define FC_PCM_TOL 1e-4 /* test_pipeline_golden's output_pcm tolerance */
 
 typedef struct fc_run {
     int n_steps, n_frames;
@@ -139,6 +142,52 @@ static bool fc_tiny_bundle(char *dir, xs_bundle *b) {
     }
     b->tokenizer[0] = 0;
     return true;
+}
+
+/* The pipeline_tiny golden: its step_out and output_pcm, its input audio
+ * and the bundle of the tiny models it was made with. Skips the test when
+ * any of it is missing. */
+typedef struct fc_golden {
+    xs_safetensors *st;
+    const xs_tensor *step_out, *output_pcm;
+    xs_audio in;
+    xs_bundle bundle;
+} fc_golden;
+
+static void fc_golden_open(fc_golden *g) {
+    memset(g, 0, sizeof *g);
+    if (xs_st_open(golden_path("pipeline_tiny/golden.safetensors"), &g->st) != XS_OK)
+        test_skip("pipeline_tiny/golden.safetensors not readable");
+    g->step_out = xs_st_find(g->st, "step_out");
+    g->output_pcm = xs_st_find(g->st, "output_pcm");
+    if (!g->step_out || !g->output_pcm ||
+        xs_audio_read(golden_path("mimi_tiny/input.wav"), 24000, &g->in, NULL) != XS_OK)
+        test_skip("pipeline_tiny golden or mimi_tiny/input.wav not readable");
+    xs_bundle *b = &g->bundle;
+    snprintf(b->lm, XS_PATH_MAX, "%s", golden_path("lm_tiny/model.safetensors"));
+    snprintf(b->lm_config, XS_PATH_MAX, "%s", golden_path("lm_tiny/config.json"));
+    snprintf(b->mimi, XS_PATH_MAX, "%s", golden_path("mimi_tiny/model.safetensors"));
+    snprintf(b->mimi_config, XS_PATH_MAX, "%s", golden_path("mimi_tiny/config.json"));
+}
+
+/* r ran the golden's 76 frames greedy: its step_out exactly, its pcm within
+ * test_pipeline_golden's output_pcm tolerance. */
+static void fc_check_golden(const fc_golden *g, const fc_run *r) {
+    const int64_t *want = g->step_out->data;
+    int bad = 0;
+    for (int i = 0; i < r->n_steps && i < 77; i++)
+        for (int j = 0; j < 9; j++) bad += r->step_out[i][j] != want[i * 9 + j];
+    CHECK(r->n_steps == 77 && bad == 0, "golden step_out: %d values differ", bad);
+    CHECK(r->n_pcm == 145920, "golden output_pcm: %lld samples", (long long)r->n_pcm);
+    if (r->n_pcm == 145920) {
+        double e = test_max_abs_diff(g->output_pcm->data, r->pcm, r->n_pcm);
+        CHECK(e <= FC_PCM_TOL, "golden output_pcm: max abs error %.3g", e);
+    }
+}
+
+static void fc_golden_close(fc_golden *g) {
+    xs_audio_free(&g->in);
+    xs_st_close(g->st);
 }
 
 #endif

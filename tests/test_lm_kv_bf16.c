@@ -10,7 +10,8 @@
  *    values); every tap close to the f32 golden up to the first step where
  *    a token differs from it (bf16 keeps 8 bits of mantissa: ~4e-3 relative
  *    per cached value). How many step_out rows match the f32 golden is
- *    printed, not asserted beyond "most": a near-tie may flip.
+ *    printed; only the first steps must follow it: a near-tie may flip
+ *    (shared checks: kv_golden_check.h).
  * 3. lm_model_kv_bytes: the temporal part halves.
  */
 #include <math.h>
@@ -22,6 +23,7 @@
 #include "diag/taps.h"
 #include "formats/weights.h"
 #include "model/lm.h"
+#include "kv_golden_check.h"
 #include "testutil.h"
 
 /* ---- 1. ops ---------------------------------------------------------------- */
@@ -130,160 +132,30 @@ static void check_ops(const char *backend) {
 
 /* ---- 2. lm_tiny greedy ---------------------------------------------------------- */
 
-#define STEPS 60
-
-typedef struct run_out {
-    int32_t tokens[STEPS][9];
-    xs_taps *taps;
-    lm_model *m;
-    xs_backend *be;
-} run_out;
-
-static bool run_gen(const char *backend, const xs_weights *gold, run_out *r) {
-    memset(r, 0, sizeof *r);
-    char model[4096], cfg[4096];
-    snprintf(model, sizeof model, "%s", golden_path("lm_tiny/model.safetensors"));
-    snprintf(cfg, sizeof cfg, "%s", golden_path("lm_tiny/config.json"));
-    CHECK(xs_backend_open(backend, 2, &r->be) == XS_OK, "%s: open", backend);
-    if (!r->be) return false;
-    CHECK(lm_model_load(model, cfg, r->be, &r->m) == XS_OK, "%s: load: %s", backend,
-          xs_error_msg());
-    if (!r->m) return false;
-    const size_t kv_f32 = lm_model_kv_bytes(r->m);
-    CHECK(lm_model_set_kv_dtype(r->m, XS_F16) == XS_ERR_DTYPE, "f16 kv refused");
-    CHECK(lm_model_set_kv_dtype(r->m, XS_BF16) == XS_OK, "bf16 kv");
-    /* main: 2 layers x 12 slots x 64 x (k, v); depformer stays f32 */
-    const size_t main_f32 = (size_t)2 * 2 * 12 * 64 * 4;
-    CHECK(lm_model_kv_bytes(r->m) == kv_f32 - main_f32 / 2, "%s: kv bytes %zu (f32 %zu)", backend,
-          lm_model_kv_bytes(r->m), kv_f32);
-    r->taps = xs_taps_new();
-    lm_sampling s;
-    lm_sampling_default(&s);
-    s.greedy = true;
-    lm_gen *g = NULL;
-    CHECK(lm_gen_new(r->m, &s, r->taps, &g) == XS_OK, "%s: gen: %s", backend, xs_error_msg());
-    if (!g) return false;
-    const int64_t *in = xs_weights_find(gold, "input_codes")->data;
-    bool ok = true;
-    for (int st = 0; st < STEPS && ok; st++) {
-        int32_t user[8];
-        for (int j = 0; j < 8; j++) user[j] = (int32_t)in[st * 8 + j];
-        bool valid;
-        ok = lm_gen_step(g, user, r->tokens[st], &valid) == XS_OK;
-        CHECK(ok, "%s: step %d: %s", backend, st, xs_error_msg());
-    }
-    lm_gen_free(g);
-    return ok;
-}
-
-static void run_free(run_out *r) {
-    xs_taps_free(r->taps);
-    lm_model_free(r->m);
-    xs_backend_close(r->be);
-}
-
-/* Max |tap - golden| over rows 0..rows-1 (first dim = step), and max |golden|. */
-static void tap_err(const xs_tensor *t, const xs_tensor *g, int rows, double *err, double *ref) {
-    *err = 0, *ref = 0;
-    const int64_t n = xs_tensor_numel(g), per = n / g->shape[0];
-    if (xs_tensor_numel(t) != n || t->dtype != XS_F32 || g->dtype != XS_F32) {
-        *err = INFINITY;
-        return;
-    }
-    const float *a = t->data, *b = g->data;
-    for (int64_t i = 0; i < per * rows; i++) {
-        *ref = fmax(*ref, fabs(b[i]));
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e <= *err)) *err = e;
-    }
-}
-
 static void check_lm_tiny(void) {
     xs_weights *gold = NULL;
     CHECK(xs_weights_open(golden_path("lm_tiny/golden.safetensors"), &gold) == XS_OK, "golden");
     if (!gold) return;
-    const int64_t *want = xs_weights_find(gold, "step_out")->data;
-    const int64_t *st_text = xs_weights_find(gold, "sampled_text")->data;
-    const int64_t *st_audio = xs_weights_find(gold, "sampled_audio")->data;
-    run_out r[2];
-    const char *names[2] = {"ref", "cpu"};
-    bool ok = true;
-    for (int b = 0; b < 2; b++) ok = run_gen(names[b], gold, &r[b]) && ok;
-    if (ok) {
-        int differ = 0;
-        for (int st = 0; st < STEPS; st++)
-            for (int k = 0; k < 9; k++) differ += r[0].tokens[st][k] != r[1].tokens[st][k];
-        CHECK(differ == 0, "bf16 kv: %d tokens differ between ref and cpu", differ);
-
-        int rows_match = 0;
-        for (int st = 0; st < STEPS; st++) {
-            bool same = true;
-            for (int k = 0; k < 9; k++) same &= r[0].tokens[st][k] == want[st * 9 + k];
-            rows_match += same;
-        }
-        printf("bf16 kv on ref/cpu: %d of %d step_out rows equal the f32 golden\n", rows_match,
-               STEPS);
+    kvg_run r[2];
+    kvg_tap taps[KVG_TAPS];
+    int rows_match = 0;
+    const int same_until = kvg_check("bf16 kv", XS_BF16, gold, r, taps, &rows_match);
+    if (same_until >= 0) {
         /* A flipped near-tie changes every later row, so only the start is
          * asked for (measured: the first 10 rows; the golden's margin at
          * step 10 is 4e-3 while bf16 moves logits by ~2e-2). */
         CHECK(rows_match >= 5, "bf16 kv: only %d of %d rows match the f32 golden", rows_match,
-              STEPS);
-
-        /* the first step whose sampled tokens leave the golden: taps are
-         * comparable before it */
-        const xs_tensor *tt = xs_taps_find(r[0].taps, "lm.sampled_text");
-        const xs_tensor *ta = xs_taps_find(r[0].taps, "lm.sampled_audio");
-        int same_until = STEPS;
-        if (tt && ta && tt->dtype == XS_I32 && ta->dtype == XS_I32) {
-            for (int st = 0; st < STEPS && same_until == STEPS; st++) {
-                bool same = ((const int32_t *)tt->data)[st] == st_text[st];
-                for (int k = 0; k < 8; k++)
-                    same &= ((const int32_t *)ta->data)[st * 8 + k] == st_audio[st * 8 + k];
-                if (!same) same_until = st;
-            }
-        } else {
-            CHECK(0, "sampled taps missing");
-            same_until = 0;
-        }
-        printf("bf16 kv: sampled tokens equal the f32 golden for the first %d steps\n",
-               same_until);
-        if (same_until < STEPS) {
-            const float *tm = xs_weights_find(gold, "text_logit_margin")->data;
-            const float *dm = xs_weights_find(gold, "depformer_logit_margin")->data;
-            float mn = tm[same_until];
-            for (int k = 0; k < 8; k++) mn = fminf(mn, dm[same_until * 8 + k]);
-            printf("bf16 kv: smallest golden logit margin at step %d: %.4g\n", same_until, mn);
-            /* bf16 error cannot flip a clear decision, only a near-tie */
-            CHECK(mn < 0.1f, "bf16 kv flipped step %d whose margin is %.3g", same_until, mn);
-        }
-        const char *taps[] = {"main_emb_sum", "main_layer_out", "main_pre_norm", "main_out_normed",
-                              "text_logits", "depformer_in", "depformer_out", "depformer_logits"};
-        for (size_t i = 0; i < sizeof taps / sizeof *taps; i++) {
-            char name[64];
-            snprintf(name, sizeof name, "lm.%s", taps[i]);
-            const xs_tensor *g = xs_weights_find(gold, taps[i]);
-            const xs_tensor *a = xs_taps_find(r[0].taps, name), *c = xs_taps_find(r[1].taps, name);
-            CHECK(g && a && c, "tap %s present", taps[i]);
-            if (!g || !a || !c) continue;
-            double err, ref, errc, refc;
-            /* the temporal taps of the step that flips still have the right
-             * inputs; its depformer taps already follow the flipped token */
-            int rows = same_until < STEPS && !strstr(taps[i], "depformer") ? same_until + 1
-                                                                          : same_until;
-            tap_err(a, g, rows, &err, &ref);
-            tap_err(c, a, STEPS, &errc, &refc); /* cpu vs ref, all steps */
-            const double tol = 3e-2 * fmax(1.0, ref);
-            printf("  %-18s vs f32 golden (%d steps): max err %.3g (max |golden| %.3g); "
-                   "cpu vs ref %.3g\n",
-                   taps[i], rows, err, ref, errc);
-            CHECK(err <= tol, "bf16 kv tap %s: max err %.3g > %.3g", taps[i], err, tol);
-            CHECK(err > 0 || strcmp(taps[i], "main_emb_sum") == 0,
-                  "bf16 kv tap %s is bit-exact: is the cache really bf16?", taps[i]);
-            CHECK(errc <= 1e-4 * fmax(1.0, refc), "bf16 kv tap %s: cpu vs ref %.3g", taps[i],
-                  errc);
-        }
+              KVG_STEPS);
+        /* main: 2 layers x 12 slots x 64 x (k, v); the depformer stays f32 */
+        const size_t main_f32 = (size_t)2 * 2 * 12 * 64 * 4;
+        CHECK(r[0].kv_bytes == r[0].kv_bytes_f32 - main_f32 / 2, "bf16 kv bytes %zu (f32 %zu)",
+              r[0].kv_bytes, r[0].kv_bytes_f32);
+        CHECK(lm_model_set_kv_dtype(r[0].m, XS_F16) == XS_ERR_DTYPE, "f16 kv refused");
+        for (int i = 0; i < KVG_TAPS; i++)
+            CHECK(taps[i].err > 0 || strcmp(taps[i].name, "main_emb_sum") == 0,
+                  "bf16 kv tap %s is bit-exact: is the cache really bf16?", taps[i].name);
     }
-    for (int b = 0; b < 2; b++) run_free(&r[b]);
+    for (int b = 0; b < 2; b++) kvg_run_free(&r[b]);
     xs_weights_close(gold);
 }
 

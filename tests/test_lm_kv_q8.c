@@ -29,6 +29,7 @@
 #include "diag/taps.h"
 #include "formats/weights.h"
 #include "model/lm.h"
+#include "kv_golden_check.h"
 #include "testutil.h"
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -241,162 +242,41 @@ static void check_big(const char *backend) {
 
 /* ---- 3. lm_tiny greedy ------------------------------------------------------------ */
 
-#define STEPS 60
-
-typedef struct run_out {
-    int32_t tokens[STEPS][9];
-    xs_taps *taps;
-    lm_model *m;
-    xs_backend *be;
-} run_out;
-
-static bool run_gen(const char *backend, xs_dtype kv, const xs_weights *gold, run_out *r) {
-    memset(r, 0, sizeof *r);
-    char model[4096], cfg[4096];
-    snprintf(model, sizeof model, "%s", golden_path("lm_tiny/model.safetensors"));
-    snprintf(cfg, sizeof cfg, "%s", golden_path("lm_tiny/config.json"));
-    CHECK(xs_backend_open(backend, 2, &r->be) == XS_OK, "%s: open", backend);
-    if (!r->be) return false;
-    CHECK(lm_model_load(model, cfg, r->be, &r->m) == XS_OK, "%s: load: %s", backend, xs_error_msg());
-    if (!r->m) return false;
-    const size_t kv_f32 = lm_model_kv_bytes(r->m);
-    CHECK(lm_model_set_kv_dtype(r->m, kv) == XS_OK, "%s kv: %s", xs_dtype_name(kv), xs_error_msg());
-    if (kv == XS_Q8_0) {
-        /* main: 2 layers x 12 slots x (k, v) x 64 values: 4 B -> 34/32 B a value */
-        const size_t main_f32 = (size_t)2 * 12 * 2 * 64 * 4, main_q8 = (size_t)2 * 12 * 2 * 2 * 34;
-        CHECK(lm_model_kv_bytes(r->m) == kv_f32 - main_f32 + main_q8, "%s: q8 kv bytes %zu (f32 %zu)",
-              backend, lm_model_kv_bytes(r->m), kv_f32);
-    }
-    r->taps = xs_taps_new();
-    lm_sampling s;
-    lm_sampling_default(&s);
-    s.greedy = true;
-    lm_gen *g = NULL;
-    CHECK(lm_gen_new(r->m, &s, r->taps, &g) == XS_OK, "%s: gen: %s", backend, xs_error_msg());
-    if (!g) return false;
-    const int64_t *in = xs_weights_find(gold, "input_codes")->data;
-    bool ok = true;
-    for (int st = 0; st < STEPS && ok; st++) {
-        int32_t user[8];
-        for (int j = 0; j < 8; j++) user[j] = (int32_t)in[st * 8 + j];
-        bool valid;
-        ok = lm_gen_step(g, user, r->tokens[st], &valid) == XS_OK;
-        CHECK(ok, "%s: step %d: %s", backend, st, xs_error_msg());
-    }
-    lm_gen_free(g);
-    return ok;
-}
-
-static void run_free(run_out *r) {
-    xs_taps_free(r->taps);
-    lm_model_free(r->m);
-    xs_backend_close(r->be);
-}
-
-/* Over rows 0..rows-1 (first dim = step): max |a - g|, max |g|, nmse. */
-static void tap_err(const xs_tensor *a, const xs_tensor *g, int rows, double *err, double *ref,
-                    double *nmse) {
-    *err = 0, *ref = 0, *nmse = 0;
-    const int64_t n = xs_tensor_numel(g), per = n / g->shape[0];
-    if (xs_tensor_numel(a) != n || a->dtype != XS_F32 || g->dtype != XS_F32) {
-        *err = *nmse = INFINITY;
-        return;
-    }
-    const float *x = a->data, *y = g->data;
-    for (int64_t i = 0; i < per * rows; i++) {
-        *ref = fmax(*ref, fabs(y[i]));
-        double e = fabs((double)x[i] - y[i]);
-        if (!(e <= *err)) *err = e;
-    }
-    *nmse = rows > 0 ? test_nmse(y, x, per * rows) : 0;
-}
-
 static void check_lm_tiny(void) {
     xs_weights *gold = NULL;
     CHECK(xs_weights_open(golden_path("lm_tiny/golden.safetensors"), &gold) == XS_OK, "golden");
     if (!gold) return;
-    const int64_t *want = xs_weights_find(gold, "step_out")->data;
-    const int64_t *st_text = xs_weights_find(gold, "sampled_text")->data;
-    const int64_t *st_audio = xs_weights_find(gold, "sampled_audio")->data;
-    run_out r[2];
-    const char *names[2] = {"ref", "cpu"};
-    bool ok = true;
-    for (int b = 0; b < 2; b++) ok = run_gen(names[b], XS_Q8_0, gold, &r[b]) && ok;
-    if (!ok) goto done;
-    int differ = 0, rows_match = 0;
-    for (int st = 0; st < STEPS; st++) {
-        bool same = true;
-        for (int k = 0; k < 9; k++) {
-            differ += r[0].tokens[st][k] != r[1].tokens[st][k];
-            same &= r[0].tokens[st][k] == want[st * 9 + k];
+    kvg_run r[2];
+    kvg_tap taps[KVG_TAPS];
+    int rows_match = 0;
+    const int same_until = kvg_check("q8 kv", XS_Q8_0, gold, r, taps, &rows_match);
+    if (same_until >= 0) {
+        /* Only the start is asked for: a flipped near-tie changes every later row. */
+        CHECK(same_until >= 3, "q8 kv: sampled tokens leave the golden at step %d", same_until);
+        /* main: 2 layers x 12 slots x (k, v) x 64 values: 4 B -> 34/32 B a value */
+        const size_t main_f32 = (size_t)2 * 12 * 2 * 64 * 4, main_q8 = (size_t)2 * 12 * 2 * 2 * 34;
+        CHECK(r[0].kv_bytes == r[0].kv_bytes_f32 - main_f32 + main_q8,
+              "q8 kv bytes %zu (f32 %zu)", r[0].kv_bytes, r[0].kv_bytes_f32);
+        /* Bound: Q8_0 rounds each cached value by at most d/2 = amax/254 of its
+         * block (rms ~ amax/440), i.e. ~1e-3 relative: the same order as
+         * bf16's 2^-9 (both allow 3e-2 absolute on these taps). Logits nmse:
+         * per-value relative mse ~(1/127)^2/12 ~ 5e-6 times the block's
+         * amax^2/mean-square (~3-10) gives ~5e-5 through 2 layers: the 1e-3
+         * bound has a 20x margin and still fails if dequantization is off by
+         * a scale or a sign (nmse ~1). */
+        double worst = 0;
+        int inexact = 0;
+        for (int i = 0; i < KVG_TAPS; i++) {
+            CHECK(taps[i].nmse < 1e-3, "q8 kv tap %s: nmse %.3g vs the f32 golden", taps[i].name,
+                  taps[i].nmse);
+            worst = fmax(worst, taps[i].err);
+            inexact += taps[i].err > 0;
         }
-        rows_match += same;
+        printf("q8 kv: max tap error %.3g before the first divergent step\n", worst);
+        CHECK(inexact >= 4, "q8 kv: only %d taps differ from f32: is the cache really q8_0?",
+              inexact);
     }
-    CHECK(differ == 0, "q8 kv: %d tokens differ between ref and cpu", differ);
-    printf("q8 kv on ref/cpu: %d of %d step_out rows equal the f32 golden\n", rows_match, STEPS);
-    /* the first step whose sampled tokens leave the golden: taps are
-     * comparable up to it */
-    const xs_tensor *tt = xs_taps_find(r[0].taps, "lm.sampled_text");
-    const xs_tensor *ta = xs_taps_find(r[0].taps, "lm.sampled_audio");
-    int same_until = 0;
-    CHECK(tt && ta && tt->dtype == XS_I32 && ta->dtype == XS_I32, "sampled taps present");
-    if (tt && ta && tt->dtype == XS_I32 && ta->dtype == XS_I32) {
-        same_until = STEPS;
-        for (int st = 0; st < STEPS && same_until == STEPS; st++) {
-            bool same = ((const int32_t *)tt->data)[st] == st_text[st];
-            for (int k = 0; k < 8; k++)
-                same &= ((const int32_t *)ta->data)[st * 8 + k] == st_audio[st * 8 + k];
-            if (!same) same_until = st;
-        }
-    }
-    printf("q8 kv: sampled tokens equal the f32 golden for the first %d steps\n", same_until);
-    /* Only the start is asked for: a flipped near-tie changes every later row. */
-    CHECK(same_until >= 3, "q8 kv: sampled tokens leave the golden at step %d", same_until);
-    if (same_until < STEPS) {
-        const float *tm = xs_weights_find(gold, "text_logit_margin")->data;
-        const float *dm = xs_weights_find(gold, "depformer_logit_margin")->data;
-        float mn = tm[same_until];
-        for (int k = 0; k < 8; k++) mn = fminf(mn, dm[same_until * 8 + k]);
-        printf("q8 kv: smallest golden logit margin at step %d: %.4g\n", same_until, mn);
-        /* q8 error (like bf16's) can flip a near-tie, not a clear decision */
-        CHECK(mn < 0.1f, "q8 kv flipped step %d whose margin is %.3g", same_until, mn);
-    }
-    /* Bound: Q8_0 rounds each cached value by at most d/2 = amax/254 of its
-     * block (rms ~ amax/440), i.e. ~1e-3 relative: the same order as
-     * bf16's 2^-9 (test_lm_kv_bf16 allows 3e-2 absolute on these taps).
-     * Logits nmse: per-value relative mse ~(1/127)^2/12 ~ 5e-6 times the
-     * block's amax^2/mean-square (~3-10) gives ~5e-5 through 2 layers: the
-     * 1e-3 bound has a 20x margin and still fails if dequantization is off
-     * by a scale or a sign (nmse ~1). */
-    const char *taps[] = {"main_emb_sum", "main_layer_out", "main_pre_norm", "main_out_normed",
-                          "text_logits", "depformer_in", "depformer_out", "depformer_logits"};
-    double worst = 0;
-    int inexact = 0;
-    for (size_t i = 0; i < sizeof taps / sizeof *taps; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "lm.%s", taps[i]);
-        const xs_tensor *g = xs_weights_find(gold, taps[i]);
-        const xs_tensor *a = xs_taps_find(r[0].taps, name), *c = xs_taps_find(r[1].taps, name);
-        CHECK(g && a && c, "tap %s present", taps[i]);
-        if (!g || !a || !c) continue;
-        /* the temporal taps of the step that flips still have the right
-         * inputs; its depformer taps already follow the flipped token */
-        int rows = same_until < STEPS && !strstr(taps[i], "depformer") ? same_until + 1 : same_until;
-        double err, ref, nm, errc, refc, nmc;
-        tap_err(a, g, rows, &err, &ref, &nm);
-        tap_err(c, a, STEPS, &errc, &refc, &nmc); /* cpu vs ref, all steps */
-        printf("  %-18s vs f32 golden (%d steps): max err %.3g (max |golden| %.3g) nmse %.3g; "
-               "cpu vs ref %.3g\n", taps[i], rows, err, ref, nm, errc);
-        CHECK(err <= 3e-2 * fmax(1.0, ref), "q8 kv tap %s: max err %.3g", taps[i], err);
-        CHECK(nm < 1e-3, "q8 kv tap %s: nmse %.3g vs the f32 golden", taps[i], nm);
-        CHECK(errc <= 1e-4 * fmax(1.0, refc), "q8 kv tap %s: cpu vs ref %.3g", taps[i], errc);
-        worst = fmax(worst, err);
-        inexact += err > 0;
-    }
-    printf("q8 kv: max tap error %.3g before the first divergent step\n", worst);
-    CHECK(inexact >= 4, "q8 kv: only %d taps differ from f32: is the cache really q8_0?", inexact);
-done:
-    for (int b = 0; b < 2; b++) run_free(&r[b]);
+    for (int b = 0; b < 2; b++) kvg_run_free(&r[b]);
     xs_weights_close(gold);
 }
 
