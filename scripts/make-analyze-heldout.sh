@@ -11,7 +11,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-/tmp/xs-analyze-heldout}"
 real="${XS_REAL_SPEECH:-$root/../shared/audio/fr_speech_intro_24k.wav}"
-mkdir -p "$out/A" "$out/B" "$out/C"
+mkdir -p "$out/A" "$out/B" "$out/C" "$out/D" "$out/E"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 say() { # set name voice speed pitch text
@@ -95,4 +95,60 @@ if [ -f "$real" ]; then
   sox "$out/A/r_16.wav" -b 16 -D "$out/C/c_rspeed.wav" speed 1.4 rate 24000
   sox "$out/A/r_18.wav" -b 16 -D "$out/C/c_rslow.wav" speed 0.7 rate 24000
 fi
-ls "$out"/A | wc -l; ls "$out"/B | wc -l; ls "$out"/C | wc -l
+# ---- set D (round five: tonal languages vs non-tonal ones)
+say D t_cmn1 cmn+f2 160 50 "我们明天早上去公园散步，然后一起吃午饭。"
+say D t_cmn2 cmn+m3 170 45 "这本书很有意思，我已经看了三遍了。"
+say D t_cmn3 cmn 150 60 "火车晚点了半个小时，大家都在站台上等着。"
+say D t_pinyin cmn-latn-pinyin 160 50 "wo3 men5 ming2 tian1 qu4 shang4 hai3 kan4 peng2 you3"
+say D t_yue1 yue+f4 160 55 "今日天氣好好，我哋去海邊行吓啦。"
+say D t_yue2 yue+m2 150 45 "佢話聽日會早啲返嚟食飯，唔使等佢。"
+say D t_hak hak 160 50 "我兜今晡日去街項買菜，買到當多青菜。"
+say D t_vi1 vi+f1 160 55 "Hôm nay trời rất đẹp, chúng tôi đi dạo trong công viên."
+say D t_vi2 vi+m2 150 40 "Anh ấy đã làm việc ở đây được năm năm rồi."
+say D t_my my 150 50 "ကျွန်တော် မနက်ဖြန် ဈေးကို သွားမယ်"
+say D n2_usm2 en-us+m2 160 45 "The library will be closed on Monday because of the holiday."
+say D n2_gbm4 en-gb+m4 150 40 "My brother repaired the old bicycle in the garage yesterday."
+say D n2_f5 en+f5 165 60 "We should leave early tomorrow to avoid the heavy traffic."
+say D n2_de de+f2 160 55 "Wir haben am Wochenende einen langen Spaziergang im Wald gemacht."
+say D n2_it it+m3 160 45 "Domani mattina andiamo al mercato a comprare la frutta fresca."
+say D n2_ru ru+m1 150 45 "Вчера вечером мы долго гуляли по старому парку."
+say D n2_sw sw 160 50 "Watoto walikuwa wakicheza mpira uwanjani jana jioni."
+say D n2_lt lt 160 50 "Vakar vakare mes ilgai vaikščiojome po seną parką."
+say D n2_sk sk+f3 160 60 "Včera večer sme sa dlho prechádzali po starom parku."
+say D n2_es es-419+f4 160 55 "Mañana por la mañana vamos al mercado a comprar fruta fresca."
+say D n2_nb nb 160 50 "I går kveld gikk vi en lang tur i den gamle parken."
+say D n2_m6 en+m6 170 35 "Please remember to water the plants while I am away on holiday."
+# ---- set E (round six: made after the CV-lead rule was fixed; validation
+# only). Languages, voices and sentences never used before; tonal: Thai,
+# Punjabi, Shan, Setswana, southern and central Vietnamese.
+say E e_th th 150 50 "เมื่อวานนี้ฉันไปตลาดกับแม่และซื้อผลไม้มาเยอะมาก"
+say E e_pa pa+m2 150 45 "ਕੱਲ੍ਹ ਸ਼ਾਮ ਨੂੰ ਅਸੀਂ ਨਦੀ ਦੇ ਕੰਢੇ ਬਹੁਤ ਦੇਰ ਤੱਕ ਬੈਠੇ ਰਹੇ।"
+say E e_shn shn 150 50 "မိူဝ်ႈဝႃးၼႆႉ ၵဝ်ၶဝ်ႈၵၢတ်ႇ သိုဝ်ႉမၢၵ်ႇမႆႉ"
+say E e_tn tn+f3 155 55 "Maabane re ne ra ya kwa nokeng go tshameka le bana."
+say E e_visouth vi-vn-x-south+f4 155 55 "Sáng mai tôi sẽ đi chợ mua rau và cá tươi cho cả nhà."
+say E e_vicent vi-vn-x-central+m1 150 45 "Mùa hè năm ngoái gia đình tôi đi biển chơi một tuần."
+say E e_af af+m4 160 45 "Die kinders het die hele middag in die tuin gespeel."
+say E e_bg bg+f2 160 55 "Утре сутринта ще отидем на пазара за пресни плодове."
+say E e_ca ca 160 50 "Aquest matí hem esmorzat a la plaça amb els nostres amics."
+say E e_cy cy+m5 150 45 "Roedd y plant yn chwarae ar y traeth drwy'r prynhawn."
+say E e_et et+f1 160 55 "Eile õhtul jalutasime kaua vanas pargis järve ääres."
+say E e_eu eu 155 50 "Atzo arratsaldean lagunekin mendira joan ginen."
+say E e_he he+m6 160 45 "אתמול בערב טיילנו הרבה זמן בפארק הישן."
+say E e_ro ro+f4 165 60 "Mâine dimineață mergem la piață să cumpărăm legume proaspete."
+say E e_uk uk+m3 150 40 "Минулого літа ми довго подорожували горами Карпат."
+say E e_ta ta 150 50 "நேற்று மாலை நாங்கள் பழைய பூங்காவில் நீண்ட நேரம் நடந்தோம்."
+say E e_ms ms+f5 160 55 "Pagi tadi kami bersarapan bersama di kedai kopi itu."
+say E e_hr hr+m7 155 35 "Jučer smo cijeli dan radili u vrtu iza kuće."
+say E e_andy en-us+Andy 165 50 "A gentle breeze carried the smell of fresh bread down the quiet street."
+say E e_annie en-gb+Annie 160 60 "Nobody expected the little band to win the contest, but they did."
+say E e_klatt3 en+klatt3 155 45 "Turn left at the second traffic light and park behind the pharmacy."
+say E e_mike en-us+Mike 170 40 "Is this the bus that goes to the airport, or should we take a taxi?"
+cut E e_r3 3 4 # the only real speaker: every excerpt overlaps an earlier one; new cut
+if [ -f "$out/E/e_r3.wav" ]; then # the real speaker through a GSM phone codec (8 kHz)
+  sox "$real" -r 8000 -c 1 -D "$tmp/r.gsm" trim 10.5 4.5
+  sox "$tmp/r.gsm" -r 24000 -b 16 -D "$out/E/e_rgsm.wav"
+fi
+# a faint noise floor (-54 dBFS): no digital silence, so judged as a recording
+sox -R -n -r 24000 -b 16 -c 1 "$tmp/hiss.wav" synth "$(soxi -D "$out/E/e_ca.wav")" whitenoise vol 0.002
+sox -m -v 1 "$out/E/e_ca.wav" -v 1 "$tmp/hiss.wav" -b 16 -D "$out/E/e_cahiss.wav"
+for d in A B C D E; do printf "%s %s\n" "$d" "$(ls "$out/$d" | wc -l)"; done

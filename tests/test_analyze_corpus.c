@@ -37,16 +37,18 @@ static const expect k_expect[] = {
     {"band_scramble", "garbled", false},
 };
 
-/* Cases the detectors cannot call today, and why (see the README section). */
+/* Cases the detectors cannot call today, and why (see the README section);
+ * {NULL} ends the list. None left: `en_gb_m` reversed (its sentence ends
+ * with a rise, so intonation could not tell) is named since the CV lead
+ * (round six). */
 static const char *k_known_miss[][3] = {
-    {"en_gb_m", "reverse", "this sentence ends with a rise: intonation cannot tell direction, and "
-                           "a dry synthetic voice has no envelope/burst asymmetry to read"},
+    {NULL, NULL, NULL},
 };
 
 static int g_rate_measured; /* rate_up/rate_down cases with a formant scale */
 
 static bool known_miss(const char *clip, const char *kind) {
-    for (size_t i = 0; i < sizeof k_known_miss / sizeof k_known_miss[0]; i++)
+    for (size_t i = 0; k_known_miss[i][0]; i++)
         if (!strcmp(k_known_miss[i][0], clip) && !strcmp(k_known_miss[i][1], kind)) return true;
     return false;
 }

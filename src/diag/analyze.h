@@ -69,6 +69,7 @@ typedef struct xs_an_metrics {
     double grid_jump_ratio;     /* spectral change across 80 ms edges / inside blocks */
     double flux_corr;           /* median log-spectrum correlation of neighbour frames */
     double pitch_trend;         /* declination: < 0 falls like statements, > 0 rises */
+    double cv_lead;             /* high band leads low band (consonant then vowel): > 0 forward */
     double edge_jump_ratio;     /* sample step at 80 ms edges / typical step (~1) */
     double edge_jump_ratio_unrev; /* the same after undoing a per-block reversal */
     double edge_jump_frac;      /* fraction of 80 ms edges with a big sample step */

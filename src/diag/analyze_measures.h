@@ -19,6 +19,11 @@ double am_edge_jump_ratio(const float *x, int64_t n, int block, double thr_amp);
  * local mean step; compare offset 0 (the grid) with block/2 (a control). */
 /* */
 double am_edge_jump_frac(const float *x, int64_t n, int block, int offset, double thr_amp);
+/* CV lead (analyze_direction.c): how far high-band energy (bursts,
+ * frication) leads low-band energy (voicing) at 10-40 ms, as the
+ * antisymmetric part of their cross-correlation: > 0 forward (consonant
+ * then vowel), < 0 backwards; reversal negates it. */
+double am_cv_lead(const xs_analysis *a);
 /* Pitch trend: < 0 falls over the file like statements do, > 0 rises. */
 double am_pitch_trend(const float *pitch_hz, int n_frames, double hop_s);
 /* Median kurtosis of the pre-emphasized signal in loud 20 ms frames. */

@@ -108,6 +108,7 @@ char *xs_an_json(const xs_analysis *a, const char *file) {
     add_num(mj, "grid_jump_ratio", m->grid_jump_ratio, 0.001);
     add_num(mj, "flux_corr", m->flux_corr, 0.001);
     add_num(mj, "pitch_trend", m->pitch_trend, 0.001);
+    add_num(mj, "cv_lead", m->cv_lead, 0.001);
     add_num(mj, "edge_jump_ratio", m->edge_jump_ratio, 0.001);
     add_num(mj, "edge_jump_ratio_unreversed", m->edge_jump_ratio_unrev, 0.001);
     add_num(mj, "edge_jump_frac", m->edge_jump_frac, 0.001);
