@@ -7,12 +7,16 @@
  * size), and a head dim that is not a multiple of 32 (generic score loop).
  * The cache is filled through kv_store on both backends (f32, bf16, q8_0),
  * so both hold the same values. Skips (77) where no CUDA GPU is usable.
- * Run it with XSWARM_CUDA_ATTN=old too: both kernels must pass.
+ * Run it with XSWARM_CUDA_ATTN=old and =wide too: every kernel must pass
+ * (the default staged kernel and =wide print the same nmse: same bits).
  *
  * XSWARM_ATTN_BENCH=1 also times attention_rows alone (q8_0 and bf16): full
  * 3000-slot caches (32 heads x 128, B = 1, 32, 80 sessions), the same ring
  * with 35 filled slots and the depformer's 8-slot ring (16 heads x 64), B = 1
  * and 80: us per call and GB/s of K and V visible (printed, not checked).
+ * XSWARM_ATTN_BENCH=2 times only B = 1 and 80 and skips the checks against
+ * ref (quick A/B of many builds); =3 only the full caches at B = 80 (one
+ * kernel to profile).
  */
 #include <math.h>
 #include <stdio.h>
@@ -40,6 +44,7 @@ static const att_case k_cases[] = {
     {"head dim 40", 256, 2, 40, 2, 130, 64, 0},
     {"7B ring full, 2 queries", 3000, 4, 128, 2, 3100, 3000, 0},
     {"head dim 256, partly filled", 300, 2, 256, 1, 200, 300, 0},
+    {"8 heads, wrapped 1000-slot ring", 1000, 8, 128, 3, 2500, 1000, 1200},
 };
 
 /* One backend: cache of dtype dt filled with positions first..last, then
@@ -200,9 +205,10 @@ static xs_status bench_one(xs_backend *be, const bench_case *bc, xs_dtype dt, in
         const double row = dt == XS_Q8_0 ? (double)width / 32 * 34 : (double)width * 2;
         const double bytes = 2.0 * B * (double)n * row;
         const char *e = getenv("XSWARM_CUDA_ATTN");
-        printf("attn bench %-13s %-4s kernel %-3s B=%2d: %9.1f us/call  %7.1f GB/s of KV "
+        const bool named = e && (!strcmp(e, "old") || !strcmp(e, "wide"));
+        printf("attn bench %-13s %-4s kernel %-4s B=%2d: %9.1f us/call  %7.1f GB/s of KV "
                "(%.1f MB)\n",
-               bc->name, xs_dtype_name(dt), e && !strcmp(e, "old") ? "old" : "new", B, us,
+               bc->name, xs_dtype_name(dt), named ? e : "new", B, us,
                bytes / (us * 1e-6) / 1e9, bytes / 1e6);
     }
     for (int b = 0; b < B; b++) xs_kv_cache_free(be, &caches[b]);
@@ -218,14 +224,15 @@ static xs_status bench_one(xs_backend *be, const bench_case *bc, xs_dtype dt, in
     return rc;
 }
 
-static void bench_all(xs_backend *be) {
+static void bench_all(xs_backend *be, int mode) {
     const xs_dtype dts[] = {XS_Q8_0, XS_BF16};
     const int bs[] = {1, 32, 80};
     xs_status rc = XS_OK;
     for (size_t c = 0; c < sizeof k_bench / sizeof k_bench[0]; c++)
         for (int d = 0; d < 2 && rc == XS_OK; d++)
             for (int i = 0; i < 3 && rc == XS_OK; i++) {
-                if (c > 0 && bs[i] == 32) continue; /* small cases: B = 1 and 80 */
+                if ((c > 0 || mode >= 2) && bs[i] == 32) continue; /* small cases: B = 1, 80 */
+                if (mode == 3 && (c > 0 || bs[i] != 80)) continue;
                 rc = bench_one(be, &k_bench[c], dts[d], bs[i]);
             }
     CHECK(rc == XS_OK, "attention bench: %s", xs_error_msg());
@@ -237,15 +244,16 @@ int main(void) {
     xs_backend *ref = NULL, *cuda = NULL;
     CHECK(xs_backend_open("ref", 1, &ref) == XS_OK, "open ref: %s", xs_error_msg());
     CHECK(xs_backend_open("cuda", 1, &cuda) == XS_OK, "open cuda: %s", xs_error_msg());
+    const char *b = getenv("XSWARM_ATTN_BENCH");
+    const int bench = b ? atoi(b) : 0;
     if (ref && cuda) {
         const xs_dtype dts[] = {XS_F32, XS_BF16, XS_Q8_0};
-        for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; i++)
+        for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0] && bench < 2; i++)
             for (int d = 0; d < 3; d++) {
                 if (dts[d] == XS_Q8_0 && k_cases[i].dim % 32) continue; /* whole blocks */
                 check_case(ref, cuda, &k_cases[i], dts[d]);
             }
-        const char *b = getenv("XSWARM_ATTN_BENCH");
-        if (b && atoi(b) > 0) bench_all(cuda);
+        if (bench > 0) bench_all(cuda, bench);
     }
     xs_backend_close(cuda);
     xs_backend_close(ref);

@@ -114,7 +114,8 @@ static void usage(FILE *f) {
             "      kernels (rows, the default for one session: faster at batch 1).\n"
             "  --mimi-lanes L1,L2,...  instead: for each N of --sweep-sessions N1,N2,...\n"
             "      (default --sessions), measure with Mimi on L lanes each (XSWARM_MIMI_LANES\n"
-            "      without rebuilding the model; 1 = one after another), one line each.\n"
+            "      without rebuilding the model; 1 = one after another; 0 = all sessions'\n"
+            "      Mimi as ONE batched computation, mimi_encode_batch), one line each.\n"
             "Default model: the embedded tiny bundle next to the binary.\n\n");
     model_args_usage(f);
 }
@@ -174,7 +175,7 @@ static int parse_args(int argc, char **argv, bb_opts *o) {
         } else if (!strcmp(a, "--steps")) rc = parse_int(a, v, 1, 1000000, &o->steps);
         else if (!strcmp(a, "--warmup")) rc = parse_int(a, v, 0, 100000, &o->warmup);
         else if (!strcmp(a, "--search-steps")) rc = parse_int(a, v, 1, 1000000, &o->search_steps);
-        else if (!strcmp(a, "--mimi-lanes")) rc = parse_list(a, v, 1, 64, o->lanes, &o->n_lanes);
+        else if (!strcmp(a, "--mimi-lanes")) rc = parse_list(a, v, 0, 64, o->lanes, &o->n_lanes);
         else if (!strcmp(a, "--sweep-sessions"))
             rc = parse_list(a, v, 1, BB_MAX_SESSIONS, o->sweep, &o->n_sweep);
         else {
@@ -506,7 +507,9 @@ static int lanes_sweep(bb_ctx *c, const bb_opts *o) {
     int ret = 0;
     for (int i = 0; i < nn; i++)
         for (int k = 0; k < o->n_lanes; k++) {
-            int got = mimi_model_set_lanes(c->m->mimi, o->lanes[k]);
+            /* lanes 0: the batched Mimi (XSWARM_MIMI_BATCH=1), shown as lanes 0 */
+            mimi_batch_set_mode(o->lanes[k] == 0);
+            int got = o->lanes[k] == 0 ? 0 : mimi_model_set_lanes(c->m->mimi, o->lanes[k]);
             bb_result r;
             if (measure(c, ns[i], o->steps, o->warmup, o->max_seconds, &r) != XS_OK) {
                 printf("    %5d %5d FAILED: %s\n", ns[i], got, xs_error_msg());
@@ -517,6 +520,7 @@ static int lanes_sweep(bb_ctx *c, const bb_opts *o) {
                    r.enc_p50, r.enc_p99, r.dec_p50, r.dec_p99, r.lm_p50, r.p50, r.p99, r.steps);
             fflush(stdout);
         }
+    mimi_batch_set_mode(-1);
     return ret;
 }
 

@@ -177,6 +177,36 @@ int mimi_model_lanes(const mimi_model *m);
 /* The stream's lane, -1 before its first call. */
 int mimi_stream_lane(const mimi_stream *s);
 
+/* ---- batched calls: one frame of n streams as ONE computation ----
+ * (mimi_batch.c) The n streams (distinct, one model) each encode one frame
+ * (pcm[i]: 1920 samples -> codes[i]: n_codebooks codes) or decode one
+ * frame (codes[i] -> pcm[i]: 1920 samples) through the same ~300 kernels,
+ * each kernel serving all n streams, instead of n calls of ~300 kernels.
+ * Each stream keeps its own state and its own position: streams may be at
+ * different frames, join, leave, reset or make plain calls in between.
+ * Results equal mimi_encode / mimi_decode of each stream alone (bit for
+ * bit on cuda; on cpu the matmuls of more rows take the sgemm path:
+ * pcm within ~1e-6). Synchronous: returns with the results on the host.
+ * Streams with taps, or with a begun call, are refused (see
+ * mimi_batch_usable). While a stream takes part, its conv state lives in a
+ * [slot]-major array of the model (moved there with one copy when its slot
+ * changes, so that each conv reads and writes every stream's context with
+ * one strided copy); plain calls use it there. The batched device work is
+ * recorded as a CUDA graph keyed by the ordered list of streams. One
+ * batched call at a time per model (its call scratch and slots are the
+ * model's); runs on the backend's lane 0 after joining the lanes. */
+xs_status mimi_encode_batch(mimi_stream *const *s, int n, const float *const *pcm,
+                            int n_codebooks, int32_t *const *codes);
+xs_status mimi_decode_batch(mimi_stream *const *s, int n, const int32_t *const *codes,
+                            int n_codebooks, float *const *pcm);
+/* Whether these n streams can run batched (n >= 1, one model, distinct,
+ * no taps, no begun call). */
+bool mimi_batch_usable(mimi_stream *const *s, int n);
+/* Batching switch: -1 = from XSWARM_MIMI_BATCH (0 disables; the default,
+ * read once), 0 = off, 1 = on. mimi_batch_enabled says what holds now. */
+void mimi_batch_set_mode(int mode);
+bool mimi_batch_enabled(void);
+
 /* Streaming state as host floats, for dumps and comparisons: the layout is
  * fixed for a model (conv contexts, convtr tails, then each KV cache k, v and
  * its positions as floats, then the host counters). Returns the count when

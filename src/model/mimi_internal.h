@@ -136,6 +136,10 @@ struct mimi_model {
     int lanes_epoch;            /* bumped by mimi_model_set_lanes: streams re-pick */
     mimi_scratch *lane_scratch; /* [n_lanes] when n_lanes > 1 */
     atomic_bool *lane_busy;     /* [n_lanes] when n_lanes > 1 */
+    /* Batched calls (mimi_batch.c): the streams' conv states in [slot]-major
+     * device memory, the batch's call scratch and recordings. NULL until
+     * the first batched call. */
+    struct mimi_batch_state *batch;
     /* Backend tensors this model allocated (weights, constants); freed with it. */
     xs_tensor *owned;
     int n_owned, cap_owned;
@@ -164,7 +168,10 @@ struct mimi_stream {
     xs_taps *taps;
     mimi_scratch scratch;   /* fallback call scratch: used (and allocated) only when
                                the model's shared one is busy on another thread */
-    xs_tensor conv_state;   /* f32 [m->conv_state_floats] */
+    xs_tensor conv_state;   /* f32 [m->conv_state_floats]: conv_home, or the stream's
+                               slot in m->batch while it lives there (mimi_batch.c) */
+    xs_tensor conv_home;    /* the stream's own conv state allocation */
+    int batch_slot;         /* slot in m->batch holding the live conv state, -1: home */
     xs_kv_cache *enc_kv;    /* [num_layers], capacity = context */
     xs_kv_cache *dec_kv;    /* = enc_kv + num_layers (one array) */
     xs_tensor kv_block;     /* the one allocation behind all 2 * num_layers rings
@@ -232,6 +239,17 @@ xs_status mimi_tap_ct(mimi_scratch *sc, mimi_stream *s, const char *name, const 
                       int64_t cols);
 /* Record a transformer-side [T, C] tensor as [1, T, C] along axis 1. */
 xs_status mimi_tap_tc(mimi_stream *s, const char *name, const xs_tensor *x);
+
+/* Batched calls (mimi_batch.c): free the model's batch state (every stream's
+ * conv state must be home, i.e. its streams freed first or evicted);
+ * a stream that goes away gives its slot up (no copy). */
+void mimi_batch_state_free(mimi_model *m);
+void mimi_batch_forget(mimi_stream *s);
+/* Streams per computation of a batched call (more: several groups in turn);
+ * 0 = XSWARM_MIMI_BATCH_MAX, default 64 (tests). */
+void mimi_batch_set_group_max(int n);
+/* Recordings made and replays of the batched encode + decode (tests). */
+void mimi_batch_graph_stats(const mimi_model *m, int64_t *captures, int64_t *launches);
 
 /* ---- one streaming frame inside a recorded whole frame (frame_graph.c) ----
  * The encode and decode calls of mimi_stream.c split so that another

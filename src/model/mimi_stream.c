@@ -38,7 +38,9 @@ void mimi_stream_free(mimi_stream *s) {
     call_io_free(be, &s->dec_call);
     xs_graph_free(be, &s->enc_graph);
     xs_graph_free(be, &s->dec_graph);
-    xs_tensor_free(be, &s->conv_state);
+    mimi_batch_forget(s); /* its slot, if any, is free again */
+    xs_tensor_free(be, &s->conv_home);
+    memset(&s->conv_state, 0, sizeof s->conv_state);
     mimi_scratch_free(&s->scratch);
     if (s->enc_kv) kv_rings_free(be, 2 * s->m->cfg.num_layers, s->enc_kv, &s->kv_block);
     free(s->enc_kv); /* dec_kv is its second half */
@@ -84,11 +86,13 @@ xs_status mimi_stream_new(mimi_model *m, mimi_stream **out) {
     if (!s) return xs_error(XS_ERR_NOMEM, "mimi: out of memory");
     s->m = m;
     s->lane = -1;
+    s->batch_slot = -1;
     s->scratch.be = m->be;
     xs_status rc = XS_OK;
     if (m->conv_state_floats > 0) {
         int64_t n = m->conv_state_floats;
-        rc = xs_tensor_alloc(m->be, XS_F32, 1, &n, &s->conv_state);
+        rc = xs_tensor_alloc(m->be, XS_F32, 1, &n, &s->conv_home);
+        s->conv_state = s->conv_home;
     }
     if (rc == XS_OK) rc = alloc_kv(s);
     if (rc == XS_OK) rc = mimi_stream_reset(s);
@@ -205,6 +209,8 @@ static uint64_t job_key(const mimi_job *j, int64_t n) {
     /* the lane: its backend work buffer is in the recording too */
     k = xs_graph_key_add(k, (uint64_t)j->s->lane);
     k = xs_graph_key_add(k, (uint64_t)j->s->m->lanes_epoch);
+    /* the conv state: home, or the stream's slot of a batch (mimi_batch.c) */
+    k = xs_graph_key_add(k, (uint64_t)(uintptr_t)j->s->conv_state.data);
     for (int i = 0; i < MIMI_SCRATCH_MAX; i++) {
         if (!sc->cap[i]) continue;
         k = xs_graph_key_add(k, (uint64_t)(uintptr_t)sc->slot[i].data);

@@ -493,6 +493,7 @@ xs_status mimi_model_load(xs_backend *be, const mimi_config *cfg, const xs_weigh
 void mimi_model_free(mimi_model *m) {
     if (!m) return;
     mimi_scratch_free(&m->scratch); /* streams' shared call scratch */
+    mimi_batch_state_free(m);
     mimi_model_lanes_free(m);
     for (int i = 0; i < m->n_owned; i++) xs_tensor_free(m->be, &m->owned[i]);
     free(m->owned);

@@ -257,12 +257,51 @@ static xs_status lm_round(lm_batch *lb, xswarm_session *const *ss, const int *id
     return XS_OK;
 }
 
+/* n >= 2 sessions' Mimi streams, when they can run as ONE batched Mimi
+ * computation (mimi.h mimi_encode_batch; XSWARM_MIMI_BATCH=0 keeps the
+ * lanes). Device backends only: batching saves kernel launches, which a
+ * host backend does not have, and there the matmuls of more rows take the
+ * cpu's sgemm path, whose sums round differently (~1e-7) from a session's
+ * own frame, while batched sessions must sound exactly as they do alone.
+ * Returns a malloc'd array (free it) or NULL. */
+static mimi_stream **batchable(xswarm_session *const *ss, const int *idx, int n) {
+    if (n < 2 || !mimi_batch_enabled() || ss[0]->m->be->iface->host_memory) return NULL;
+    mimi_stream **ms = malloc((size_t)n * sizeof *ms);
+    if (!ms) return NULL; /* the lanes path needs no memory */
+    for (int r = 0; r < n; r++) ms[r] = ss[idx ? idx[r] : r]->ms;
+    if (mimi_batch_usable(ms, n)) return ms;
+    free(ms);
+    return NULL;
+}
+
+/* The batched encode: each session's enc_ms is an equal share of the
+ * call's wall time (their sum is the phase's wall time). */
+static xs_status encode_batched(mimi_stream **ms, xswarm_session *const *ss, int n,
+                                const float *const *pcm, xs_pipe_frame_info *info) {
+    int32_t **codes = malloc((size_t)n * sizeof *codes);
+    if (!codes) return xs_error(XS_ERR_NOMEM, "session: out of memory");
+    for (int i = 0; i < n; i++) codes[i] = info[i].frame_codes;
+    double t0 = now_ms();
+    xs_status rc = mimi_encode_batch(ms, n, pcm, ss[0]->m->user_codes, codes);
+    const double share = (now_ms() - t0) / n;
+    for (int i = 0; i < n; i++) info[i].enc_ms = share;
+    free(codes);
+    return rc;
+}
+
 /* Mimi encode of every session's input frame: all begun (each on its
  * stream's lane, so that the sessions' frames run side by side on a GPU),
  * then all finished. Each session's enc_ms is its share of the wall time
- * (its begin plus its finish): their sum is the phase's wall time. */
+ * (its begin plus its finish): their sum is the phase's wall time. Batched
+ * instead when the streams can (batchable). */
 static xs_status encode_all(xswarm_session *const *ss, int n, const float *const *pcm,
                             xs_pipe_frame_info *info) {
+    mimi_stream **ms = batchable(ss, NULL, n);
+    if (ms) {
+        xs_status r = encode_batched(ms, ss, n, pcm, info);
+        free(ms);
+        return r;
+    }
     xs_status rc = XS_OK;
     int begun = 0;
     for (; begun < n; begun++) {
@@ -282,6 +321,48 @@ static xs_status encode_all(xswarm_session *const *ss, int n, const float *const
     return rc;
 }
 
+/* Round k of decode_all as ONE batched Mimi decode when >= 2 sessions have
+ * a valid step k and their streams can batch (*batched then true); each
+ * session's dec_ms gets an equal share of the call's wall time. */
+static xs_status decode_round_batched(xswarm_session *const *ss, int n, int k,
+                                      float *const *out_pcm, xs_pipe_frame_info *info,
+                                      bool *batched) {
+    *batched = false;
+    int *idx = malloc((size_t)n * sizeof *idx), m = 0;
+    if (!idx) return XS_OK; /* the per-stream path */
+    for (int i = 0; i < n; i++)
+        if (k < info[i].n_steps && info[i].step_valid[k]) idx[m++] = i;
+    mimi_stream **ms = batchable(ss, idx, m);
+    const int32_t **codes = ms ? malloc((size_t)m * sizeof *codes) : NULL;
+    float **pcm = codes ? malloc((size_t)m * sizeof *pcm) : NULL;
+    xs_status rc = XS_OK;
+    if (pcm) {
+        *batched = true;
+        for (int r = 0; r < m; r++) {
+            xs_pipe_frame_info *f = &info[idx[r]];
+            codes[r] = f->step_out[k] + 1;
+            pcm[r] = out_pcm[idx[r]] + (size_t)f->n_out_frames * XSWARM_FRAME_SAMPLES;
+        }
+        double t0 = now_ms();
+        rc = mimi_decode_batch(ms, m, codes, ss[0]->m->dep_q, pcm);
+        const double share = (now_ms() - t0) / m;
+        const bool decoded = rc == XS_OK;
+        for (int r = 0; r < m; r++) {
+            xs_pipe_frame_info *f = &info[idx[r]];
+            f->dec_ms += share;
+            if (!decoded) continue;
+            f->n_out_frames++; /* its pcm is there even if another's text fails */
+            xs_status t = text_token(ss[idx[r]], f->step_out[k][0]);
+            if (rc == XS_OK) rc = t;
+        }
+    }
+    free(pcm);
+    free(codes);
+    free(ms);
+    free(idx);
+    return rc;
+}
+
 /* Mimi decode of the valid LM outputs, in rounds: round k begins the k-th
  * step's decode of every session that has one, then finishes them (a
  * stream takes one decode at a time; its rounds stay in order). */
@@ -291,6 +372,9 @@ static xs_status decode_all(xswarm_session *const *ss, int n, float *const *out_
     bool *begun = calloc((size_t)n, sizeof *begun);
     if (!begun) return xs_error(XS_ERR_NOMEM, "session: out of memory");
     for (int k = 0; rc == XS_OK && k < XS_PIPE_MAX_STEPS; k++) {
+        bool batched = false;
+        rc = decode_round_batched(ss, n, k, out_pcm, info, &batched);
+        if (batched) continue;
         int any = 0;
         for (int i = 0; i < n; i++) {
             xs_pipe_frame_info *f = &info[i];

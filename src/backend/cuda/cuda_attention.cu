@@ -7,6 +7,12 @@
  * reads cache.pos on the device to decide which slots a query sees
  * (0 <= pos[t] - p < context), so it needs no host knowledge of how full
  * the ring is and can be captured in a graph. Cache reads: cuda_kv_access.cuh.
+ *
+ * Three chunk kernels, one merge: the first one (one value per load;
+ * XSWARM_CUDA_ATTN=old), the wide-load one (16 values a lane through
+ * registers; =wide, and bf16 / f32 caches by default) and the staged one
+ * (K and V head rows copied to shared memory with cp.async; the default for
+ * q8_0 caches). att_pick says which runs for a call.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -255,7 +261,7 @@ __global__ void k_attention_part_rows(float *part, const float *q, cu_view qv, c
                  cap, pos, pos_stride, H, D, context, scale, ydirect);
 }
 
-/* ---- attention, wide loads ("new"; XSWARM_CUDA_ATTN=old keeps the kernel above) ----------
+/* ---- attention, wide loads (XSWARM_CUDA_ATTN=wide; =old: the kernel above) -----------
  *
  * The kernel above reads the cache one value per thread per load (for q8_0
  * one byte and its block's 2-byte scale per value, V one thread per head
@@ -578,14 +584,536 @@ __global__ void ATTW_BOUNDS
                       pos, pos_stride, H, D, context, scale, ydirect);
 }
 
-/* XSWARM_CUDA_ATTN=old: the one-value-per-load kernel, for A/B timing in one binary. */
-static bool attw_enabled(void) {
-    static int on = -1; /* read once; a benign race sets the same value */
-    if (on < 0) {
-        const char *e = getenv("XSWARM_CUDA_ATTN");
-        on = !(e && strcmp(e, "old") == 0);
+
+/* ---- attention, staged through shared memory (default; issue 8, engineer attn80) ------
+ *
+ * Over full caches the wide kernel above reached ~1.84 TB/s (q8_0, B = 80),
+ * 60% of what the card can read. Each of its loads is one 4-byte word per
+ * lane, the lanes of a warp spread over 4 slots 4 KB apart: a q8_0 warp load
+ * brings ~128 useful bytes from ~8 different 128-byte lines, and a lane
+ * group can only keep a few slots' words in registers, so each 256-slot
+ * chunk still makes ~8 dependent memory round trips (K rounds, softmax, V
+ * rounds).
+ * This kernel copies the chunk's K and then V head rows into shared memory
+ * with cp.async (asynchronous, no registers held): the block's threads copy
+ * consecutive W-byte words of consecutive rows (a head row is RB = 136
+ * bytes for q8_0, 256 for bf16 at D = 128, W = 8 / 16 bytes), so one warp
+ * instruction moves 256-512 bytes from a few lines. A block may take HPB
+ * heads of one row (their head rows of a slot are adjacent in the cache:
+ * HPB x RB contiguous bytes a slot; each head has its own TPH = THREADS /
+ * HPB threads). Tiles of TS slots flow through STAGES buffers: K tiles, then
+ * V tiles, one stream, STAGES - 1 tiles in flight at all times (V's first
+ * tiles are in flight during the softmax). The math reads the rows back
+ * from shared memory and decodes them as the wide kernel decodes its
+ * registers (attw_values), with the same lane split (D / 16 lanes a slot),
+ * per-slot dot order and butterfly; V is summed per slot stream (stream g
+ * of a head: slots lo + g + k * NSTREAM, ascending), then over the streams
+ * in a fixed order; chunk grid, visibility, chunk softmax and merge are the
+ * wide kernel's. With one head per block and 256-slot chunks the results
+ * are bit-identical to the wide kernel's (FOLD off). A row's result depends
+ * on its own q, cache and position and on the constants only, never on B.
+ * Used for q8_0 (with ATTS_BF16 also bf16) caches at D = 64 and 128 whose
+ * K and V are 16-byte aligned (cudaMalloc'd caches are) and whose head
+ * count HPB divides; else the wide kernel. XSWARM_CUDA_ATTN=wide selects
+ * the wide kernel, =old the first one.
+ *
+ * The constants are one configuration type (atts_cfg), defaults below and
+ * -D overridable; a build with -DATTS_EXPLORE also carries the variants
+ * timed for docs/PERF.md, picked at run time with XSWARM_ATTS_CFG=name
+ * (same kernels as a build with those constants as defaults;
+ * XSWARM_ATTS_BF16=0 sends bf16 caches to the wide kernel there).
+ * Chosen (H100, 2026-11-26, 16 configurations timed in one device call,
+ * ncu): 256-slot chunks, 128 threads, 3 stages of 32 (q8_0) slots, one head
+ * per block, q8_0 scale folded, bf16 caches on the wide kernel. q8_0 at
+ * B = 80 over full caches 1127 -> 1000 us a call (LM step 65.2 -> 62.2 ms),
+ * every B = 1 / short / depformer case as fast or faster (depformer B = 80
+ * 18.2 -> 13.0 us). ncu: the wide kernel and this one both read DRAM at
+ * ~60% of peak, but this one is bound by the SM (~81% compute throughput
+ * against the wide kernel's 65%, whose loads also hit L1 78% of the time):
+ * what is left is the decode and the math (byte_perm + subtract + FMA per
+ * value), not the memory pipeline. Several heads per block (HPB 2 / 4:
+ * 272 / 544 contiguous bytes a slot) were faster at B = 80 (q8_0 928-960
+ * us, bf16 1467-1475 us) but 1.3-2.6x slower at B = 1 (too few blocks for
+ * one session); bf16 here was 1.6% slower than wide at B = 80 full (faster
+ * at B = 1: 35 vs 41 us) and is off by the pick rule (sum of q8_0 and bf16
+ * B = 80 times, no B = 1 case slower than 5% + 1 us). */
+#ifndef ATTS_CHUNK
+#define ATTS_CHUNK 256 /* slots per block (chunk of the ring) */
+#endif
+#ifndef ATTS_THREADS
+#define ATTS_THREADS 128
+#endif
+#ifndef ATTS_STAGES
+#define ATTS_STAGES 3 /* tile buffers; STAGES - 1 tiles in flight */
+#endif
+#ifndef ATTS_MINB
+#define ATTS_MINB 8 /* __launch_bounds__ minimum blocks per SM */
+#endif
+#ifndef ATTS_TS_Q8
+#define ATTS_TS_Q8 32 /* slots per tile: 4.3 KB of q8_0 at D = 128 and HPB 1 */
+#endif
+#ifndef ATTS_TS_BF16
+#define ATTS_TS_BF16 16 /* 4 KB of bf16 at D = 128 and HPB 1 */
+#endif
+#ifndef ATTS_HPB_Q8
+#define ATTS_HPB_Q8 1 /* heads per block */
+#endif
+#ifndef ATTS_HPB_BF16
+#define ATTS_HPB_BF16 1
+#endif
+#ifndef ATTS_FOLD_D
+#define ATTS_FOLD_D 1 /* 1: q8_0 scale applied once per lane, not per value */
+#endif
+#ifndef ATTS_BF16
+#define ATTS_BF16 0 /* 0: bf16 caches keep the wide kernel */
+#endif
+
+template <int CHUNK_, int THREADS_, int STAGES_, int MINB_, int TSQ8_, int TSBF_, int HPBQ8_,
+          int HPBBF_, int FOLD_, int BF16_>
+struct atts_cfg {
+    enum { CHUNK = CHUNK_, THREADS = THREADS_, STAGES = STAGES_, MINB = MINB_ };
+    enum { TS_Q8 = TSQ8_, TS_BF16 = TSBF_, HPB_Q8 = HPBQ8_, HPB_BF16 = HPBBF_ };
+    enum { FOLD = FOLD_, BF16 = BF16_ };
+};
+typedef atts_cfg<ATTS_CHUNK, ATTS_THREADS, ATTS_STAGES, ATTS_MINB, ATTS_TS_Q8, ATTS_TS_BF16,
+                 ATTS_HPB_Q8, ATTS_HPB_BF16, ATTS_FOLD_D, ATTS_BF16>
+    atts_default;
+
+/* Per cache type: bytes of one head row (one slot, one head), the copy word
+ * (the largest of 16 / 8 / 4 bytes dividing it), slots per tile, heads per
+ * block, scale folding. */
+template <class C, typename KT, int D> struct atts_geom;
+template <class C, int D> struct atts_geom<C, cu_kv_q8, D> {
+    enum { RB = D / 32 * 34, W = RB % 16 == 0 ? 16 : RB % 8 == 0 ? 8 : 4 };
+    enum { TS = C::TS_Q8, HPB = C::HPB_Q8, FOLD = C::FOLD };
+};
+template <class C, int D> struct atts_geom<C, uint16_t, D> {
+    enum { RB = D * 2, W = RB % 16 == 0 ? 16 : RB % 8 == 0 ? 8 : 4 };
+    enum { TS = C::TS_BF16, HPB = C::HPB_BF16, FOLD = 0 };
+};
+
+/* Dynamic shared memory: the heads' queries, then the tile buffers (reused
+ * for the V stream sums once the last tile is done). */
+template <class C, typename KT, int D> constexpr size_t atts_shm(void) {
+    typedef atts_geom<C, KT, D> G;
+    return (size_t)G::HPB * D * sizeof(float) +
+           ((size_t)C::STAGES * G::TS * G::HPB * G::RB > (size_t)C::THREADS * ATTW_VPL * 4
+                ? (size_t)C::STAGES * G::TS * G::HPB * G::RB
+                : (size_t)C::THREADS * ATTW_VPL * 4);
+}
+
+template <int W> __device__ static inline void atts_cp(void *dst, const void *src) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    if (W == 16) /* .cg: the row is read once, keep it out of L1 */
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src));
+    else
+        asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(s), "l"(src), "n"(W));
+}
+__device__ static inline void atts_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ static inline void atts_wait(void) {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+/* Lane `sub`'s 16 values of a head row in shared memory, as attw_fetch
+ * would have loaded them from the cache (then decoded by attw_values). */
+__device__ static inline void atts_raw(const unsigned char *row, int sub,
+                                       attw_raw<cu_kv_q8> &r) {
+    const int blk = (sub >> 1) * 34, qo = blk + 2 + (sub & 1) * 16;
+    r.d = *(const unsigned short *)(row + blk);
+    const uint32_t *w = (const uint32_t *)(row + (qo & ~3));
+    r.sh = (uint32_t)(qo & 2) * 8u;
+#pragma unroll
+    for (int k = 0; k < 4; k++) r.w[k] = w[k];
+    r.w[4] = r.sh ? w[4] : 0u;
+}
+__device__ static inline void atts_raw(const unsigned char *row, int sub, attw_raw<uint16_t> &r) {
+    const uint4 *p = (const uint4 *)(row + sub * 32);
+    const uint4 a = p[0], b = p[1];
+    r.w[0] = a.x, r.w[1] = a.y, r.w[2] = a.z, r.w[3] = a.w;
+    r.w[4] = b.x, r.w[5] = b.y, r.w[6] = b.z, r.w[7] = b.w;
+    r.w[8] = 0u, r.sh = 0u;
+}
+
+/* The 16 values of a lane as f32, times the returned factor. FOLD off:
+ * exactly attw_values (factor 1, so the callers' products are exact);
+ * FOLD on: the q8_0 block scale is returned instead of applied to each
+ * value (16 fewer multiplies a lane and slot, different rounding). */
+template <int FOLD>
+__device__ static inline float atts_values(const attw_raw<cu_kv_q8> &r, float x[ATTW_VPL]) {
+    if constexpr (!FOLD) {
+        attw_values(r, x);
+        return 1.0f;
+    } else {
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            const uint32_t wx = __funnelshift_r(r.w[k], r.w[k + 1], r.sh) ^ 0x80808080u;
+#pragma unroll
+            for (int j = 0; j < 4; j++) x[4 * k + j] = attw_i8(wx, j);
+        }
+        return __half2float(__ushort_as_half(r.d));
     }
-    return on != 0;
+}
+template <int FOLD>
+__device__ static inline float atts_values(const attw_raw<uint16_t> &r, float x[ATTW_VPL]) {
+    attw_values(r, x);
+    return 1.0f;
+}
+
+/* att_chunk_softmax for one head group of a block: the group's threads are
+ * lt = 0 .. tph - 1 (warps lw = 0 .. nwg - 1 of the group), red / redd its
+ * slice of the block's per-warp scratch. With one group (lt = threadIdx.x,
+ * tph = blockDim.x) the arithmetic is att_chunk_softmax's. Every thread of
+ * the block calls it (it synchronizes the block twice). */
+__device__ __forceinline__ static void atts_group_softmax(float *sc, const unsigned char *vis,
+                                                          int ns, float *red, double *redd,
+                                                          int nwg, int lane, int lw, int lt,
+                                                          int tph, int anynan, float *mx_out,
+                                                          double *sum_out) {
+    float mx = -INFINITY;
+    for (int i = lt; i < ns; i += tph)
+        if (vis[i] && sc[i] > mx) mx = sc[i];
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    if (lane == 0) red[lw] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int i = 0; i < nwg; i++) mx = fmaxf(mx, red[i]);
+    if (anynan) mx = NAN;
+    double sum = 0.0;
+    for (int i = lt; i < ns; i += tph)
+        if (vis[i]) {
+            const float e = (float)exp((double)sc[i] - (double)mx);
+            sc[i] = e;
+            sum += e;
+        }
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0) redd[lw] = sum;
+    __syncthreads();
+    sum = 0.0;
+    for (int i = 0; i < nwg; i++) sum += redd[i];
+    *mx_out = mx;
+    *sum_out = sum;
+}
+
+template <class C, typename KT, int D>
+__device__ __forceinline__ void att_part_stage(float *part, const float *q, const cu_view &qv,
+                                               const KT *ck, const KT *cv, const int32_t *cpos,
+                                               int64_t cpos_stride, int64_t cap,
+                                               const int32_t *pos, int64_t pos_stride, int64_t H,
+                                               int64_t context, float scale, float *ydirect) {
+    typedef atts_geom<C, KT, D> G;
+    enum { CHUNK = C::CHUNK, THREADS = C::THREADS, HPB = G::HPB, TPH = THREADS / HPB };
+    enum { NWG = TPH / 32, RB = G::RB, W = G::W, GRB = HPB * RB, NWR = GRB / W };
+    enum { LPS = D / ATTW_VPL, GPW = 32 / LPS, NSTREAM = NWG * GPW };
+    enum { TS = G::TS, S = C::STAGES, TILE = TS * GRB };
+    static_assert(TPH % 32 == 0 && TPH >= 32, "a head of the block has whole warps");
+    static_assert(S >= 2 && GRB % W == 0, "stages and copy words");
+    extern __shared__ float shs[];
+    float *qh = shs;                                         /* HPB x D */
+    unsigned char *tiles = (unsigned char *)(shs + HPB * D); /* S x TS rows of GRB bytes */
+    float *vsum = shs + HPB * D;                             /* after the last tile */
+    __shared__ float sc_all[HPB][CHUNK];
+    __shared__ unsigned char vis[CHUNK];
+    __shared__ float red[32];
+    __shared__ double redd[32];
+    __shared__ int anynan_all[HPB];
+    const int tid = threadIdx.x;
+    const int hh = tid / TPH, lt = tid % TPH; /* this thread's head within the block */
+    const int lane = tid & 31, lw = lt >> 5;
+    const int sub = lane % LPS, g = lw * GPW + lane / LPS;
+    const int64_t hgroups = H / HPB, t = blockIdx.x / hgroups;
+    const int64_t h0 = blockIdx.x % hgroups * HPB, th = t * H + h0 + hh;
+    const int64_t s0 = (int64_t)blockIdx.y * CHUNK;
+    const int64_t ns = cap - s0 < CHUNK ? cap - s0 : CHUNK;
+    const int64_t pt = pos[t * pos_stride];
+    float *out = part + (th * gridDim.y + blockIdx.y) * (D + 2);
+    float *sc = sc_all[hh];
+    int64_t lo64, hi64;
+    if (!att_chunk_live(pt, context, cap, s0, ns, &lo64, &hi64)) {
+        if (ydirect)
+            for (int d = lt; d < D; d += TPH) ydirect[th * D + d] = 0.0f;
+        else if (lt == 0) {
+            out[0] = -INFINITY;
+            out[1] = 0.0f;
+        }
+        return;
+    }
+    const int lo = (int)lo64, hi = (int)hi64, ntile = (hi - lo + TS - 1) / TS, nt = 2 * ntile;
+    const int64_t rowb = H * RB; /* bytes from one slot's row to the next */
+    const unsigned char *kb = (const unsigned char *)ck + ((s0 + lo) * H + h0) * RB;
+    const unsigned char *vb = (const unsigned char *)cv + ((s0 + lo) * H + h0) * RB;
+    /* tile j: the block's K head rows of slots lo + j*TS .. (j < ntile), then
+     * V; one commit group per tile (an empty one past the end keeps count) */
+    auto issue = [&](int j) {
+        if (j < nt) {
+            const int jt = j < ntile ? j : j - ntile, first = jt * TS;
+            const int rows = hi - lo - first < TS ? hi - lo - first : TS;
+            const unsigned char *src = (j < ntile ? kb : vb) + (int64_t)first * rowb;
+            unsigned char *dst = tiles + (j % S) * TILE;
+            for (int f = tid; f < rows * NWR; f += THREADS) {
+                const int r = f / NWR, w = f - r * NWR;
+                atts_cp<W>(dst + r * GRB + w * W, src + r * rowb + w * W);
+            }
+        }
+        atts_commit();
+    };
+#pragma unroll
+    for (int j = 0; j < S - 1; j++) issue(j);
+    const float *qr = q + cu_row_off(qv, t);
+    const int64_t qs = cu_inner_stride(qv);
+    for (int d = tid; d < HPB * D; d += THREADS) qh[d] = qr[(h0 * D + d) * qs];
+    for (int i = tid; i < ns; i += THREADS) {
+        const int64_t p = i >= lo && i < hi ? cpos[(s0 + i) * cpos_stride] : -1;
+        vis[i] = p >= 0 && pt - p >= 0 && pt - p < context;
+    }
+    if (tid < HPB) anynan_all[tid] = 0;
+    __syncthreads();
+    /* two loops over the one tile stream: q lives only in the first, the
+     * V sums only in the second (registers) */
+    float qreg[ATTW_VPL];
+#pragma unroll
+    for (int j = 0; j < ATTW_VPL; j++) qreg[j] = qh[hh * D + sub * ATTW_VPL + j];
+    for (int j = 0; j < ntile; j++) { /* scores of tile j's slots */
+        atts_wait<S - 2>(); /* this thread's copies of tile j have landed */
+        __syncthreads();    /* everyone's have; tile j - 1's buffer is free */
+        issue(j + S - 1);
+        const unsigned char *buf = tiles + (j % S) * TILE + hh * RB;
+        const int first = lo + j * TS;
+        /* the loop bound is uniform over the warp (the butterfly needs every
+         * lane): lane group g takes tile slots g, g + NSTREAM, ... */
+        for (int i0 = lw * GPW; i0 < TS; i0 += NSTREAM) {
+            const int i = i0 + lane / LPS;
+            const bool use = i < TS && first + i < hi && vis[first + i];
+            float dot = 0.0f;
+            if (use) {
+                attw_raw<KT> r;
+                atts_raw(buf + i * GRB, sub, r);
+                float kk[ATTW_VPL];
+                const float f = atts_values<G::FOLD>(r, kk);
+#pragma unroll
+                for (int k = 0; k < ATTW_VPL; k++) dot = fmaf(qreg[k], kk[k], dot);
+                dot *= f; /* exact when f == 1 */
+            }
+#pragma unroll
+            for (int o = LPS >> 1; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+            if (use && sub == 0) {
+                sc[first + i] = dot * scale;
+                if (isnan(sc[first + i])) anynan_all[hh] = 1;
+            }
+        }
+    }
+    float mx = 0.0f;
+    double sum = 0.0;
+    float acc[ATTW_VPL];
+#pragma unroll
+    for (int j = 0; j < ATTW_VPL; j++) acc[j] = 0.0f;
+    for (int j = ntile; j < nt; j++) { /* V of tile j - ntile's slots */
+        atts_wait<S - 2>();
+        __syncthreads();
+        issue(j + S - 1);
+        if (j == ntile) { /* every score is written (barrier above) */
+            atts_group_softmax(sc, vis, (int)ns, red + hh * NWG, redd + hh * NWG, NWG, lane, lw,
+                               lt, TPH, anynan_all[hh], &mx, &sum);
+            if (lt == 0 && !ydirect) {
+                out[0] = mx;
+                out[1] = (float)sum;
+            }
+        }
+        const unsigned char *buf = tiles + (j % S) * TILE + hh * RB;
+        /* stream g's slots of this tile (lo + g + k * NSTREAM), ascending; a
+         * hidden slot is skipped (its weight is not 0 * v: v may be NaN) */
+        const int first = (j - ntile) * TS, rows = hi - lo - first < TS ? hi - lo - first : TS;
+        for (int i = ((g - first) % NSTREAM + NSTREAM) % NSTREAM; i < rows; i += NSTREAM) {
+            const int si = lo + first + i;
+            if (!vis[si]) continue;
+            attw_raw<KT> r;
+            atts_raw(buf + i * GRB, sub, r);
+            float vv[ATTW_VPL];
+            const float p = sc[si] * atts_values<G::FOLD>(r, vv); /* exact if factor 1 */
+#pragma unroll
+            for (int k = 0; k < ATTW_VPL; k++) acc[k] = fmaf(p, vv[k], acc[k]);
+        }
+    }
+    __syncthreads(); /* the tile buffers become the stream sums */
+    float *vs = vsum + hh * NSTREAM * D;
+#pragma unroll
+    for (int j = 0; j < ATTW_VPL; j++) vs[g * D + sub * ATTW_VPL + j] = acc[j];
+    __syncthreads();
+    for (int d = lt; d < D; d += TPH) {
+        float o = 0.0f;
+        for (int s = 0; s < NSTREAM; s++) o += vs[s * D + d]; /* fixed order */
+        if (ydirect) ydirect[th * D + d] = att_finish1(mx, (float)sum, o);
+        else out[2 + d] = o;
+    }
+}
+
+template <class C, typename KT, int D>
+__global__ void __launch_bounds__(C::THREADS, C::MINB)
+    k_attention_part_stage(float *part, const float *q, cu_view qv, const KT *ck, const KT *cv,
+                           const int32_t *cpos, int64_t cpos_stride, int64_t cap,
+                           const int32_t *pos, int64_t pos_stride, int64_t H, int64_t context,
+                           float scale, float *ydirect) {
+    att_part_stage<C, KT, D>(part, q, qv, ck, cv, cpos, cpos_stride, cap, pos, pos_stride, H,
+                             context, scale, ydirect);
+}
+
+template <class C, typename KT, int D>
+__global__ void __launch_bounds__(C::THREADS, C::MINB)
+    k_attention_part_stage_rows(float *part, const float *q, cu_view qv, cu_rows_kv rc,
+                                int64_t cap, const int32_t *pos, int64_t pos_stride, int64_t H,
+                                int64_t context, float scale, float *ydirect) {
+    const int64_t t = blockIdx.x / (H / atts_geom<C, KT, D>::HPB);
+    att_part_stage<C, KT, D>(part, q, qv, (const KT *)rc.k[t], (const KT *)rc.v[t], rc.pos[t],
+                             1, cap, pos, pos_stride, H, context, scale, ydirect);
+}
+
+/* XSWARM_CUDA_ATTN=old: the one-value-per-load kernel, =wide: the wide-load
+ * kernel (the default before the staged one), for A/B timing in one binary. */
+enum att_kernel { ATT_K_OLD, ATT_K_WIDE, ATT_K_STAGE };
+static att_kernel att_mode(void) {
+    static int mode = -1; /* read once; a benign race sets the same value */
+    if (mode < 0) {
+        const char *e = getenv("XSWARM_CUDA_ATTN");
+        mode = e && strcmp(e, "old") == 0    ? ATT_K_OLD
+               : e && strcmp(e, "wide") == 0 ? ATT_K_WIDE
+                                             : ATT_K_STAGE;
+    }
+    return (att_kernel)mode;
+}
+
+/* One configuration of the staged kernel as the host sees it. */
+typedef struct atts_entry {
+    const char *name;
+    int64_t chunk;
+    int hpb_q8, hpb_bf16, bf16;
+    void (*launch)(xs_dtype dt, int64_t D, dim3 grid, cudaStream_t st, float *work,
+                   const float *qp, cu_view qv, const void *ck, const void *cv, const int32_t *cp,
+                   int64_t cps, const cu_rows_kv *rc, int64_t cap, const int32_t *pp,
+                   int64_t pps, int64_t H, int64_t context, float scale, float *yd);
+} atts_entry;
+
+/* Launch the staged chunk kernel: one cache (rc == NULL) or rows. */
+template <class C, typename KT, int D>
+static void atts_launch_t(dim3 grid, cudaStream_t st, float *work, const float *qp, cu_view qv,
+                          const void *ck, const void *cv, const int32_t *cp, int64_t cps,
+                          const cu_rows_kv *rc, int64_t cap, const int32_t *pp, int64_t pps,
+                          int64_t H, int64_t context, float scale, float *yd) {
+    constexpr size_t shm = atts_shm<C, KT, D>();
+    static_assert(shm <= 48 * 1024, "staged attention: dynamic shared memory over 48 KB");
+    grid.x /= atts_geom<C, KT, D>::HPB; /* one block per group of HPB heads */
+    if (rc)
+        k_attention_part_stage_rows<C, KT, D><<<grid, C::THREADS, shm, st>>>(
+            work, qp, qv, *rc, cap, pp, pps, H, context, scale, yd);
+    else
+        k_attention_part_stage<C, KT, D><<<grid, C::THREADS, shm, st>>>(
+            work, qp, qv, (const KT *)ck, (const KT *)cv, cp, cps, cap, pp, pps, H, context,
+            scale, yd);
+}
+template <class C>
+static void atts_launch(xs_dtype dt, int64_t D, dim3 grid, cudaStream_t st, float *work,
+                        const float *qp, cu_view qv, const void *ck, const void *cv,
+                        const int32_t *cp, int64_t cps, const cu_rows_kv *rc, int64_t cap,
+                        const int32_t *pp, int64_t pps, int64_t H, int64_t context, float scale,
+                        float *yd) {
+    if (dt == XS_Q8_0 && D == 128)
+        atts_launch_t<C, cu_kv_q8, 128>(grid, st, work, qp, qv, ck, cv, cp, cps, rc, cap, pp,
+                                        pps, H, context, scale, yd);
+    else if (dt == XS_Q8_0)
+        atts_launch_t<C, cu_kv_q8, 64>(grid, st, work, qp, qv, ck, cv, cp, cps, rc, cap, pp, pps,
+                                       H, context, scale, yd);
+    else if (D == 128)
+        atts_launch_t<C, uint16_t, 128>(grid, st, work, qp, qv, ck, cv, cp, cps, rc, cap, pp,
+                                        pps, H, context, scale, yd);
+    else
+        atts_launch_t<C, uint16_t, 64>(grid, st, work, qp, qv, ck, cv, cp, cps, rc, cap, pp, pps,
+                                       H, context, scale, yd);
+}
+#define ATTS_ENTRY(name, C) {name, C::CHUNK, C::HPB_Q8, C::HPB_BF16, C::BF16, atts_launch<C>}
+
+/* -DATTS_EXPLORE: the variants of docs/PERF.md ("attn80"), XSWARM_ATTS_CFG=name.
+ * atts_cfg<CHUNK, THREADS, STAGES, MINB, TS_Q8, TS_BF16, HPB_Q8, HPB_BF16, FOLD, BF16> */
+#ifdef ATTS_EXPLORE
+typedef atts_cfg<256, 128, 4, 8, 32, 16, 1, 1, 0, 1> atts_x_st;
+typedef atts_cfg<256, 128, 4, 8, 32, 16, 1, 1, 1, 1> atts_x_fold;
+typedef atts_cfg<256, 128, 3, 8, 32, 16, 1, 1, 1, 1> atts_x_s3f;
+typedef atts_cfg<256, 128, 4, 8, 16, 8, 2, 2, 0, 1> atts_x_h2;
+typedef atts_cfg<256, 128, 4, 8, 16, 8, 2, 2, 1, 1> atts_x_h2f;
+typedef atts_cfg<256, 128, 4, 8, 8, 4, 4, 4, 0, 1> atts_x_h4;
+typedef atts_cfg<256, 128, 4, 8, 8, 4, 4, 4, 1, 1> atts_x_h4f;
+typedef atts_cfg<256, 128, 3, 8, 16, 8, 4, 4, 1, 1> atts_x_h4s3f;
+typedef atts_cfg<128, 128, 4, 8, 8, 4, 4, 4, 1, 1> atts_x_h4c128f;
+typedef atts_cfg<256, 256, 4, 4, 8, 4, 4, 4, 1, 1> atts_x_h4t256f;
+typedef atts_cfg<256, 256, 4, 4, 4, 2, 8, 8, 1, 1> atts_x_h8t256f;
+typedef atts_cfg<256, 128, 6, 8, 8, 4, 2, 2, 1, 1> atts_x_h2s6f;
+typedef atts_cfg<512, 128, 4, 8, 32, 16, 1, 1, 1, 1> atts_x_c512f;
+typedef atts_cfg<256, 128, 4, 6, 32, 16, 1, 1, 1, 1> atts_x_f6;
+typedef atts_cfg<256, 128, 4, 6, 8, 4, 4, 4, 1, 1> atts_x_h4f6;
+#endif
+static const atts_entry k_atts_cfgs[] = {
+    ATTS_ENTRY("default", atts_default),
+#ifdef ATTS_EXPLORE
+    ATTS_ENTRY("st", atts_x_st),
+    ATTS_ENTRY("fold", atts_x_fold),
+    ATTS_ENTRY("s3f", atts_x_s3f),
+    ATTS_ENTRY("h2", atts_x_h2),
+    ATTS_ENTRY("h2f", atts_x_h2f),
+    ATTS_ENTRY("h4", atts_x_h4),
+    ATTS_ENTRY("h4f", atts_x_h4f),
+    ATTS_ENTRY("h4s3f", atts_x_h4s3f),
+    ATTS_ENTRY("h4c128f", atts_x_h4c128f),
+    ATTS_ENTRY("h4t256f", atts_x_h4t256f),
+    ATTS_ENTRY("h8t256f", atts_x_h8t256f),
+    ATTS_ENTRY("h2s6f", atts_x_h2s6f),
+    ATTS_ENTRY("c512f", atts_x_c512f),
+    ATTS_ENTRY("f6", atts_x_f6),
+    ATTS_ENTRY("h4f6", atts_x_h4f6),
+#endif
+};
+
+/* The configuration in use: the default, or (explore builds) XSWARM_ATTS_CFG. */
+static const atts_entry *atts_current(void) {
+    static int pick = -1; /* read once; a benign race sets the same value */
+    if (pick < 0) {
+        const char *e = getenv("XSWARM_ATTS_CFG");
+        int p = 0;
+        for (size_t i = 0; e && i < sizeof k_atts_cfgs / sizeof k_atts_cfgs[0]; i++)
+            if (strcmp(e, k_atts_cfgs[i].name) == 0) p = (int)i;
+        pick = p;
+    }
+    return &k_atts_cfgs[pick];
+}
+
+/* Whether the staged kernel handles this cache: q8_0 (or bf16 unless
+ * configured off), D = 64 or 128, heads a multiple of the heads per block,
+ * contiguous, K and V 16-byte aligned (so every head row is aligned to its
+ * copy word: row bytes and row strides are multiples of it). */
+static bool atts_fits(const atts_entry *a, int64_t D, int n_heads, const xs_kv_cache *cache) {
+    int bf16 = a->bf16;
+#ifdef ATTS_EXPLORE
+    const char *e = getenv("XSWARM_ATTS_BF16"); /* =0: bf16 caches on the wide kernel */
+    if (e && strcmp(e, "0") == 0) bf16 = 0;
+#endif
+    if (D != 64 && D != 128) return false;
+    if (cache->k.dtype == XS_Q8_0 ? n_heads % a->hpb_q8
+        : cache->k.dtype == XS_BF16 ? !bf16 || n_heads % a->hpb_bf16
+                                    : true)
+        return false;
+    if (cache->v.dtype != cache->k.dtype) return false;
+    if (!xs_tensor_is_contiguous(&cache->k) || !xs_tensor_is_contiguous(&cache->v)) return false;
+    return ((uintptr_t)cache->k.data | (uintptr_t)cache->v.data) % 16 == 0;
+}
+
+/* Which chunk kernel runs for these caches (all alike but their pointers). */
+static att_kernel att_pick(int64_t D, int n_heads, const xs_kv_cache *const *caches, int B) {
+    const att_kernel m = att_mode();
+    if (m == ATT_K_OLD || !attw_fits(D, caches[0])) return ATT_K_OLD;
+    if (m == ATT_K_WIDE) return ATT_K_WIDE;
+    for (int b = 0; b < B; b++)
+        if (!atts_fits(atts_current(), D, n_heads, caches[b])) return ATT_K_WIDE;
+    return ATT_K_STAGE;
+}
+
+static int64_t att_chunk_of(att_kernel k) {
+    return k == ATT_K_STAGE ? atts_current()->chunk : k == ATT_K_WIDE ? ATTW_CHUNK : ATT_CHUNK;
 }
 
 __global__ void k_attention_merge(float *y, const float *part, int64_t n_chunks, int64_t H,
@@ -619,9 +1147,9 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     const int64_t T = pos->shape[0], hd = cache->k.shape[1], cap = cache->capacity;
     const int64_t D = hd / n_heads;
     if (!T) return XS_OK;
-    const bool wide = attw_enabled() && attw_fits(D, cache);
-    const int64_t chunk = wide ? ATTW_CHUNK : ATT_CHUNK;
-    const int64_t n_chunks = (cap + chunk - 1) / chunk;
+    const att_kernel kind = att_pick(D, n_heads, &cache, 1);
+    const bool wide = kind == ATT_K_WIDE;
+    const int64_t n_chunks = (cap + att_chunk_of(kind) - 1) / att_chunk_of(kind);
     if (T * n_heads > 2147483647LL || n_chunks > 65535)
         return xs_error(XS_ERR_UNSUPPORTED, "cuda attention: %lld rows x %d heads, capacity %lld",
                         (long long)T, n_heads, (long long)cap);
@@ -634,7 +1162,13 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     float *yd = n_chunks == 1 ? (float *)y->data : NULL;
     const dim3 grid((unsigned)(T * n_heads), (unsigned)n_chunks);
     const size_t shm = (size_t)D * sizeof(float);
-    if (wide) {
+    if (kind == ATT_K_STAGE)
+        atts_current()->launch(cache->k.dtype, D, grid, c->stream, (float *)work,
+                               (const float *)q->data, cu_view_of(q), cache->k.data,
+                               cache->v.data, (const int32_t *)cache->pos.data,
+                               cache->pos.stride[0], NULL, cap, (const int32_t *)pos->data,
+                               pos->stride[0], n_heads, context, scale, yd);
+    else if (wide) {
         const float *qp = (const float *)q->data;
         const int32_t *cp = (const int32_t *)cache->pos.data, *pp = (const int32_t *)pos->data;
         const int64_t cps = cache->pos.stride[0], pps = pos->stride[0];
@@ -686,9 +1220,9 @@ xs_status cu_attention_rows(xs_backend *be, xs_tensor *y, const xs_tensor *q,
                             int n_heads, int64_t context, float scale) {
     const int64_t hd = caches[0]->k.shape[1], cap = caches[0]->capacity, D = hd / n_heads;
     /* the caches are alike; the wide kernel also needs them contiguous (checked below) */
-    const bool wide = attw_enabled() && attw_fits(D, caches[0]);
-    const int64_t chunk = wide ? ATTW_CHUNK : ATT_CHUNK;
-    const int64_t n_chunks = (cap + chunk - 1) / chunk;
+    const att_kernel kind = att_pick(D, n_heads, caches, B);
+    const bool wide = kind == ATT_K_WIDE;
+    const int64_t n_chunks = (cap + att_chunk_of(kind) - 1) / att_chunk_of(kind);
     if (!rows_contiguous(caches, B) || n_chunks > 65535 ||
         (size_t)D * sizeof(float) > 48 * 1024) { /* the single-row op handles (or refuses) it */
         for (int b = 0; b < B; b++) {
@@ -717,7 +1251,11 @@ xs_status cu_attention_rows(xs_backend *be, xs_tensor *y, const xs_tensor *q,
         const dim3 grid((unsigned)(n * n_heads), (unsigned)n_chunks);
         const float *qp = (const float *)qb.data;
         const int32_t *pp = (const int32_t *)pb.data;
-        if (wide) {
+        if (kind == ATT_K_STAGE)
+            atts_current()->launch(dt, D, grid, c->stream, (float *)work, qp, cu_view_of(&qb),
+                                   NULL, NULL, NULL, 0, &rc, cap, pp, pb.stride[0], n_heads,
+                                   context, scale, yd);
+        else if (wide) {
             const size_t wshm = attw_shm(D);
             if (dt == XS_Q8_0)
                 k_attention_part_wide_rows<cu_kv_q8><<<grid, ATTW_THREADS, wshm, c->stream>>>(
