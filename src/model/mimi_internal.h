@@ -251,6 +251,35 @@ void mimi_batch_set_group_max(int n);
 /* Recordings made and replays of the batched encode + decode (tests). */
 void mimi_batch_graph_stats(const mimi_model *m, int64_t *captures, int64_t *launches);
 
+/* What the batched layers need: the call's scratch, the streams, and
+ * where their conv states are (slot i at state + i * F). */
+typedef struct mimi_bctx {
+    mimi_scratch *sc;
+    xs_backend *be;
+    mimi_stream *const *s;
+    int n;
+    float *state;
+    int64_t F;
+} mimi_bctx;
+
+/* The batched layers (mimi_batch_layers.c; layouts at the top of
+ * mimi_batch.c). Streaming conv: x [cin, n*T] -> *y [cout, n*T/stride];
+ * transposed conv: x [cin, n*T] -> *y [cout, n*T*stride]. */
+xs_status mimi_bconv(mimi_bctx *c, const mimi_conv *cv, const xs_tensor *x, int64_t T,
+                     xs_tensor *y);
+xs_status mimi_bconvtr(mimi_bctx *c, const mimi_convtr *ct, const xs_tensor *x, int64_t T,
+                       xs_tensor *y);
+/* SEANet: pcm [1, n*T] -> [dimension, n*T/hop], and back. */
+xs_status mimi_bseanet_encode(mimi_bctx *c, const mimi_model *m, const xs_tensor *x, int64_t T,
+                              xs_tensor *y);
+xs_status mimi_bseanet_decode(mimi_bctx *c, const mimi_model *m, const xs_tensor *x, int64_t T,
+                              xs_tensor *y);
+/* x [D, n*T] (conv layout) -> *y [D, n*T]; layer l's caches of the n
+ * streams at kv + l * kv_stride, positions pos (i32, one per row). */
+xs_status mimi_btransformer(mimi_bctx *c, const mimi_model *m, const mimi_transformer *tr,
+                            xs_kv_cache *const *kv, int kv_stride, const xs_tensor *pos,
+                            const xs_tensor *x, int64_t T, xs_tensor *y);
+
 /* ---- one streaming frame inside a recorded whole frame (frame_graph.c) ----
  * The encode and decode calls of mimi_stream.c split so that another
  * model's device work can sit between their device parts in ONE recording:
