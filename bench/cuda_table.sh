@@ -158,7 +158,7 @@ echo "| largest real-time N, q8_0 + q8 KV, full context | $(maxn conc_q8) | | | 
 echo "| largest real-time N, bf16 + bf16 KV, full context | $(maxn conc_bf16) | | | report |"
 echo
 echo "Method: bench batch steps N sessions through one batched LM step per frame (Mimi encode and"
-echo "decode per session); a frame's time is the wall time for all N; caches filled to the full"
+echo "decode batched over the sessions on cuda); a frame's time is the wall time for all N; caches filled to the full"
 echo "context first (--fill-context). Largest N: doubling from 1, then bisection, $search frames per"
 echo "probe, real time = p99 <= 80 ms. Every LM row samples its tokens (top-k, the model's defaults). KV of the q8_0 concurrency rows: $kv_q8. Raw JSON and logs: $out"
 echo "Total time: $(( $(date +%s) - t_start )) s"

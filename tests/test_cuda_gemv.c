@@ -6,7 +6,9 @@
  *    only 2-byte aligned, K under and over one 32-block chunk;
  *  - bit for bit: row m of a batched call equals the same row alone
  *    (M = 1), which is what lets B batched sessions get the tokens of B
- *    batch-1 runs.
+ *    batch-1 runs;
+ *  - bit for bit: the q8_0 / q4_0 kernels equal their previous versions
+ *    (rows0).
  * XSWARM_GEMV_BENCH=1 adds a timing table at the 7B shapes (events on the
  * device, weights rotated over > 256 MB so L2 cannot serve them) against
  * the read bandwidth measured in the same run. Skips (77) without a GPU.
@@ -104,9 +106,20 @@ static void check_shape(xs_backend *ref, xs_backend *cu, xs_dtype dt, int64_t M,
             ok = ok && xs_op_matmul(cu, &Yc, &xc, &wc, bcu) == XS_OK && xs_tensor_download(cu, yr, &Yc) == XS_OK;
             xs_cuda_gemv_select(false, 0, g_chunk);
             ok = ok && !memcmp(yo, yr, (size_t)(M * N) * sizeof *yr);
-            free(yo);
             CHECK(ok, "%s M=%lld N=%lld K=%lld: new kernel bits differ from the previous kernel's",
                   xs_dtype_name(dt), (long long)M, (long long)N, (long long)K);
+            /* q8_0 / q4_0: the current kernels give the bits of their
+             * previous versions (XSWARM_CUDA_GEMV=rows0) */
+            if (dt == XS_Q8_0 || dt == XS_Q4_0) {
+                xs_cuda_gemv_quant_select(true);
+                ok = yo && xs_op_matmul(cu, &Yc, &xc, &wc, bcu) == XS_OK && xs_tensor_download(cu, yo, &Yc) == XS_OK;
+                xs_cuda_gemv_quant_select(false);
+                ok = ok && xs_op_matmul(cu, &Yc, &xc, &wc, bcu) == XS_OK && xs_tensor_download(cu, yr, &Yc) == XS_OK;
+                CHECK(ok && !memcmp(yo, yr, (size_t)(M * N) * sizeof *yr),
+                      "%s M=%lld N=%lld K=%lld: current kernels differ from rows0", xs_dtype_name(dt),
+                      (long long)M, (long long)N, (long long)K);
+            }
+            free(yo);
         }
     }
     xs_tensor *ts[] = {&wc, &xc, &bc, &Yc, &x1, &Y1};
@@ -138,7 +151,8 @@ static void *fast_weight(xs_dtype dt, int64_t N, int64_t K, uint64_t seed) {
     return w;
 }
 
-typedef struct variant { const char *name; bool old, mma; int rows, chunk, mcfg, rule; } variant;
+/* prev: the previous q8_0/q4_0 kernels (rows0) */
+typedef struct variant { const char *name; bool old, mma; int rows, chunk, mcfg, rule; bool prev; } variant;
 
 static void bench(xs_backend *cu) {
     double rd = 0, cp = 0;
@@ -153,15 +167,15 @@ static void bench(xs_backend *cu) {
     /* "rows" = the GEMV kernels chosen by shape (the default),
      * "mma" = the tensor-core kernel for bf16 / q8_0 / q4_0 (f16: rows) */
     /* mma: XSWARM_CUDA_GEMV=mma; mmaB: with the K split rule "b"
-     * (XSWARM_CUDA_MMA_KS=b); mcN: tile config N, rule b */
-    static const variant vars[] = {{"old", true, false, 0, 0, -1, 0},   {"rows", false, false, 0, 0, -1, 0},
-                                   {"mma", false, true, 0, 0, -1, 1},   {"mmaB", false, true, 0, 0, -1, 2},
-                                   {"mc0", false, true, 0, 0, 0, 2},    {"mc6", false, true, 0, 0, 6, 2},
-                                   {"mc3", false, true, 0, 0, 3, 2},    {"mc4", false, true, 0, 0, 4, 2},
-                                   {"R1", false, false, 1, 0, -1, 0},   {"R2", false, false, 2, 0, -1, 0},
-                                   {"R4", false, false, 4, 0, -1, 0},   {"C32", false, false, 0, 32, -1, 0},
-                                   {"C64", false, false, 0, 64, -1, 0}};
-    const int nv = 13;
+     * (XSWARM_CUDA_MMA_KS=b); rows0: the previous q8_0 / q4_0 kernels;
+     * RN, CN: rows per warp, quantized chunk forced */
+    static const variant vars[] = {
+        {"old", true, false, 0, 0, -1, 0, false},  {"rows0", false, false, 0, 0, -1, 0, true},
+        {"rows", false, false, 0, 0, -1, 0, false}, {"mma", false, true, 0, 0, -1, 1, false},
+        {"mmaB", false, true, 0, 0, -1, 2, false},  {"R1", false, false, 1, 0, -1, 0, false},
+        {"R2", false, false, 2, 0, -1, 0, false},   {"R4", false, false, 4, 0, -1, 0, false},
+        {"C32", false, false, 0, 32, -1, 0, false}, {"C64", false, false, 0, 64, -1, 0, false}};
+    const int nv = (int)(sizeof vars / sizeof vars[0]);
     printf("%-12s %-5s %3s %8s", "NxK", "dtype", "M", "floor");
     for (int v = 0; v < nv; v++) printf(" %8s", vars[v].name);
     printf("  best GB/s\n");
@@ -205,6 +219,7 @@ static void bench(xs_backend *cu) {
                 double best = 1e30;
                 for (int v = 0; ok && v < nv; v++) {
                     xs_cuda_gemv_select(vars[v].old, vars[v].rows, vars[v].chunk);
+                    xs_cuda_gemv_quant_select(vars[v].prev);
                     if (vars[v].mma) xs_cuda_mma_select(true, vars[v].mcfg, vars[v].rule);
                     const int reps = 40;
                     ok = xs_op_matmul(cu, &yv, &xv, &w[0], NULL) == XS_OK; /* warm */
@@ -218,6 +233,7 @@ static void bench(xs_backend *cu) {
                 }
                 printf("  %.0f (%.2fx floor)\n", wb / (best * 1e-6) / 1e9, best / fl);
                 xs_cuda_gemv_select(false, 0, 0);
+                xs_cuda_gemv_quant_select(false);
             }
             if (!ok) printf("bench %lldx%lld %s: %s\n", (long long)N, (long long)K, xs_dtype_name(dt), xs_error_msg());
             for (int c = 0; c < copies; c++) xs_tensor_free(cu, &w[c]);
@@ -235,6 +251,10 @@ int main(void) {
     CHECK(xs_backend_open("ref", 1, &ref) == XS_OK, "open ref: %s", xs_error_msg());
     CHECK(xs_backend_open("cuda", 1, &cu) == XS_OK, "open cuda: %s", xs_error_msg());
     if (!ref || !cu) return test_summary("cuda_gemv");
+    /* f32 weights would take the sgemm kernels (tests/test_cuda_sgemm.c):
+     * this test keeps checking the GEMV kernels, which XSWARM_CUDA_SGEMM=0
+     * still selects */
+    xs_cuda_sgemm_select(0);
     static const xs_dtype dts[] = {XS_F32, XS_F16, XS_BF16, XS_Q8_0, XS_Q4_0};
     static const int ms[] = {1, 2, 3, 4, 5, 8, 9, 17, 64};
     for (int pass = 0; pass < 2; pass++) {

@@ -62,6 +62,11 @@ xs_status xs_cuda_prof_end(xs_backend *be, FILE *out, int steps, double *busy_ms
  * set the same at startup. */
 void xs_cuda_gemv_select(bool old, int rows, int quant_chunk);
 
+/* q8_0 / q4_0 GEMV kernels (tests and benchmarks only): prev = true takes
+ * their previous versions at every M (same bits; XSWARM_CUDA_GEMV=rows0).
+ * Process-wide. */
+void xs_cuda_gemv_quant_select(bool prev);
+
 /* Tensor-core matmul (cuda_mma.cu) for bf16 / q8_0 / q4_0 weights: on =
  * true takes it at every M (off by default; xs_cuda_gemv_select turns it
  * off); a process serving batches turns it on before its first step;
@@ -70,5 +75,14 @@ void xs_cuda_gemv_select(bool old, int rows, int quant_chunk);
  * every M), 0 keeps the current one. XSWARM_CUDA_GEMV=mma|rows|old,
  * XSWARM_CUDA_MMA_CFG=N and XSWARM_CUDA_MMA_KS=a|b set the same at startup. */
 void xs_cuda_mma_select(bool on, int cfg, int ks_rule);
+
+/* f32-weight matmul kernels (cuda_sgemm.cu; tests and benchmarks only):
+ * mode 0 = off (the GEMV kernels; the default), 1 = on for short-row
+ * weights (K <= 512, N >= 2K), 5 = on for every f32 weight (kernel by
+ * shape), 2 = every f32 weight, the few-rows kernel only, 3 / 4 = every f32
+ * weight, the 128 x 128 / 64 x 64 tiled kernel wherever x is contiguous
+ * (modes 1-5 give the same bits where they take a weight). Process-wide;
+ * XSWARM_CUDA_SGEMM=0|1|all|small|tiled|tiled64 sets the same at startup. */
+void xs_cuda_sgemm_select(int mode);
 
 #endif

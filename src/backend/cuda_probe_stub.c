@@ -47,8 +47,14 @@ xs_status xs_cuda_stall(xs_backend *be, double ms) {
 void xs_cuda_gemv_select(bool old, int rows, int quant_chunk) {
     (void)old; (void)rows; (void)quant_chunk;
 }
+void xs_cuda_gemv_quant_select(bool prev) {
+    (void)prev;
+}
 void xs_cuda_mma_select(bool on, int cfg, int ks_rule) {
     (void)on; (void)cfg; (void)ks_rule;
+}
+void xs_cuda_sgemm_select(int mode) {
+    (void)mode;
 }
 xs_status xs_cuda_prof_begin(xs_backend *be) {
     (void)be;

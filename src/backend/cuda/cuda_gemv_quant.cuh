@@ -25,8 +25,10 @@
  *
  * k_gemv_quant (one row per warp, GQ_ROWS x rows per pass) is the previous
  * kernel, kept for XSWARM_CUDA_GEMV=old; cu_matmul now uses
- * k_gemv_quant_rows and k_gemv_quant_split below (same decode, more rows
- * per warp / more warps per row; see cuda_matmul.cu for the choice).
+ * k_gemv_quant_rows and k_gemv_quant_split below (same lane partition and
+ * order, more rows per warp / more warps per row, one FFMA per weight to
+ * dequantize, warps that stream many row groups; see cuda_matmul.cu for the
+ * choice). Their previous versions are in cuda_gemv_quant_prev.cuh.
  */
 #pragma once
 #include "backend/cuda/cuda_internal.h"
@@ -150,152 +152,249 @@ k_gemv_quant(float *y, const float *x, const unsigned char *w, size_t row_bytes,
     }
 }
 
+
 /*
- * k_gemv_quant_rows — the same walk as k_gemv_quant (32-block chunks staged
- * through shared memory, 8 lanes per block, 4 weights per lane), but a warp
- * owns R weight rows and MT rows of x: each x load serves R rows, each
- * decoded weight MT x rows, and x-row tiles beyond MT go to the grid's
- * fast dimension so blocks sharing weight rows meet in L2 (DRAM reads each
- * weight once). Per output the lane partition, the fmaf order and the
- * butterfly are those of k_gemv_quant, whatever M, R and MT: bit-identical
- * results for batch 1 and batched steps.
+ * ---- k_gemv_quant_rows / k_gemv_quant_split ------------------------------------
+ *
+ * Both walk the rows as k_gemv_quant does (CH-block chunks staged through
+ * shared memory by the warp's registers, 8 lanes per block, 4 weights per
+ * lane, lane group t taking blocks t, t + 4, ... of a chunk in order), so per
+ * output the fmaf order and the butterfly are those of the previous kernels
+ * (cuda_gemv_quant_prev.cuh): same bits. What changed (docs/PERF.md, "q8_0 /
+ * q4_0 GEMV at batch 1"; H100, M = 1: 12288x4096 q8_0 34.4 -> 28.6 us):
+ *  - decode: a weight is one PRMT and one FFMA instead of PRMT, FADD, FMUL
+ *    (gq_dequant4), the same value d * q exactly; a full chunk is decoded
+ *    without the per-group "block exists" test (gq_chunk), so the compiler
+ *    can issue the chunk's shared-memory loads ahead of their use. At M = 1
+ *    the kernel looks bound by its instructions per weight, not by DRAM:
+ *    the previous one took as long for a 53 MB q8_0 matrix as the bf16
+ *    kernel for a 100 MB one, and this instruction-only change gave 17%.
+ *    With 8-row x tiles (M > 4) the hoisted loads cost
+ *    registers (up to 165) and the previous kernels are faster: cu_matmul
+ *    keeps them there.
+ *  - k_gemv_quant_rows deals row groups grid-stride, and a warp loads the
+ *    next group's first chunk while it decodes the current group's last one,
+ *    so a grid of fewer blocks than groups streams without a per-block ramp
+ *    and drain. A grid capped at 2-4 waves of resident blocks measured no
+ *    faster than a full grid (one group per warp), which cu_matmul launches.
+ * (A version with the chunks brought in by the bulk-copy engine,
+ * cp.async.bulk + mbarrier, all of a row pair's chunks in flight, measured
+ * 5-25% SLOWER on an H100 at every shape: see docs/PERF.md.)
  */
 #define GQR_WARPS 4
+/* batch 1 with small R x CH tiles: at least 8 blocks (32 warps) per SM,
+ * i.e. <= 64 registers (the full-chunk path lets the compiler hoist loads,
+ * which asked for 72-80); bigger tiles would spill under that cap */
+#define GQ_MIN_BLOCKS(MT, RCH) ((MT) == 1 && (RCH) <= 64 ? 8 : 1)
 
-/* CH blocks per staged chunk (32 or 64): 64 doubles the bytes each warp has
- * in flight, for long rows (K = 11264) and few rows. The lane-to-block map
- * (lane group t takes blocks t, t + 4, t + 8, ... of the row, in order) is
- * the same for both, so is the result. */
+/* CH blocks per staged chunk (8, 32 or 64): 64 halves the chunk count of
+ * long rows (K = 11264). The lane-to-block map (lane group t takes blocks
+ * t, t + 4, t + 8, ... of the row, in order) is the same for all, so is the
+ * result of the warp-row kernel (the split kernel deals chunks to warps:
+ * there CH is part of the order, chosen from K only). */
 template <int DT, int CH> struct gqr_layout {
     static constexpr int bs = DT == XS_Q8_0 ? 34 : 18;
     static constexpr int chunk = CH * bs;
-    static constexpr int pieces = (chunk + 30) / 16 + 1;
+    static constexpr int pieces = (chunk + 30) / 16 + 1; /* 16-B pieces of the aligned span */
     static constexpr int per_lane = (pieces + 31) / 32;
 };
 
+/* d * q for the 4 quants in q (q8_0: four int8; q4_0: four nibbles u = q + 8
+ * in the low half of each byte), d the block's f16 scale: ref's value d * q
+ * exactly, as the previous __fmul_rn(d, float(q)) — for finite d the
+ * product has at most 11 + 8 significant bits, so it is exact either way.
+ * One FFMA per weight: F = 1 + u * 2^-15 (u = q + 128 or the nibble, a byte
+ * permuted into the mantissa of 1.0), D = d * 2^15 and nc = -D * (1 + b *
+ * 2^-15) with b = 128 or 8 (exact: <= 11 + 9 or 11 + 13 significant bits),
+ * then fmaf(D, F, nc) = D * (u - b) * 2^-15 = d * q, a representable value,
+ * so the fma's single rounding leaves it unchanged. (q = 0 gives +0 where
+ * d < 0 gave -0 before: the same after the fmaf into a non-zero or +0
+ * accumulator; an inf scale now gives NaN weights instead of inf.) */
+template <int DT>
+__device__ static inline void gq_dequant4(unsigned q, unsigned short dh, float wv[4]) {
+    const float D = __fmul_rn(__half2float(__ushort_as_half(dh)), 32768.0f);
+    const float nc = __fmul_rn(D, DT == XS_Q8_0 ? -1.00390625f : -1.000244140625f);
+    if (DT == XS_Q8_0) q ^= 0x80808080u; /* int8 -> q + 128 */
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+        wv[i] = fmaf(D, __int_as_float((int)__byte_perm(q, 0x3F800000u, 0x7604u | ((unsigned)i << 4))), nc);
+}
+
+/* Group g of a staged chunk for R rows (slot bytes sb[r], first block at
+ * lead[r]): lanes 8t..8t+7 take block 4g + t, lane position p its weights
+ * 4p..4p+3 (q8_0: quant word p; q4_0: word p & 3, low nibbles for p < 4,
+ * high for p >= 4), x at xr (the chunk's first column). */
 template <int DT, int R, int MT, int CH>
-__global__ void __launch_bounds__(32 * GQR_WARPS)
+__device__ static inline void gq_group(float (&acc)[R][MT], const unsigned char *const sb[R],
+                                       const int lead[R], int bi, const float *xr, int64_t K,
+                                       int mt, int p) {
+    typedef gqr_layout<DT, CH> L;
+    float wv[R][4];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const int off = lead[r] + bi * L::bs; /* even */
+        const unsigned short dh = ((const unsigned short *)sb[r])[off >> 1];
+        /* quant word at off + 2 + 4 * word: 0 or 2 mod 4, so read two
+         * aligned words and funnel-shift it into place */
+        const int qoff = off + 2 + 4 * (DT == XS_Q8_0 ? p : (p & 3));
+        const unsigned *sw = (const unsigned *)sb[r] + (qoff >> 2);
+        unsigned q = __funnelshift_r(sw[0], sw[1], (unsigned)(qoff & 3) * 8u);
+        if (DT != XS_Q8_0) q = (q >> (p >> 2) * 4) & 0x0F0F0F0Fu;
+        gq_dequant4<DT>(q, dh, wv[r]);
+    }
+    const float4 *xb = (const float4 *)(xr + bi * 32 + 4 * p);
+#pragma unroll
+    for (int j = 0; j < MT; j++) {
+        if (j >= mt) break;
+        const float4 a = __ldg(xb + (size_t)j * (K >> 2));
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            float s = acc[r][j];
+            s = fmaf(a.x, wv[r][0], s);
+            s = fmaf(a.y, wv[r][1], s);
+            s = fmaf(a.z, wv[r][2], s);
+            s = fmaf(a.w, wv[r][3], s);
+            acc[r][j] = s;
+        }
+    }
+}
+
+/* One staged chunk of nblk blocks: a full one without the per-group test. */
+template <int DT, int R, int MT, int CH>
+__device__ static inline void gq_chunk(float (&acc)[R][MT], const unsigned char *const sb[R],
+                                       const int lead[R], int nblk, const float *xr, int64_t K,
+                                       int mt, int lane) {
+    const int p = lane & 7, t = lane >> 3;
+    if (nblk == CH) {
+#pragma unroll
+        for (int g = 0; g < CH / 4; g++) gq_group<DT, R, MT, CH>(acc, sb, lead, 4 * g + t, xr, K, mt, p);
+    } else {
+#pragma unroll
+        for (int g = 0; g < CH / 4; g++)
+            if (4 * g + t < nblk) gq_group<DT, R, MT, CH>(acc, sb, lead, 4 * g + t, xr, K, mt, p);
+    }
+}
+
+/* The warp loads the 16-byte aligned span of nblk blocks at s into its
+ * registers rg (pieces lane, lane + 32, ...); returns where the first block
+ * starts in the span. */
+template <int PL>
+__device__ static inline int gq_load(uint4 (&rg)[PL], const unsigned char *s, int nblk, int bs, int lane) {
+    const uintptr_t s0 = (uintptr_t)s, a0 = s0 & ~(uintptr_t)15;
+    const int np = (int)((s0 + (uintptr_t)nblk * (uintptr_t)bs + 15 - a0) >> 4);
+#pragma unroll
+    for (int i = 0; i < PL; i++) {
+        const int p = lane + 32 * i;
+        if (p < np) rg[i] = __ldg((const uint4 *)a0 + p);
+    }
+    return (int)(s0 - a0);
+}
+
+/*
+ * k_gemv_quant_rows — a warp owns R weight rows at a time (a row group) and
+ * MT rows of x: each x load serves R rows, each decoded weight MT x rows,
+ * and x-row tiles beyond MT go to the grid's fast dimension so blocks
+ * sharing weight rows meet in L2 (DRAM reads each weight once). Row groups
+ * are dealt grid-stride (warp w of block row b takes groups b * GQR_WARPS +
+ * w, + gridDim.y * GQR_WARPS, ...): with a full grid each warp has one,
+ * with a capped grid it streams several, its next chunk (the next group's
+ * first one at a group's end) always in flight while it decodes.
+ * Bit-identical for batch 1 and batched steps, whatever the grid.
+ */
+template <int DT, int R, int MT, int CH>
+__global__ void __launch_bounds__(32 * GQR_WARPS, GQ_MIN_BLOCKS(MT, R * CH))
 k_gemv_quant_rows(float *y, const float *x, const unsigned char *w, size_t row_bytes,
                   const float *bias, int64_t M, int64_t N, int64_t K) {
     typedef gqr_layout<DT, CH> L;
     __shared__ uint4 sbuf[GQR_WARPS][R][L::per_lane * 32];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int64_t n0 = ((int64_t)blockIdx.y * GQR_WARPS + warp) * R;
     const int64_t m0 = (int64_t)blockIdx.x * MT;
-    if (n0 >= N || m0 >= M) return; /* whole warp leaves: only __syncwarp below */
-    const int rt = (int)(N - n0 < R ? N - n0 : R);
+    const int64_t ngroups = (N + R - 1) / R, gstride = (int64_t)gridDim.y * GQR_WARPS;
+    int64_t grp = (int64_t)blockIdx.y * GQR_WARPS + warp;
+    if (grp >= ngroups || m0 >= M) return; /* whole warp leaves: only __syncwarp below */
     const int mt = (int)(M - m0 < MT ? M - m0 : MT);
-    const int64_t nb = K >> 5;
+    const int64_t nb = K >> 5, nch = (nb + CH - 1) / CH;
     const float *xr = x + m0 * K;
-    const unsigned char *wr[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) wr[r] = w + (size_t)(n0 + (r < rt ? r : 0)) * row_bytes;
     float acc[R][MT];
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
         for (int j = 0; j < MT; j++) acc[r][j] = 0.0f;
-
-    /* chunk b0 of row r: aligned 16-byte pieces [a0, a0 + np) */
+    /* rows of a group past N repeat its first row (results dropped) */
+    auto row_of = [&](int64_t g, int r) -> const unsigned char * {
+        const int64_t n = g * R + r;
+        return w + (size_t)(n < N ? n : g * R) * row_bytes;
+    };
     uint4 rg[R][L::per_lane];
-    int lead[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-        const uintptr_t s0 = (uintptr_t)wr[r];
-        const int nblk = (int)(nb < CH ? nb : CH);
-        const uintptr_t a0 = s0 & ~(uintptr_t)15;
-        lead[r] = (int)(s0 - a0);
-        const int np = nblk ? (int)((s0 + (uintptr_t)nblk * L::bs + 15 - a0) >> 4) : 0;
-#pragma unroll
-        for (int i = 0; i < L::per_lane; i++) {
-            const int p = lane + 32 * i;
-            rg[r][i] = p < np ? __ldg((const uint4 *)a0 + p) : make_uint4(0, 0, 0, 0);
-        }
-    }
-    for (int64_t b0 = 0; b0 < nb; b0 += CH) {
-        const int nblk = (int)(nb - b0 < CH ? nb - b0 : CH);
-        int cur_lead[R];
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-            cur_lead[r] = lead[r];
-#pragma unroll
-            for (int i = 0; i < L::per_lane; i++) sbuf[warp][r][lane + 32 * i] = rg[r][i];
-        }
-        __syncwarp();
-        if (b0 + CH < nb) { /* next chunk's loads in flight while this one is decoded */
-            const int64_t left = nb - b0 - CH;
-            const int nn = (int)(left < CH ? left : CH);
-#pragma unroll
-            for (int r = 0; r < R; r++) {
-                const uintptr_t s0 = (uintptr_t)(wr[r] + (b0 + CH) * L::bs);
-                const uintptr_t a0 = s0 & ~(uintptr_t)15;
-                lead[r] = (int)(s0 - a0);
-                const int np = (int)((s0 + (uintptr_t)nn * L::bs + 15 - a0) >> 4);
-#pragma unroll
-                for (int i = 0; i < L::per_lane; i++) {
-                    const int p = lane + 32 * i;
-                    if (p < np) rg[r][i] = __ldg((const uint4 *)a0 + p);
-                }
-            }
-        }
-        const int p = lane & 7;
-#pragma unroll
-        for (int g = 0; g < CH / 4; g++) {
-            const int bi = 4 * g + (lane >> 3);
-            if (bi >= nblk) continue;
-            float wv[R][4];
-#pragma unroll
-            for (int r = 0; r < R; r++) {
-                const unsigned char *sb = (const unsigned char *)sbuf[warp][r];
-                const int off = cur_lead[r] + bi * L::bs;
-                const float d = __half2float(__ushort_as_half(((const unsigned short *)sb)[off >> 1]));
-                const int qoff = off + 2 + 4 * (DT == XS_Q8_0 ? p : (p & 3));
-                const unsigned *sw = (const unsigned *)sb + (qoff >> 2);
-                unsigned q = __funnelshift_r(sw[0], sw[1], (unsigned)(qoff & 3) * 8u);
-                if (DT == XS_Q8_0) {
-                    q ^= 0x80808080u;
-#pragma unroll
-                    for (int i = 0; i < 4; i++) wv[r][i] = __fmul_rn(d, gq_byte_to_float(q, i, 8388736.0f));
-                } else {
-                    q = (q >> (p >> 2) * 4) & 0x0F0F0F0Fu;
-#pragma unroll
-                    for (int i = 0; i < 4; i++) wv[r][i] = __fmul_rn(d, gq_byte_to_float(q, i, 8388616.0f));
-                }
-            }
-            const float4 *xb = (const float4 *)(xr + (b0 + bi) * 32 + 4 * p);
-#pragma unroll
-            for (int j = 0; j < MT; j++) {
-                if (j >= mt) break;
-                const float4 a = __ldg(xb + (size_t)j * (K >> 2));
-#pragma unroll
-                for (int r = 0; r < R; r++) {
-                    float s = acc[r][j];
-                    s = fmaf(a.x, wv[r][0], s);
-                    s = fmaf(a.y, wv[r][1], s);
-                    s = fmaf(a.z, wv[r][2], s);
-                    s = fmaf(a.w, wv[r][3], s);
-                    acc[r][j] = s;
-                }
-            }
-        }
-        __syncwarp();
-    }
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
-        for (int j = 0; j < MT; j++)
-            for (int o = 16; o > 0; o >>= 1) acc[r][j] += __shfl_xor_sync(0xffffffffu, acc[r][j], o);
-    if (lane == 0) {
+        for (int i = 0; i < L::per_lane; i++) rg[r][i] = make_uint4(0, 0, 0, 0);
+    int lead_next[R];
+    int64_t c = 0;
+    if (nch) {
+        const int nblk = (int)(nb < CH ? nb : CH);
 #pragma unroll
-        for (int r = 0; r < R; r++) {
-            if (r >= rt) break;
-            const float bv = bias ? bias[n0 + r] : 0.0f;
+        for (int r = 0; r < R; r++) lead_next[r] = gq_load(rg[r], row_of(grp, r), nblk, L::bs, lane);
+    }
+    for (;;) {
+        /* item (grp, c): its bytes are in rg */
+        if (nch) {
+            const int64_t b0 = c * CH;
+            const int nblk = (int)(nb - b0 < CH ? nb - b0 : CH);
+            int lead[R];
+            const unsigned char *sb[R];
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                lead[r] = lead_next[r];
+                sb[r] = (const unsigned char *)sbuf[warp][r];
+#pragma unroll
+                for (int i = 0; i < L::per_lane; i++) sbuf[warp][r][lane + 32 * i] = rg[r][i];
+            }
+            __syncwarp();
+            /* the next item's loads in flight while this one is decoded */
+            const int64_t cn = c + 1 < nch ? c + 1 : 0, gn = c + 1 < nch ? grp : grp + gstride;
+            if (gn < ngroups) {
+                const int nn = (int)(nb - cn * CH < CH ? nb - cn * CH : CH);
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    lead_next[r] = gq_load(rg[r], row_of(gn, r) + cn * CH * L::bs, nn, L::bs, lane);
+            }
+            gq_chunk<DT, R, MT, CH>(acc, sb, lead, nblk, xr + b0 * 32, K, mt, lane);
+            __syncwarp();
+        }
+        if (c + 1 < nch) {
+            c++;
+            continue;
+        }
+        /* the group's last chunk: reduce, write, next group */
+        const int64_t n0 = grp * R;
+        const int rt = (int)(N - n0 < R ? N - n0 : R);
+#pragma unroll
+        for (int r = 0; r < R; r++)
 #pragma unroll
             for (int j = 0; j < MT; j++) {
-                if (j >= mt) break;
-                y[(m0 + j) * N + n0 + r] = bias ? acc[r][j] + bv : acc[r][j];
+                for (int o = 16; o > 0; o >>= 1) acc[r][j] += __shfl_xor_sync(0xffffffffu, acc[r][j], o);
+            }
+        if (lane == 0) {
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                if (r >= rt) break;
+                const float bv = bias ? bias[n0 + r] : 0.0f;
+#pragma unroll
+                for (int j = 0; j < MT; j++) {
+                    if (j >= mt) break;
+                    y[(m0 + j) * N + n0 + r] = bias ? acc[r][j] + bv : acc[r][j];
+                }
             }
         }
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int j = 0; j < MT; j++) acc[r][j] = 0.0f;
+        grp += gstride;
+        c = 0;
+        if (grp >= ngroups) break;
     }
 }
 
@@ -309,7 +408,7 @@ k_gemv_quant_rows(float *y, const float *x, const unsigned char *w, size_t row_b
  * the serial chunk round trips. Order depends on N and K only, not on M.
  */
 template <int DT, int MT, int CH>
-__global__ void __launch_bounds__(32 * GQR_WARPS)
+__global__ void __launch_bounds__(32 * GQR_WARPS, GQ_MIN_BLOCKS(MT, CH))
 k_gemv_quant_split(float *y, const float *x, const unsigned char *w, size_t row_bytes,
                    const float *bias, int64_t M, int64_t N, int64_t K) {
     typedef gqr_layout<DT, CH> L;
@@ -322,83 +421,31 @@ k_gemv_quant_split(float *y, const float *x, const unsigned char *w, size_t row_
     const int64_t nb = K >> 5;
     const float *xr = x + m0 * K;
     const unsigned char *wr = w + (size_t)n * row_bytes;
-    const unsigned char *sb = (const unsigned char *)sbuf[warp];
-    float acc[MT];
+    float acc[1][MT];
 #pragma unroll
-    for (int j = 0; j < MT; j++) acc[j] = 0.0f;
+    for (int j = 0; j < MT; j++) acc[0][j] = 0.0f;
     uint4 rg[L::per_lane];
-    int lead = 0;
-    int64_t b0 = (int64_t)warp * CH;
-    if (b0 < nb) {
-        const uintptr_t s0 = (uintptr_t)(wr + b0 * L::bs);
-        const int nblk = (int)(nb - b0 < CH ? nb - b0 : CH);
-        const uintptr_t a0 = s0 & ~(uintptr_t)15;
-        lead = (int)(s0 - a0);
-        const int np = (int)((s0 + (uintptr_t)nblk * L::bs + 15 - a0) >> 4);
 #pragma unroll
-        for (int i = 0; i < L::per_lane; i++) {
-            const int p = lane + 32 * i;
-            rg[i] = p < np ? __ldg((const uint4 *)a0 + p) : make_uint4(0, 0, 0, 0);
-        }
-    }
+    for (int i = 0; i < L::per_lane; i++) rg[i] = make_uint4(0, 0, 0, 0);
+    int lead_next = 0;
+    int64_t b0 = (int64_t)warp * CH;
+    if (b0 < nb) lead_next = gq_load(rg, wr + b0 * L::bs, (int)(nb - b0 < CH ? nb - b0 : CH), L::bs, lane);
     for (; b0 < nb; b0 += GQR_WARPS * CH) {
         const int nblk = (int)(nb - b0 < CH ? nb - b0 : CH);
-        const int cur_lead = lead;
+        const int lead[1] = {lead_next};
+        const unsigned char *sb[1] = {(const unsigned char *)sbuf[warp]};
 #pragma unroll
         for (int i = 0; i < L::per_lane; i++) sbuf[warp][lane + 32 * i] = rg[i];
         __syncwarp();
         const int64_t nx = b0 + GQR_WARPS * CH;
-        if (nx < nb) {
-            const int nn = (int)(nb - nx < CH ? nb - nx : CH);
-            const uintptr_t s0 = (uintptr_t)(wr + nx * L::bs);
-            const uintptr_t a0 = s0 & ~(uintptr_t)15;
-            lead = (int)(s0 - a0);
-            const int np = (int)((s0 + (uintptr_t)nn * L::bs + 15 - a0) >> 4);
-#pragma unroll
-            for (int i = 0; i < L::per_lane; i++) {
-                const int p = lane + 32 * i;
-                if (p < np) rg[i] = __ldg((const uint4 *)a0 + p);
-            }
-        }
-        const int p = lane & 7;
-#pragma unroll
-        for (int g = 0; g < CH / 4; g++) {
-            const int bi = 4 * g + (lane >> 3);
-            if (bi >= nblk) continue;
-            const int off = cur_lead + bi * L::bs;
-            const float d = __half2float(__ushort_as_half(((const unsigned short *)sb)[off >> 1]));
-            const int qoff = off + 2 + 4 * (DT == XS_Q8_0 ? p : (p & 3));
-            const unsigned *sw = (const unsigned *)sb + (qoff >> 2);
-            unsigned q = __funnelshift_r(sw[0], sw[1], (unsigned)(qoff & 3) * 8u);
-            float wv[4];
-            if (DT == XS_Q8_0) {
-                q ^= 0x80808080u;
-#pragma unroll
-                for (int i = 0; i < 4; i++) wv[i] = __fmul_rn(d, gq_byte_to_float(q, i, 8388736.0f));
-            } else {
-                q = (q >> (p >> 2) * 4) & 0x0F0F0F0Fu;
-#pragma unroll
-                for (int i = 0; i < 4; i++) wv[i] = __fmul_rn(d, gq_byte_to_float(q, i, 8388616.0f));
-            }
-            const float4 *xb = (const float4 *)(xr + (b0 + bi) * 32 + 4 * p);
-#pragma unroll
-            for (int j = 0; j < MT; j++) {
-                if (j >= mt) break;
-                const float4 a = __ldg(xb + (size_t)j * (K >> 2));
-                float s = acc[j];
-                s = fmaf(a.x, wv[0], s);
-                s = fmaf(a.y, wv[1], s);
-                s = fmaf(a.z, wv[2], s);
-                s = fmaf(a.w, wv[3], s);
-                acc[j] = s;
-            }
-        }
+        if (nx < nb) lead_next = gq_load(rg, wr + nx * L::bs, (int)(nb - nx < CH ? nb - nx : CH), L::bs, lane);
+        gq_chunk<DT, 1, MT, CH>(acc, sb, lead, nblk, xr + b0 * 32, K, mt, lane);
         __syncwarp();
     }
 #pragma unroll
     for (int j = 0; j < MT; j++) {
-        for (int o = 16; o > 0; o >>= 1) acc[j] += __shfl_xor_sync(0xffffffffu, acc[j], o);
-        if (lane == 0) part[warp][j] = acc[j];
+        for (int o = 16; o > 0; o >>= 1) acc[0][j] += __shfl_xor_sync(0xffffffffu, acc[0][j], o);
+        if (lane == 0) part[warp][j] = acc[0][j];
     }
     __syncthreads();
     if (threadIdx.x < mt) {

@@ -23,11 +23,13 @@
  */
 #include "backend/cuda/cuda_internal.h"
 #include "backend/cuda/cuda_gemv_quant.cuh"
+#include "backend/cuda/cuda_gemv_quant_prev.cuh"
 extern "C" {
 #include "backend/cuda_probe.h"
 }
 #include "backend/cuda/cuda_gemv_rows.cuh"
 #include "backend/cuda/cuda_mma.cuh"
+#include "backend/cuda/cuda_sgemm.cuh"
 
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +142,11 @@ __global__ void k_matmul_vec(float *y, const float *x, const unsigned char *w, s
  * k_gemv_quant: one row per warp, 4 x rows per pass) and XSWARM_CUDA_GEMV_R
  * = 1|2|4 forces R, so one binary can compare them on the same card. */
 static int gemv_env_old = -1, gemv_env_r = 0, gemv_env_chunk = 0;
+/* XSWARM_CUDA_GEMV=rows0: the previous q8_0 / q4_0 warp-row and split
+ * kernels (cuda_gemv_quant_prev.cuh; same bits) at every M; by default they
+ * still take the 8-row x tiles (M > 4), where the current ones measured
+ * 25-35% slower (docs/PERF.md, "q8_0 / q4_0 GEMV at batch 1"). */
+static int gq_prev = 0;
 /* XSWARM_CUDA_GEMV=mma: bf16 / q8_0 / q4_0 weights take the tensor-core
  * kernel (cuda_mma.cu) at EVERY M, so batched rows still equal batch-1 rows.
  * Off by default: at M = 1 it is 15-70% slower than the GEMV kernels
@@ -154,6 +161,7 @@ static void gemv_read_env(void) {
     if (gemv_env_old >= 0) return;
     const char *v = getenv("XSWARM_CUDA_GEMV");
     gemv_env_old = v && !strcmp(v, "old");
+    gq_prev = v && !strcmp(v, "rows0");
     mma_on = v && !strcmp(v, "mma");
     const char *mc = getenv("XSWARM_CUDA_MMA_CFG");
     mma_cfg = mc ? atoi(mc) : -1;
@@ -175,6 +183,11 @@ extern "C" void xs_cuda_gemv_select(bool old, int rows, int quant_chunk) {
     gemv_env_chunk = quant_chunk == 32 || quant_chunk == 64 ? quant_chunk : 0;
 }
 
+extern "C" void xs_cuda_gemv_quant_select(bool prev) {
+    gemv_read_env();
+    gq_prev = prev ? 1 : 0;
+}
+
 extern "C" void xs_cuda_mma_select(bool on, int cfg, int ks_rule) {
     gemv_read_env();
     mma_on = on ? 1 : 0;
@@ -191,10 +204,16 @@ static void launch_rows(cudaStream_t s, float *yp, const float *xp, const unsign
     if (quant) {
         /* 64-block chunks for long rows: more bytes in flight per warp */
         const int ch = gemv_env_chunk ? gemv_env_chunk : k >= 8192 ? 64 : 32;
-        if (ch == 64)
+        if (gq_prev || MT > 4) {
+            if (ch == 64)
+                k_gemv_quant_rows_prev<DT, R, MT, 64><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+            else
+                k_gemv_quant_rows_prev<DT, R, MT, 32><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+        } else if (ch == 64) {
             k_gemv_quant_rows<DT, R, MT, 64><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
-        else
+        } else {
             k_gemv_quant_rows<DT, R, MT, 32><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+        }
     } else {
         k_gemv_rows<DT, R, MT><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
     }
@@ -206,6 +225,23 @@ static void launch_mt(cudaStream_t s, float *yp, const float *xp, const unsigned
     if (m == 1) launch_rows<DT, R, 1>(s, yp, xp, wp, rb, bp, m, n, k);
     else if (m <= 4) launch_rows<DT, R, 4>(s, yp, xp, wp, rb, bp, m, n, k);
     else launch_rows<DT, R, 8>(s, yp, xp, wp, rb, bp, m, n, k);
+}
+
+/* k_gemv_quant_split for M x rows in tiles of 1 or 4 (its previous version
+ * for tiles of 8, or with rows0), CH-block chunks */
+template <int DT, int CH>
+static void launch_quant_split(cudaStream_t s, unsigned gx, float *yp, const float *xp,
+                               const unsigned char *wp, size_t rb, const float *bp, int64_t m,
+                               int64_t n, int64_t k) {
+    const dim3 grid(gx, (unsigned)n), block(32 * GQR_WARPS);
+    if (gq_prev || m > 4) {
+        if (m == 1) k_gemv_quant_split_prev<DT, 1, CH><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+        else if (m <= 4) k_gemv_quant_split_prev<DT, 4, CH><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+        else k_gemv_quant_split_prev<DT, 8, CH><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+        return;
+    }
+    if (m == 1) k_gemv_quant_split<DT, 1, CH><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+    else k_gemv_quant_split<DT, 4, CH><<<grid, block, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
 }
 
 /* Rows per warp, measured on an H200 (docs/PERF.md): N >= 8192 2 rows (4
@@ -230,13 +266,9 @@ static void launch_gemv(cudaStream_t s, float *yp, const float *xp, const unsign
             else if (m <= 4) k_gemv_split<DT, 4><<<grid, 32 * GS_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
             else k_gemv_split<DT, 8><<<grid, 32 * GS_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
         } else if (k <= 4096) { /* <= 128 blocks: 8-block chunks give every warp work */
-            if (m == 1) k_gemv_quant_split<DT, 1, 8><<<grid, 32 * GQR_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
-            else if (m <= 4) k_gemv_quant_split<DT, 4, 8><<<grid, 32 * GQR_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
-            else k_gemv_quant_split<DT, 8, 8><<<grid, 32 * GQR_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+            launch_quant_split<DT, 8>(s, gx, yp, xp, wp, rb, bp, m, n, k);
         } else {
-            if (m == 1) k_gemv_quant_split<DT, 1, 32><<<grid, 32 * GQR_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
-            else if (m <= 4) k_gemv_quant_split<DT, 4, 32><<<grid, 32 * GQR_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
-            else k_gemv_quant_split<DT, 8, 32><<<grid, 32 * GQR_WARPS, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
+            launch_quant_split<DT, 32>(s, gx, yp, xp, wp, rb, bp, m, n, k);
         }
         return;
     }
@@ -266,6 +298,14 @@ xs_status cu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_t
                      (uintptr_t)wp % (quant ? 2 : 16) == 0 &&
                      !cu_ctx_of(be)->matmul_plain;
     gemv_read_env();
+    /* f32 weights with XSWARM_CUDA_SGEMM=1: cuda_sgemm.cu at every M (one
+     * sum order per K, tiled for many rows); off by default */
+    if (w->dtype == XS_F32 && cu_sgemm_on() && cu_sgemm_takes(n, k)) {
+        const bool sv = k % 4 == 0 && xs_tensor_is_contiguous(x) && (uintptr_t)xp % 16 == 0 &&
+                        (uintptr_t)wp % 16 == 0 && !cu_ctx_of(be)->matmul_plain;
+        cu_sgemm_matmul(s, yp, xp, xv, sv, (const float *)wp, bp, m, n, k);
+        return cu_check_launch("matmul (sgemm)");
+    }
     if (vec && mma_on && cu_mma_takes(w->dtype, wp, m, n, k)) {
         cu_mma_matmul(s, w->dtype, yp, xp, wp, rb, bp, m, n, k, mma_cfg, mma_rule);
         return cu_check_launch("matmul (mma)");
