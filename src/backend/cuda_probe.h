@@ -77,8 +77,8 @@ void xs_cuda_gemv_quant_select(bool prev);
 void xs_cuda_mma_select(bool on, int cfg, int ks_rule);
 
 /* f32-weight matmul kernels (cuda_sgemm.cu; tests and benchmarks only):
- * mode 0 = off (the GEMV kernels; the default), 1 = on for short-row
- * weights (K <= 512, N >= 2K), 5 = on for every f32 weight (kernel by
+ * mode 0 = off (the GEMV kernels), 1 = on for short-row weights (K <= 512,
+ * N >= 2K; the default), 5 = on for every f32 weight (kernel by
  * shape), 2 = every f32 weight, the few-rows kernel only, 3 / 4 = every f32
  * weight, the 128 x 128 / 64 x 64 tiled kernel wherever x is contiguous
  * (modes 1-5 give the same bits where they take a weight). Process-wide;

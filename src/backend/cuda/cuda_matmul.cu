@@ -298,8 +298,8 @@ xs_status cu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_t
                      (uintptr_t)wp % (quant ? 2 : 16) == 0 &&
                      !cu_ctx_of(be)->matmul_plain;
     gemv_read_env();
-    /* f32 weights with XSWARM_CUDA_SGEMM=1: cuda_sgemm.cu at every M (one
-     * sum order per K, tiled for many rows); off by default */
+    /* short-row f32 weights (Mimi): cuda_sgemm.cu at every M (one sum order
+     * per K, tiled for many rows); XSWARM_CUDA_SGEMM=0 keeps the kernels below */
     if (w->dtype == XS_F32 && cu_sgemm_on() && cu_sgemm_takes(n, k)) {
         const bool sv = k % 4 == 0 && xs_tensor_is_contiguous(x) && (uintptr_t)xp % 16 == 0 &&
                         (uintptr_t)wp % 16 == 0 && !cu_ctx_of(be)->matmul_plain;
