@@ -7,8 +7,9 @@
  * size), and a head dim that is not a multiple of 32 (generic score loop).
  * The cache is filled through kv_store on both backends (f32, bf16, q8_0),
  * so both hold the same values. Skips (77) where no CUDA GPU is usable.
- * Run it with XSWARM_CUDA_ATTN=old and =wide too: every kernel must pass
- * (the default staged kernel and =wide print the same nmse: same bits).
+ * Run it with XSWARM_CUDA_ATTN=old, =wide, =stage and =tc16 too: every
+ * kernel must pass (=stage and =wide print the same nmse: same bits; the
+ * default tensor-core kernel takes the q8_0 cases with head dim 128).
  *
  * XSWARM_ATTN_BENCH=1 also times attention_rows alone (q8_0 and bf16): full
  * 3000-slot caches (32 heads x 128, B = 1, 32, 80 sessions), the same ring
@@ -45,6 +46,7 @@ static const att_case k_cases[] = {
     {"7B ring full, 2 queries", 3000, 4, 128, 2, 3100, 3000, 0},
     {"head dim 256, partly filled", 300, 2, 256, 1, 200, 300, 0},
     {"8 heads, wrapped 1000-slot ring", 1000, 8, 128, 3, 2500, 1000, 1200},
+    {"one 200-slot chunk, head dim 128", 200, 2, 128, 2, 150, 200, 0},
 };
 
 /* One backend: cache of dtype dt filled with positions first..last, then
@@ -205,8 +207,9 @@ static xs_status bench_one(xs_backend *be, const bench_case *bc, xs_dtype dt, in
         const double row = dt == XS_Q8_0 ? (double)width / 32 * 34 : (double)width * 2;
         const double bytes = 2.0 * B * (double)n * row;
         const char *e = getenv("XSWARM_CUDA_ATTN");
-        const bool named = e && (!strcmp(e, "old") || !strcmp(e, "wide"));
-        printf("attn bench %-13s %-4s kernel %-4s B=%2d: %9.1f us/call  %7.1f GB/s of KV "
+        const bool named = e && (!strcmp(e, "old") || !strcmp(e, "wide") ||
+                                 !strcmp(e, "stage") || !strcmp(e, "tc16"));
+        printf("attn bench %-13s %-4s kernel %-5s B=%2d: %9.1f us/call  %7.1f GB/s of KV "
                "(%.1f MB)\n",
                bc->name, xs_dtype_name(dt), named ? e : "new", B, us,
                bytes / (us * 1e-6) / 1e9, bytes / 1e6);

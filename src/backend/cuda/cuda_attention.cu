@@ -8,11 +8,13 @@
  * (0 <= pos[t] - p < context), so it needs no host knowledge of how full
  * the ring is and can be captured in a graph. Cache reads: cuda_kv_access.cuh.
  *
- * Three chunk kernels, one merge: the first one (one value per load;
+ * Four chunk kernels, one merge: the first one (one value per load;
  * XSWARM_CUDA_ATTN=old), the wide-load one (16 values a lane through
- * registers; =wide, and bf16 / f32 caches by default) and the staged one
- * (K and V head rows copied to shared memory with cp.async; the default for
- * q8_0 caches). att_pick says which runs for a call.
+ * registers; =wide, and bf16 / f32 caches by default), the staged one (K
+ * and V head rows copied to shared memory with cp.async; =stage, and q8_0
+ * caches whose head dim is not 128) and the tensor-core one (the staged
+ * tiles, q.k and p.V on int8 MMAs: cuda_attention_tc.cuh; q8_0 caches with
+ * head dim 128 by default). att_pick says which runs for a call.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -966,16 +968,23 @@ __global__ void __launch_bounds__(C::THREADS, C::MINB)
                              1, cap, pos, pos_stride, H, context, scale, ydirect);
 }
 
+#include "backend/cuda/cuda_attention_tc.cuh"
+
 /* XSWARM_CUDA_ATTN=old: the one-value-per-load kernel, =wide: the wide-load
- * kernel (the default before the staged one), for A/B timing in one binary. */
-enum att_kernel { ATT_K_OLD, ATT_K_WIDE, ATT_K_STAGE };
+ * kernel, =stage: the staged kernel (q8_0 default before the tensor-core
+ * one), =tc: the tensor-core one where it fits (the default), for A/B
+ * timing in one binary. */
+enum att_kernel { ATT_K_OLD, ATT_K_WIDE, ATT_K_STAGE, ATT_K_TC, ATT_K_TCV16, ATT_K_TC16 };
 static att_kernel att_mode(void) {
     static int mode = -1; /* read once; a benign race sets the same value */
     if (mode < 0) {
         const char *e = getenv("XSWARM_CUDA_ATTN");
-        mode = e && strcmp(e, "old") == 0    ? ATT_K_OLD
-               : e && strcmp(e, "wide") == 0 ? ATT_K_WIDE
-                                             : ATT_K_STAGE;
+        mode = e && strcmp(e, "old") == 0     ? ATT_K_OLD
+               : e && strcmp(e, "wide") == 0  ? ATT_K_WIDE
+               : e && strcmp(e, "stage") == 0 ? ATT_K_STAGE
+               : e && strcmp(e, "tcv16") == 0 ? ATT_K_TCV16
+               : e && strcmp(e, "tc16") == 0  ? ATT_K_TC16
+                                              : ATT_K_TC;
     }
     return (att_kernel)mode;
 }
@@ -1103,17 +1112,41 @@ static bool atts_fits(const atts_entry *a, int64_t D, int n_heads, const xs_kv_c
 }
 
 /* Which chunk kernel runs for these caches (all alike but their pointers). */
+/* Which tensor-core variant runs (attc_launch): =tcv16 p.V in f16, =tc16
+ * both products in f16 (A/B timing), else both on int8 MMAs. */
+static int attc_variant(void) {
+    const att_kernel m = att_mode();
+    return m == ATT_K_TC16 ? 2 : m == ATT_K_TCV16 ? 1 : 0;
+}
+
+/* Whether the tensor-core kernel handles this cache: q8_0 K and V, D = 128,
+ * contiguous, 16-byte aligned (8-byte copy words; 136-byte head rows). */
+static bool attc_fits(int64_t D, const xs_kv_cache *cache) {
+    if (D != ATTC_D || cache->k.dtype != XS_Q8_0 || cache->v.dtype != XS_Q8_0) return false;
+    if (!xs_tensor_is_contiguous(&cache->k) || !xs_tensor_is_contiguous(&cache->v)) return false;
+    return ((uintptr_t)cache->k.data | (uintptr_t)cache->v.data) % 16 == 0;
+}
+
+/* Which chunk kernel runs for these caches (all alike but their pointers).
+ * From the dtype, D and layout only, never from B, so a row computes the
+ * same bits alone or in a batch. */
 static att_kernel att_pick(int64_t D, int n_heads, const xs_kv_cache *const *caches, int B) {
     const att_kernel m = att_mode();
     if (m == ATT_K_OLD || !attw_fits(D, caches[0])) return ATT_K_OLD;
     if (m == ATT_K_WIDE) return ATT_K_WIDE;
+    bool tc = m == ATT_K_TC || m == ATT_K_TCV16 || m == ATT_K_TC16;
+    for (int b = 0; b < B && tc; b++) tc = attc_fits(D, caches[b]);
+    if (tc) return ATT_K_TC;
     for (int b = 0; b < B; b++)
         if (!atts_fits(atts_current(), D, n_heads, caches[b])) return ATT_K_WIDE;
     return ATT_K_STAGE;
 }
 
 static int64_t att_chunk_of(att_kernel k) {
-    return k == ATT_K_STAGE ? atts_current()->chunk : k == ATT_K_WIDE ? ATTW_CHUNK : ATT_CHUNK;
+    return k == ATT_K_TC      ? ATTC_CHUNK
+           : k == ATT_K_STAGE ? atts_current()->chunk
+           : k == ATT_K_WIDE  ? ATTW_CHUNK
+                              : ATT_CHUNK;
 }
 
 __global__ void k_attention_merge(float *y, const float *part, int64_t n_chunks, int64_t H,
@@ -1162,7 +1195,13 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     float *yd = n_chunks == 1 ? (float *)y->data : NULL;
     const dim3 grid((unsigned)(T * n_heads), (unsigned)n_chunks);
     const size_t shm = (size_t)D * sizeof(float);
-    if (kind == ATT_K_STAGE)
+    if (kind == ATT_K_TC)
+        attc_launch(attc_variant(), grid, c->stream, (float *)work,
+                    (const float *)q->data, cu_view_of(q),
+                    cache->k.data, cache->v.data, (const int32_t *)cache->pos.data,
+                    cache->pos.stride[0], NULL, cap, (const int32_t *)pos->data, pos->stride[0],
+                    n_heads, context, scale, yd);
+    else if (kind == ATT_K_STAGE)
         atts_current()->launch(cache->k.dtype, D, grid, c->stream, (float *)work,
                                (const float *)q->data, cu_view_of(q), cache->k.data,
                                cache->v.data, (const int32_t *)cache->pos.data,
@@ -1251,7 +1290,11 @@ xs_status cu_attention_rows(xs_backend *be, xs_tensor *y, const xs_tensor *q,
         const dim3 grid((unsigned)(n * n_heads), (unsigned)n_chunks);
         const float *qp = (const float *)qb.data;
         const int32_t *pp = (const int32_t *)pb.data;
-        if (kind == ATT_K_STAGE)
+        if (kind == ATT_K_TC)
+            attc_launch(attc_variant(), grid, c->stream, (float *)work, qp,
+                        cu_view_of(&qb), NULL, NULL, NULL, 0,
+                        &rc, cap, pp, pb.stride[0], n_heads, context, scale, yd);
+        else if (kind == ATT_K_STAGE)
             atts_current()->launch(dt, D, grid, c->stream, (float *)work, qp, cu_view_of(&qb),
                                    NULL, NULL, NULL, 0, &rc, cap, pp, pb.stride[0], n_heads,
                                    context, scale, yd);
