@@ -269,55 +269,30 @@ static xs_status blayer(mimi_bctx *c, const mimi_config *cf, const mimi_tlayer *
                         xs_kv_cache *const *kv, const xs_tensor *pos, int64_t T, xs_tensor *x) {
     xs_backend *be = c->be;
     const int n = c->n;
-    const int64_t R = x->shape[0], D = cf->d_model, F = cf->dim_feedforward;
-    const int H = cf->num_heads;
-    const int64_t hd = D / H, chunk = mimi_downsample_stride(cf);
-    xs_tensor h, q, k, v, att, o, f;
-    XS_TRY(mimi_tmp(c->sc, R, D, &h));
-    XS_TRY(mimi_tmp(c->sc, R, D, &q));
-    XS_TRY(mimi_tmp(c->sc, R, D, &k));
-    XS_TRY(mimi_tmp(c->sc, R, D, &v));
-    XS_TRY(mimi_tmp(c->sc, R, D, &att));
-    XS_TRY(mimi_tmp(c->sc, R, D, &o));
-    XS_TRY(mimi_tmp(c->sc, R, F, &f));
-    XS_TRY(xs_op_layer_norm(be, &h, x, &ly->norm1_w, &ly->norm1_b, 1e-5f));
-    XS_TRY(xs_op_matmul(be, &q, &h, &ly->wq, NULL));
-    XS_TRY(xs_op_matmul(be, &k, &h, &ly->wk, NULL));
-    XS_TRY(xs_op_matmul(be, &v, &h, &ly->wv, NULL));
-    int64_t heads[3] = {R, H, hd};
-    xs_tensor q3, k3;
-    XS_TRY(xs_tensor_reshape(&q, 3, heads, &q3));
-    XS_TRY(xs_tensor_reshape(&k, 3, heads, &k3));
-    XS_TRY(xs_op_rope(be, &q3, pos, cf->max_period));
-    XS_TRY(xs_op_rope(be, &k3, pos, cf->max_period));
-    const float scale = 1.0f / sqrtf((float)hd);
+    const int64_t chunk = mimi_downsample_stride(cf);
+    mimi_layer_io io;
+    XS_TRY(mimi_layer_qkv(c->sc, cf, ly, pos, x, &io));
+    const float scale = 1.0f / sqrtf((float)(cf->d_model / cf->num_heads));
     /* Kyutai's ring order (mimi_transformer.c, invariant 2): a chunk's keys
      * are all stored before its queries attend. Each call below has one
      * row per stream, so every row has its own cache. */
     for (int64_t t0 = 0; t0 < T; t0 += chunk) {
         const int64_t t1 = t0 + chunk < T ? t0 + chunk : T;
         for (int64_t t = t0; t < t1; t++) {
-            xs_tensor kt = xs_tensor_slice(&k, 0, t * n, n), vt = xs_tensor_slice(&v, 0, t * n, n);
+            xs_tensor kt = xs_tensor_slice(&io.k, 0, t * n, n);
+            xs_tensor vt = xs_tensor_slice(&io.v, 0, t * n, n);
             xs_tensor pt = xs_tensor_slice(pos, 0, t * n, n);
             XS_TRY(xs_op_kv_store_rows(be, kv, n, &kt, &vt, &pt));
         }
         for (int64_t t = t0; t < t1; t++) {
-            xs_tensor qt = xs_tensor_slice(&q, 0, t * n, n);
-            xs_tensor at = xs_tensor_slice(&att, 0, t * n, n);
+            xs_tensor qt = xs_tensor_slice(&io.q, 0, t * n, n);
+            xs_tensor at = xs_tensor_slice(&io.att, 0, t * n, n);
             xs_tensor pt = xs_tensor_slice(pos, 0, t * n, n);
-            XS_TRY(xs_op_attention_rows(be, &at, &qt, (const xs_kv_cache *const *)kv, n, &pt, H,
-                                        cf->context, scale));
+            XS_TRY(xs_op_attention_rows(be, &at, &qt, (const xs_kv_cache *const *)kv, n, &pt,
+                                        cf->num_heads, cf->context, scale));
         }
     }
-    XS_TRY(xs_op_matmul(be, &o, &att, &ly->wo, NULL));
-    XS_TRY(xs_op_mul(be, &o, &o, &ly->ls1));
-    XS_TRY(xs_op_add(be, x, x, &o));
-    XS_TRY(xs_op_layer_norm(be, &h, x, &ly->norm2_w, &ly->norm2_b, 1e-5f));
-    XS_TRY(xs_op_matmul(be, &f, &h, &ly->lin1, NULL));
-    XS_TRY(xs_op_gelu(be, &f, &f));
-    XS_TRY(xs_op_matmul(be, &o, &f, &ly->lin2, NULL));
-    XS_TRY(xs_op_mul(be, &o, &o, &ly->ls2));
-    return xs_op_add(be, x, x, &o);
+    return mimi_layer_tail(c->sc, ly, &io, x);
 }
 
 /* x [D, n*T] (conv layout) -> *y [D, n*T]; layer l's caches of the n

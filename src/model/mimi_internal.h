@@ -214,6 +214,18 @@ xs_status mimi_seanet_encode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *
 xs_status mimi_seanet_decode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *x,
                              xs_tensor *y);
 
+/* One transformer layer in two halves around its attention (shared by the
+ * solo and the batched transformer): mimi_layer_qkv takes the scratch of
+ * the layer (io) and computes io->q, k, v = rope(LN1(x) . w) for the R rows
+ * of x [R, D] at positions pos (i32 [R]); the caller fills io->att [R, D];
+ * mimi_layer_tail adds ls1 * wo(att) and the FFN to x. */
+typedef struct mimi_layer_io {
+    xs_tensor h, q, k, v, att, o, f;
+} mimi_layer_io;
+xs_status mimi_layer_qkv(mimi_scratch *sc, const mimi_config *c, const mimi_tlayer *ly,
+                        const xs_tensor *pos, const xs_tensor *x, mimi_layer_io *io);
+xs_status mimi_layer_tail(mimi_scratch *sc, const mimi_tlayer *ly, mimi_layer_io *io,
+                          xs_tensor *x);
 /* Transformer over x [D, T] (conv layout); *y [D, T]. `pos` = i32 [T]
  * positions of the columns in backend memory (from mimi_positions_stage);
  * tap prefix "mimi.enc.transformer" / "mimi.dec.transformer". */

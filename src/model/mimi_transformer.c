@@ -29,51 +29,62 @@
 #include "backend/ops.h"
 #include "model/mimi_internal.h"
 
+xs_status mimi_layer_qkv(mimi_scratch *sc, const mimi_config *c, const mimi_tlayer *ly,
+                        const xs_tensor *pos, const xs_tensor *x, mimi_layer_io *io) {
+    xs_backend *be = sc->be;
+    const int64_t R = x->shape[0], D = c->d_model, F = c->dim_feedforward;
+    const int H = c->num_heads;
+    XS_TRY(mimi_tmp(sc, R, D, &io->h));
+    XS_TRY(mimi_tmp(sc, R, D, &io->q));
+    XS_TRY(mimi_tmp(sc, R, D, &io->k));
+    XS_TRY(mimi_tmp(sc, R, D, &io->v));
+    XS_TRY(mimi_tmp(sc, R, D, &io->att));
+    XS_TRY(mimi_tmp(sc, R, D, &io->o));
+    XS_TRY(mimi_tmp(sc, R, F, &io->f));
+
+    XS_TRY(xs_op_layer_norm(be, &io->h, x, &ly->norm1_w, &ly->norm1_b, 1e-5f));
+    XS_TRY(xs_op_matmul(be, &io->q, &io->h, &ly->wq, NULL));
+    XS_TRY(xs_op_matmul(be, &io->k, &io->h, &ly->wk, NULL));
+    XS_TRY(xs_op_matmul(be, &io->v, &io->h, &ly->wv, NULL));
+    int64_t heads[3] = {R, H, D / H};
+    xs_tensor q3, k3;
+    XS_TRY(xs_tensor_reshape(&io->q, 3, heads, &q3));
+    XS_TRY(xs_tensor_reshape(&io->k, 3, heads, &k3));
+    XS_TRY(xs_op_rope(be, &q3, pos, c->max_period));
+    return xs_op_rope(be, &k3, pos, c->max_period);
+}
+
+xs_status mimi_layer_tail(mimi_scratch *sc, const mimi_tlayer *ly, mimi_layer_io *io,
+                          xs_tensor *x) {
+    xs_backend *be = sc->be;
+    XS_TRY(xs_op_matmul(be, &io->o, &io->att, &ly->wo, NULL));
+    XS_TRY(xs_op_mul(be, &io->o, &io->o, &ly->ls1));
+    XS_TRY(xs_op_add(be, x, x, &io->o));
+
+    XS_TRY(xs_op_layer_norm(be, &io->h, x, &ly->norm2_w, &ly->norm2_b, 1e-5f));
+    XS_TRY(xs_op_matmul(be, &io->f, &io->h, &ly->lin1, NULL));
+    XS_TRY(xs_op_gelu(be, &io->f, &io->f));
+    XS_TRY(xs_op_matmul(be, &io->o, &io->f, &ly->lin2, NULL));
+    XS_TRY(xs_op_mul(be, &io->o, &io->o, &ly->ls2));
+    return xs_op_add(be, x, x, &io->o);
+}
+
 static xs_status layer_run(mimi_scratch *sc, const mimi_config *c, const mimi_tlayer *ly,
                            xs_kv_cache *kv, const xs_tensor *pos, int64_t chunk, xs_tensor *x) {
     xs_backend *be = sc->be;
-    int64_t T = x->shape[0], D = c->d_model, F = c->dim_feedforward;
-    int H = c->num_heads;
-    int64_t hd = D / H;
-    xs_tensor h, q, k, v, att, o, f;
-    XS_TRY(mimi_tmp(sc, T, D, &h));
-    XS_TRY(mimi_tmp(sc, T, D, &q));
-    XS_TRY(mimi_tmp(sc, T, D, &k));
-    XS_TRY(mimi_tmp(sc, T, D, &v));
-    XS_TRY(mimi_tmp(sc, T, D, &att));
-    XS_TRY(mimi_tmp(sc, T, D, &o));
-    XS_TRY(mimi_tmp(sc, T, F, &f));
-
-    XS_TRY(xs_op_layer_norm(be, &h, x, &ly->norm1_w, &ly->norm1_b, 1e-5f));
-    XS_TRY(xs_op_matmul(be, &q, &h, &ly->wq, NULL));
-    XS_TRY(xs_op_matmul(be, &k, &h, &ly->wk, NULL));
-    XS_TRY(xs_op_matmul(be, &v, &h, &ly->wv, NULL));
-    int64_t heads[3] = {T, H, hd};
-    xs_tensor q3, k3;
-    XS_TRY(xs_tensor_reshape(&q, 3, heads, &q3));
-    XS_TRY(xs_tensor_reshape(&k, 3, heads, &k3));
-    XS_TRY(xs_op_rope(be, &q3, pos, c->max_period));
-    XS_TRY(xs_op_rope(be, &k3, pos, c->max_period));
-    float scale = 1.0f / sqrtf((float)hd);
+    const int64_t T = x->shape[0];
+    mimi_layer_io io;
+    XS_TRY(mimi_layer_qkv(sc, c, ly, pos, x, &io));
+    const float scale = 1.0f / sqrtf((float)(c->d_model / c->num_heads));
     for (int64_t t0 = 0; t0 < T; t0 += chunk) {
         int64_t n = T - t0 < chunk ? T - t0 : chunk;
-        xs_tensor kc = xs_tensor_slice(&k, 0, t0, n), vc = xs_tensor_slice(&v, 0, t0, n);
-        xs_tensor qc = xs_tensor_slice(&q, 0, t0, n), ac = xs_tensor_slice(&att, 0, t0, n);
+        xs_tensor kc = xs_tensor_slice(&io.k, 0, t0, n), vc = xs_tensor_slice(&io.v, 0, t0, n);
+        xs_tensor qc = xs_tensor_slice(&io.q, 0, t0, n), ac = xs_tensor_slice(&io.att, 0, t0, n);
         xs_tensor pc = xs_tensor_slice(pos, 0, t0, n);
         XS_TRY(xs_op_kv_store(be, kv, &kc, &vc, &pc));
-        XS_TRY(xs_op_attention(be, &ac, &qc, kv, &pc, H, c->context, scale));
+        XS_TRY(xs_op_attention(be, &ac, &qc, kv, &pc, c->num_heads, c->context, scale));
     }
-    XS_TRY(xs_op_matmul(be, &o, &att, &ly->wo, NULL));
-    XS_TRY(xs_op_mul(be, &o, &o, &ly->ls1));
-    XS_TRY(xs_op_add(be, x, x, &o));
-
-    XS_TRY(xs_op_layer_norm(be, &h, x, &ly->norm2_w, &ly->norm2_b, 1e-5f));
-    XS_TRY(xs_op_matmul(be, &f, &h, &ly->lin1, NULL));
-    XS_TRY(xs_op_gelu(be, &f, &f));
-    XS_TRY(xs_op_matmul(be, &o, &f, &ly->lin2, NULL));
-    XS_TRY(xs_op_mul(be, &o, &o, &ly->ls2));
-    XS_TRY(xs_op_add(be, x, x, &o));
-    return XS_OK;
+    return mimi_layer_tail(sc, ly, &io, x);
 }
 
 xs_status mimi_positions_stage(mimi_scratch *sc, int64_t pos0, int64_t T, int32_t *host,

@@ -85,6 +85,19 @@ __device__ static inline bool att_chunk_live(int64_t pt, int64_t context, int64_
     return true;
 }
 
+/* What a chunk with no visible slot leaves: zeros in y when the chunk is
+ * the whole ring (ydirect), else the record {-inf, 0} the merge skips.
+ * The head's threads are t = 0 .. nt - 1; the caller returns after it. */
+__device__ static inline void att_chunk_empty(float *ydirect, int64_t th, int64_t D, float *out,
+                                              int t, int nt) {
+    if (ydirect)
+        for (int64_t d = t; d < D; d += nt) ydirect[th * D + d] = 0.0f;
+    else if (t == 0) {
+        out[0] = -INFINITY;
+        out[1] = 0.0f;
+    }
+}
+
 /* The merge of k_attention_merge for chunk values (m, l, o) of one output. */
 __device__ static inline float att_finish1(float m, float l, float o) {
     float M = -INFINITY;
@@ -99,38 +112,51 @@ __device__ static inline float att_finish1(float m, float l, float o) {
     return (L > 0.0 || isnan(L)) ? (float)(O / L) : 0.0f;
 }
 
-/* The softmax of a chunk's visible scores, shared by both chunk kernels:
+/* The softmax of a chunk's visible scores, shared by the chunk kernels:
  * the chunk max (NaN if any score is NaN), sc[i] <- exp(sc[i] - max) for
- * the visible slots, and their sum in f64. Every thread gets mx and sum;
- * red / redd are the block's shared per-warp scratch. Call it after the
- * scores are written (it synchronizes twice). */
-__device__ __forceinline__ static void att_chunk_softmax(float *sc, const unsigned char *vis,
-                                                         int64_t ns, float *red, double *redd,
-                                                         int nw, int lane, int wid, int anynan,
-                                                         float *mx_out, double *sum_out) {
+ * the visible slots, and their sum in f64. It runs over one head group of
+ * the block: the group's threads are lt = 0 .. tph - 1 (warps lw = 0 ..
+ * nwg - 1 of the group), red / redd its slice of the block's per-warp
+ * scratch; every thread of the group gets mx and sum. Every thread of the
+ * block calls it after the scores are written (it synchronizes the block
+ * twice). */
+__device__ __forceinline__ static void att_group_softmax(float *sc, const unsigned char *vis,
+                                                          int ns, float *red, double *redd,
+                                                          int nwg, int lane, int lw, int lt,
+                                                          int tph, int anynan, float *mx_out,
+                                                          double *sum_out) {
     float mx = -INFINITY;
-    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x)
+    for (int i = lt; i < ns; i += tph)
         if (vis[i] && sc[i] > mx) mx = sc[i];
     for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    if (lane == 0) red[wid] = mx;
+    if (lane == 0) red[lw] = mx;
     __syncthreads();
     mx = -INFINITY;
-    for (int i = 0; i < nw; i++) mx = fmaxf(mx, red[i]);
+    for (int i = 0; i < nwg; i++) mx = fmaxf(mx, red[i]);
     if (anynan) mx = NAN;
     double sum = 0.0;
-    for (int64_t i = threadIdx.x; i < ns; i += blockDim.x)
+    for (int i = lt; i < ns; i += tph)
         if (vis[i]) {
             const float e = (float)exp((double)sc[i] - (double)mx);
             sc[i] = e;
             sum += e;
         }
     for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    if (lane == 0) redd[wid] = sum;
+    if (lane == 0) redd[lw] = sum;
     __syncthreads();
     sum = 0.0;
-    for (int i = 0; i < nw; i++) sum += redd[i];
+    for (int i = 0; i < nwg; i++) sum += redd[i];
     *mx_out = mx;
     *sum_out = sum;
+}
+
+/* The whole block as one group. */
+__device__ __forceinline__ static void att_chunk_softmax(float *sc, const unsigned char *vis,
+                                                         int64_t ns, float *red, double *redd,
+                                                         int nw, int lane, int wid, int anynan,
+                                                         float *mx_out, double *sum_out) {
+    att_group_softmax(sc, vis, (int)ns, red, redd, nw, lane, wid, (int)threadIdx.x,
+                      (int)blockDim.x, anynan, mx_out, sum_out);
 }
 
 /* The chunk kernel's body, shared by k_attention_part (one cache) and
@@ -156,12 +182,7 @@ __device__ __forceinline__ void att_part(float *part, const float *q, const cu_v
     float *out = part + (th * gridDim.y + blockIdx.y) * (D + 2);
     int64_t lo, hi; /* only slots s0 + [lo, hi) can be visible */
     if (!att_chunk_live(pt, context, cap, s0, ns, &lo, &hi)) { /* none can */
-        if (ydirect)
-            for (int64_t d = threadIdx.x; d < D; d += blockDim.x) ydirect[th * D + d] = 0.0f;
-        else if (threadIdx.x == 0) {
-            out[0] = -INFINITY;
-            out[1] = 0.0f;
-        }
+        att_chunk_empty(ydirect, th, D, out, (int)threadIdx.x, (int)blockDim.x);
         return;
     }
     const float *qr = q + cu_row_off(qv, t);
@@ -448,12 +469,7 @@ __device__ __forceinline__ void att_part_wide(float *part, const float *q, const
     float *out = part + (th * gridDim.y + blockIdx.y) * (D + 2);
     int64_t lo, hi;
     if (!att_chunk_live(pt, context, cap, s0, ns, &lo, &hi)) {
-        if (ydirect)
-            for (int64_t d = threadIdx.x; d < D; d += blockDim.x) ydirect[th * D + d] = 0.0f;
-        else if (threadIdx.x == 0) {
-            out[0] = -INFINITY;
-            out[1] = 0.0f;
-        }
+        att_chunk_empty(ydirect, th, D, out, (int)threadIdx.x, (int)blockDim.x);
         return;
     }
     /* K of this lane group's first KU slots: in flight while q and the
@@ -761,40 +777,6 @@ __device__ static inline float atts_values(const attw_raw<uint16_t> &r, float x[
     return 1.0f;
 }
 
-/* att_chunk_softmax for one head group of a block: the group's threads are
- * lt = 0 .. tph - 1 (warps lw = 0 .. nwg - 1 of the group), red / redd its
- * slice of the block's per-warp scratch. With one group (lt = threadIdx.x,
- * tph = blockDim.x) the arithmetic is att_chunk_softmax's. Every thread of
- * the block calls it (it synchronizes the block twice). */
-__device__ __forceinline__ static void atts_group_softmax(float *sc, const unsigned char *vis,
-                                                          int ns, float *red, double *redd,
-                                                          int nwg, int lane, int lw, int lt,
-                                                          int tph, int anynan, float *mx_out,
-                                                          double *sum_out) {
-    float mx = -INFINITY;
-    for (int i = lt; i < ns; i += tph)
-        if (vis[i] && sc[i] > mx) mx = sc[i];
-    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    if (lane == 0) red[lw] = mx;
-    __syncthreads();
-    mx = -INFINITY;
-    for (int i = 0; i < nwg; i++) mx = fmaxf(mx, red[i]);
-    if (anynan) mx = NAN;
-    double sum = 0.0;
-    for (int i = lt; i < ns; i += tph)
-        if (vis[i]) {
-            const float e = (float)exp((double)sc[i] - (double)mx);
-            sc[i] = e;
-            sum += e;
-        }
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    if (lane == 0) redd[lw] = sum;
-    __syncthreads();
-    sum = 0.0;
-    for (int i = 0; i < nwg; i++) sum += redd[i];
-    *mx_out = mx;
-    *sum_out = sum;
-}
 
 template <class C, typename KT, int D>
 __device__ __forceinline__ void att_part_stage(float *part, const float *q, const cu_view &qv,
@@ -831,12 +813,7 @@ __device__ __forceinline__ void att_part_stage(float *part, const float *q, cons
     float *sc = sc_all[hh];
     int64_t lo64, hi64;
     if (!att_chunk_live(pt, context, cap, s0, ns, &lo64, &hi64)) {
-        if (ydirect)
-            for (int d = lt; d < D; d += TPH) ydirect[th * D + d] = 0.0f;
-        else if (lt == 0) {
-            out[0] = -INFINITY;
-            out[1] = 0.0f;
-        }
+        att_chunk_empty(ydirect, th, D, out, lt, TPH);
         return;
     }
     const int lo = (int)lo64, hi = (int)hi64, ntile = (hi - lo + TS - 1) / TS, nt = 2 * ntile;
@@ -913,7 +890,7 @@ __device__ __forceinline__ void att_part_stage(float *part, const float *q, cons
         __syncthreads();
         issue(j + S - 1);
         if (j == ntile) { /* every score is written (barrier above) */
-            atts_group_softmax(sc, vis, (int)ns, red + hh * NWG, redd + hh * NWG, NWG, lane, lw,
+            att_group_softmax(sc, vis, (int)ns, red + hh * NWG, redd + hh * NWG, NWG, lane, lw,
                                lt, TPH, anynan_all[hh], &mx, &sum);
             if (lt == 0 && !ydirect) {
                 out[0] = mx;

@@ -146,12 +146,7 @@ __device__ __forceinline__ void att_part_tc(float *part, const float *q, const c
     float *out = part + (th * gridDim.y + blockIdx.y) * (D + 2);
     int64_t lo64, hi64;
     if (!att_chunk_live(pt, context, cap, s0, ns, &lo64, &hi64)) {
-        if (ydirect)
-            for (int d = tid; d < D; d += THREADS) ydirect[th * D + d] = 0.0f;
-        else if (tid == 0) {
-            out[0] = -INFINITY;
-            out[1] = 0.0f;
-        }
+        att_chunk_empty(ydirect, th, D, out, tid, THREADS);
         return;
     }
     const int lo = (int)lo64, hi = (int)hi64, ntile = (hi - lo + TS - 1) / TS, nt = 2 * ntile;
@@ -307,7 +302,7 @@ __device__ __forceinline__ void att_part_tc(float *part, const float *q, const c
                     nan |= isnan(s);
                 }
             nan = __syncthreads_or(nan);
-            atts_group_softmax(scp[0], vis, (int)ns, red, redd, THREADS / 32, lane, wid, tid,
+            att_group_softmax(scp[0], vis, (int)ns, red, redd, THREADS / 32, lane, wid, tid,
                                THREADS, nan, &mx, &sum);
             if (tid == 0 && !ydirect) {
                 out[0] = mx;
