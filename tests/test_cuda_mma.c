@@ -4,13 +4,19 @@
  *  (a) against ref (nmse <= 1e-9, the parity suite's matmul tolerance):
  *      the first rows at the 7B shapes, every row at the small ones;
  *  (b) row r of an M-row call equals the 1-row call of x[r] bit for bit,
- *      M in {1, 2, 3, 8, 16, 17, 32, 80};
+ *      M in {1, 2, 3, 8, 9, 16, 17, 24, 32, 41, 80} (M <= 8 splits x in
+ *      the kernel; larger M reads it pre-split by k_mma_xsplit on the wide
+ *      q8_0 / bf16 shapes: both must give the same bits);
  *  (c) rows placed anywhere in the batch (gathered, permuted, repeated)
- *      give the same bits, and so does every forced tile config
+ *      give the same bits, and so does every forced tile config (in-kernel
+ *      split or pre-split) and the previous config rule (cfg -2)
  *      (xs_cuda_mma_select: the config never changes the order of a sum);
  * all of it for both K split rules (XSWARM_CUDA_MMA_KS=a|b).
  * Random weights and activations (never zeros), with and without bias.
- * Skips (77) without a GPU.
+ * XSWARM_MMA_BENCH=1 adds a timing table (previous rule, new rule, the
+ * M > 8 tile configs at M = 1 / 16 / 32 / 80 for the 7B shapes);
+ * XSWARM_MMA_BENCH=prof runs only four launches (12288x4096 M = 80, bf16 and
+ * q8_0, previous and new rule) for a profiler. Skips (77) without a GPU.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +29,7 @@
 #include "testutil.h"
 
 #define MAXM 80
+#define NCFG 13 /* tile configs of cuda_mma.cu (MMA_CFGS) */
 
 static void *make_weight(xs_dtype dt, int64_t N, int64_t K, uint64_t seed) {
     float *f = malloc((size_t)K * sizeof *f);
@@ -61,7 +68,7 @@ static bool run(xs_backend *be, const xs_tensor *w, const xs_tensor *b, const fl
 
 static void check_shape(xs_backend *ref, xs_backend *cu, xs_dtype dt, int64_t N, int64_t K,
                         bool with_bias, uint64_t seed) {
-    static const int ms[] = {1, 2, 3, 8, 16, 17, 32, 80};
+    static const int ms[] = {1, 2, 3, 8, 9, 16, 17, 24, 32, 41, 80};
     const bool small = N * K <= (1 << 22); /* ref on every row */
     const int nref = small ? MAXM : 3;
     void *wh = make_weight(dt, N, K, seed);
@@ -115,11 +122,12 @@ static void check_shape(xs_backend *ref, xs_backend *cu, xs_dtype dt, int64_t N,
         for (int i = 0; ok && i < M; i++) bad += memcmp(yb + (size_t)i * N, y1 + (size_t)src[i] * N, (size_t)N * 4) != 0;
         CHECK(ok && bad == 0, "%s M=%d: %d gathered rows differ from their batch-1 bits", what, M, bad);
     }
-    /* (c) every tile config, at a few M: same bits */
+    /* (c) every tile config (and the previous rule, -2), at a few M: same bits */
     static const int mc[] = {1, 17, 80};
     for (size_t mi = 0; ok && mi < 3; mi++) {
         const int M = mc[mi];
-        for (int cfg = 0; ok && cfg < 7; cfg++) {
+        for (int cfg = -2; ok && cfg < NCFG; cfg++) {
+            if (cfg == -1) continue;
             xs_cuda_mma_select(true, cfg, 0);
             ok = run(cu, &wc, bcu, xh, M, N, K, yb);
             CHECK(ok && !memcmp(yb, y1, (size_t)(M * N) * 4), "%s M=%d cfg %d: bits differ", what, M, cfg);
@@ -134,6 +142,109 @@ out:
     free(wh); free(xh); free(xb); free(bh); free(y1); free(yb); free(yr);
 }
 
+/* ---- timing (XSWARM_MMA_BENCH) ---- */
+
+/* random weight bytes (bf16 below 1.0; q8_0 / q4_0 scales f16 0x2000 = 2^-7) */
+static void *fast_weight(xs_dtype dt, int64_t N, int64_t K, uint64_t seed) {
+    const size_t nb = xs_dtype_row_bytes(dt, K) * (size_t)N;
+    uint8_t *w = malloc(nb);
+    if (!w) return NULL;
+    uint64_t h = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t i = 0; i + 8 <= nb; i += 8) {
+        h ^= h << 13; h ^= h >> 7; h ^= h << 17;
+        uint64_t v = h;
+        if (dt == XS_BF16) v &= 0xbbffbbffbbffbbffull;
+        memcpy(w + i, &v, 8);
+    }
+    const size_t bs = dt == XS_Q8_0 ? 34 : dt == XS_Q4_0 ? 18 : 0;
+    for (size_t off = 0; bs && off < nb; off += bs) { w[off] = 0x00; w[off + 1] = 0x20; }
+    return w;
+}
+
+/* us per call of M rows (reps calls, weights rotated over copies) */
+static double time_calls(xs_backend *cu, const xs_tensor *w, int copies, const xs_tensor *x, const xs_tensor *y,
+                         int M, int cfg, int reps) {
+    xs_tensor xv = *x, yv = *y;
+    xv.shape[0] = M;
+    yv.shape[0] = M;
+    xs_cuda_mma_select(true, cfg, 1);
+    bool ok = xs_op_matmul(cu, &yv, &xv, &w[0], NULL) == XS_OK;
+    ok = ok && xs_cuda_stall(cu, 2.0) == XS_OK && xs_cuda_timer_mark(cu, 0) == XS_OK;
+    for (int r = 0; ok && r < reps; r++) ok = xs_op_matmul(cu, &yv, &xv, &w[r % copies], NULL) == XS_OK;
+    double ms = 0;
+    ok = ok && xs_cuda_timer_mark(cu, 1) == XS_OK && xs_cuda_timer_ms(cu, 0, 1, &ms) == XS_OK;
+    return ok ? ms * 1e3 / reps : -1.0;
+}
+
+/* forced configs timed: in-kernel split 1..4, pre-split 7..12 */
+#define NBC 10
+static const int bcfg[NBC] = {1, 2, 3, 4, 7, 8, 9, 10, 11, 12};
+static const char *bcfg_name[NBC] = {"c1", "c2", "c3", "c4", "c7", "c8", "c9", "c10", "c11", "c12"};
+
+static void bench(xs_backend *cu, bool prof) {
+    char desc[160] = "";
+    xs_cuda_device_desc(cu, desc, sizeof desc);
+    printf("mma bench: %s; us per call (weights rotated over >256 MB); old = previous config rule "
+           "(x split in the kernel), new = current rule, cN = forced config N (7..12: x pre-split)\n", desc);
+    static const int64_t shapes[][2] = {{12288, 4096}, {4096, 4096}, {22528, 4096}, {4096, 11264},
+                                        {32000, 4096}, {3072, 1024}, {1024, 4096}, {5632, 1024}};
+    static const xs_dtype dts[] = {XS_BF16, XS_Q8_0};
+    static const int mlist[] = {1, 16, 32, 80};
+    const int nshape = prof ? 1 : (int)(sizeof shapes / sizeof shapes[0]);
+    if (!prof) {
+        printf("%-12s %-5s %3s %8s %8s", "NxK", "dtype", "M", "old", "new");
+        for (int i = 0; i < NBC; i++) printf(" %8s", bcfg_name[i]);
+        printf("  old/new\n");
+    }
+    for (int si = 0; si < nshape; si++)
+        for (int di = 0; di < 2; di++) {
+            const xs_dtype dt = dts[di];
+            const int64_t N = shapes[si][0], K = shapes[si][1];
+            const size_t wb = xs_dtype_row_bytes(dt, K) * (size_t)N;
+            int copies = prof ? 1 : (int)((256u << 20) / wb) + 1;
+            if (copies > 16) copies = 16;
+            void *wh = fast_weight(dt, N, K, 77 + (uint64_t)si);
+            xs_tensor w[16], x = {0}, y = {0};
+            memset(w, 0, sizeof w);
+            bool ok = wh != NULL;
+            for (int c = 0; ok && c < copies; c++) ok = upload(cu, dt, N, K, wh, &w[c]);
+            free(wh);
+            float *xh = malloc((size_t)(MAXM * K) * sizeof *xh);
+            int64_t xs64[2] = {MAXM, K}, ys64[2] = {MAXM, N};
+            ok = ok && xh && xs_tensor_alloc(cu, XS_F32, 2, xs64, &x) == XS_OK &&
+                 xs_tensor_alloc(cu, XS_F32, 2, ys64, &y) == XS_OK;
+            if (ok) {
+                test_fill_uniform(xh, MAXM * K, 5, -1.0f, 1.0f);
+                ok = xs_tensor_upload(cu, &x, xh) == XS_OK;
+            }
+            if (prof) {
+                /* one launch per rule (the profiler replays it) */
+                for (int v = 0; ok && v < 2; v++) {
+                    xs_tensor xv = x, yv = y;
+                    xs_cuda_mma_select(true, v ? -1 : -2, 1);
+                    ok = xs_op_matmul(cu, &yv, &xv, &w[0], NULL) == XS_OK;
+                }
+                printf("prof %s %lldx%lld M=80: %s\n", xs_dtype_name(dt), (long long)N, (long long)K,
+                       ok ? "ran" : xs_error_msg());
+            }
+            for (int mi = 0; !prof && ok && mi < 4; mi++) {
+                const int M = mlist[mi];
+                printf("%5lldx%-6lld %-5s %3d", (long long)N, (long long)K, xs_dtype_name(dt), M);
+                const double told = time_calls(cu, w, copies, &x, &y, M, -2, 40);
+                const double tnew = time_calls(cu, w, copies, &x, &y, M, -1, 40);
+                printf(" %8.2f %8.2f", told, tnew);
+                for (int i = 0; i < NBC; i++) printf(" %8.2f", time_calls(cu, w, copies, &x, &y, M, bcfg[i], 40));
+                printf("  %.2fx\n", told / tnew);
+            }
+            if (!ok) printf("bench %lldx%lld %s: %s\n", (long long)N, (long long)K, xs_dtype_name(dt), xs_error_msg());
+            for (int c = 0; c < copies; c++) xs_tensor_free(cu, &w[c]);
+            xs_tensor_free(cu, &x);
+            xs_tensor_free(cu, &y);
+            free(xh);
+        }
+    xs_cuda_mma_select(true, -1, 1);
+}
+
 int main(void) {
     char why[256];
     if (!xs_backend_cuda_usable(why, sizeof why)) test_skip(why);
@@ -141,6 +252,13 @@ int main(void) {
     CHECK(xs_backend_open("ref", 1, &ref) == XS_OK, "open ref: %s", xs_error_msg());
     CHECK(xs_backend_open("cuda", 1, &cu) == XS_OK, "open cuda: %s", xs_error_msg());
     if (!ref || !cu) return test_summary("cuda_mma");
+    const char *bm = getenv("XSWARM_MMA_BENCH");
+    if (bm && !strcmp(bm, "prof")) {
+        bench(cu, true);
+        xs_backend_close(cu);
+        xs_backend_close(ref);
+        return test_summary("cuda_mma");
+    }
     /* the 7B's matmul shapes (temporal, depformer, text head) and odd ones:
      * N not a multiple of 16, K of one chunk, a partial quantized stage */
     static const int64_t shapes[][2] = {{17, 64},     {2816, 1024},  {1024, 4096},  {4096, 4096},
@@ -156,6 +274,7 @@ int main(void) {
                 check_shape(ref, cu, dts[d], shapes[s][0], shapes[s][1], (s + d) % 2 == 0,
                             100 * s + d + 1 + 7 * (uint64_t)rule);
     }
+    if (bm && strcmp(bm, "0")) bench(cu, false);
     xs_backend_close(cu);
     xs_backend_close(ref);
     return test_summary("cuda_mma");

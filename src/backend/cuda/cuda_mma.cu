@@ -38,7 +38,21 @@
  * blocks) are fetched as aligned 16-byte pieces of 4-block stages into
  * registers, staged through shared memory and decoded from there (the
  * GEMV kernels' scheme), one stage in flight while the previous decodes.
+ *
+ * Pre-split x (PS configs 7..12, taken by mma_pick for the wide q8_0 / bf16
+ * shapes at M > 8): k_mma_xsplit writes h, m, l once per call into the
+ * backend's work buffer, already in the B-fragment order (per x row and
+ * chunk: [t][part][4 words], 192 bytes), and the matmul loads 3 x 16 bytes
+ * per lane and tile instead of 2 x 16 bytes + the split. Same ops, same
+ * bits. Why: the in-kernel split re-runs for every block of 32 weight rows
+ * and was the busiest pipe (H100 ncu, 12288x4096 bf16 M = 80: ALU 40%,
+ * issue slots 48% busy). With it gone the issue slots are 28% busy, but
+ * the kernel waits on latency instead: the x fragments take 12 registers
+ * per tile instead of 8, occupancy falls to 2 warps per scheduler, so the
+ * gain is shape-dependent (docs/PERF.md, "Pre-split x").
  */
+#include <stdlib.h>
+
 #include "backend/cuda/cuda_internal.h"
 #include "backend/cuda/cuda_mma.cuh"
 
@@ -104,12 +118,13 @@ template <int DT> struct mma_q {
     static constexpr int np = (14 + MMA_SC * bs + 15) / 16;
 };
 
-/* LB: threads per block the registers are sized for (512: KS up to 16);
- * XPF: with NT == 1, x rides in the prefetch ring (more registers) */
-template <int DT, int RW, int NT, int PF, int LB, bool XPF>
-__global__ void __launch_bounds__(mma_q<DT>::quant ? 256 : LB)
-k_mma(float *y, const float *x, const unsigned char *w, size_t rb, const float *bias, int64_t M,
-      int64_t N, int64_t K) {
+/* LB: threads per block the registers are sized for (512: KS up to 16;
+ * quantized rows 256, or 384 with PS); XPF: with NT == 1, x rides in the prefetch
+ * ring (more registers); PS: x comes pre-split (k_mma_xsplit) */
+template <int DT, int RW, int NT, int PF, int LB, bool XPF, bool PS>
+__global__ void __launch_bounds__(mma_q<DT>::quant && !(PS && LB == 384) ? 256 : LB)
+k_mma(float *y, const float *x, const unsigned *xsp, const unsigned char *w, size_t rb, const float *bias,
+      int64_t M, int64_t N, int64_t K) {
     typedef mma_q<DT> Q;
     extern __shared__ uint4 mma_smem[];
     const int KS = blockDim.x >> 5;
@@ -128,12 +143,14 @@ k_mma(float *y, const float *x, const unsigned char *w, size_t rb, const float *
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[r][j][e] = 0.0f;
     const float *xr[NT];
+    const unsigned *xq[NT]; /* PS: this lane's pre-split words of row m, chunk 0 */
     bool xok[NT];
 #pragma unroll
     for (int j = 0; j < NT; j++) {
         const int64_t m = m0 + 8 * j + g;
         xok[j] = m < M;
         xr[j] = x + (xok[j] ? m : 0) * K;
+        if (PS) xq[j] = xsp + ((size_t)(xok[j] ? m : 0) * nch * 4 + t) * 12;
     }
     /* rows g and g + 8 of each group; rows past N read row N - 1 (not stored) */
     int64_t wrow[RW][2];
@@ -149,7 +166,7 @@ k_mma(float *y, const float *x, const unsigned char *w, size_t rb, const float *
      * quantized chunk sums each row's block on its own, then scales it */
     /* NT == 1 (batch 1..8): x travels with the weights in the prefetch
      * (loaded chunks ahead), so no L2 round trip sits in the chain */
-    constexpr bool XP = NT == 1 && XPF;
+    constexpr bool XP = NT == 1 && XPF && !PS;
     auto xload = [&](int c, float4 (&p)[2]) {
         p[0] = p[1] = make_float4(0.f, 0.f, 0.f, 0.f);
         if (xok[0]) {
@@ -162,23 +179,44 @@ k_mma(float *y, const float *x, const unsigned char *w, size_t rb, const float *
          * the RW x NT accumulators interleaved: consecutive MMAs are
          * independent, so the tensor pipe stays busy. Per accumulator the
          * order is fixed: k16 step 0 (l, m, h), then step 1 (l, m, h). */
-        float4 p[NT][2];
+        unsigned xf[NT][3][4];
+        if (PS) {
+            /* the h, m, l words as k_mma_xsplit laid them out */
 #pragma unroll
-        for (int j = 0; j < NT; j++) {
-            if (XP) {
-                p[j][0] = xp[0];
-                p[j][1] = xp[1];
-            } else {
-                p[j][0] = p[j][1] = make_float4(0.f, 0.f, 0.f, 0.f);
+            for (int j = 0; j < NT; j++) {
+                uint4 u[3] = {make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
                 if (xok[j]) {
-                    p[j][0] = __ldg((const float4 *)(xr[j] + c * 32 + xo0));
-                    p[j][1] = __ldg((const float4 *)(xr[j] + c * 32 + xo1));
+                    const uint4 *src = (const uint4 *)(xq[j] + (size_t)c * 48);
+                    u[0] = __ldg(src);
+                    u[1] = __ldg(src + 1);
+                    u[2] = __ldg(src + 2);
+                }
+#pragma unroll
+                for (int sp = 0; sp < 3; sp++) {
+                    xf[j][sp][0] = u[sp].x;
+                    xf[j][sp][1] = u[sp].y;
+                    xf[j][sp][2] = u[sp].z;
+                    xf[j][sp][3] = u[sp].w;
                 }
             }
-        }
-        unsigned xf[NT][3][4];
+        } else {
+            float4 p[NT][2];
 #pragma unroll
-        for (int j = 0; j < NT; j++) mma_split(p[j][0], p[j][1], xf[j]);
+            for (int j = 0; j < NT; j++) {
+                if (XP) {
+                    p[j][0] = xp[0];
+                    p[j][1] = xp[1];
+                } else {
+                    p[j][0] = p[j][1] = make_float4(0.f, 0.f, 0.f, 0.f);
+                    if (xok[j]) {
+                        p[j][0] = __ldg((const float4 *)(xr[j] + c * 32 + xo0));
+                        p[j][1] = __ldg((const float4 *)(xr[j] + c * 32 + xo1));
+                    }
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < NT; j++) mma_split(p[j][0], p[j][1], xf[j]);
+        }
         float bsum[Q::quant ? RW : 1][Q::quant ? NT : 1][4];
         if (Q::quant)
 #pragma unroll
@@ -393,6 +431,28 @@ k_mma(float *y, const float *x, const unsigned char *w, size_t rb, const float *
     }
 }
 
+/* ---- pre-split x ---------------------------------------------------------------- */
+
+/* xs[(m * nch + c) * 48 + t * 12 + part * 4 + p] = part (h, m, l) of the x
+ * pair p that lane t of chunk c feeds (k_mma's lane permutation: bf16 / q8_0
+ * 8t..8t+7, q4_0 4t..4t+3 and 16+4t..16+4t+3). One thread per 4 values. */
+template <bool Q4>
+__global__ void k_mma_xsplit(unsigned *xs, const float *x, int64_t items) {
+    const int64_t it = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (it >= items) return;
+    const int hf = (int)(it & 1), t = (int)((it >> 1) & 3);
+    const int64_t mc = it >> 3; /* m * nch + c: rows are contiguous, K = 32 nch */
+    const int off = Q4 ? (hf ? 16 + 4 * t : 4 * t) : 8 * t + 4 * hf;
+    const float4 v = __ldg((const float4 *)(x + mc * 32 + off));
+    const float4 z = make_float4(0.f, 0.f, 0.f, 0.f);
+    unsigned f[3][4];
+    mma_split(v, z, f); /* pairs 0, 1 of f: the same ops as in k_mma */
+    unsigned *d = xs + mc * 48 + t * 12 + 2 * hf;
+    *(uint2 *)(d + 0) = make_uint2(f[0][0], f[0][1]);
+    *(uint2 *)(d + 4) = make_uint2(f[1][0], f[1][1]);
+    *(uint2 *)(d + 8) = make_uint2(f[2][0], f[2][1]);
+}
+
 /* ---- dispatch ------------------------------------------------------------------- */
 
 /* Warps splitting K. From (dtype, N, K) and the process-wide rule only:
@@ -420,9 +480,9 @@ bool cu_mma_takes(int dt, const void *w, int64_t M, int64_t N, int64_t K) {
     return (N + 15) / 16 <= 65535 && (M + 7) / 8 <= 2147483647LL;
 }
 
-template <int DT, int RW, int NT, int PF, int LB, bool XPF>
-static void mma_launch(cudaStream_t s, float *y, const float *x, const unsigned char *w, size_t rb,
-                       const float *bias, int64_t M, int64_t N, int64_t K, int ks) {
+template <int DT, int RW, int NT, int PF, int LB, bool XPF, bool PS = false>
+static void mma_launch(cudaStream_t s, float *y, const float *x, const unsigned *xsp, const unsigned char *w,
+                       size_t rb, const float *bias, int64_t M, int64_t N, int64_t K, int ks) {
     const dim3 grid((unsigned)((M + 8 * NT - 1) / (8 * NT)), (unsigned)((N + 16 * RW - 1) / (16 * RW)));
     size_t smem = 0;
     if (ks > 1) smem = (size_t)(ks < 8 ? ks : 8) * RW * NT * 128 * sizeof(float);
@@ -430,38 +490,94 @@ static void mma_launch(cudaStream_t s, float *y, const float *x, const unsigned 
         const size_t st = (size_t)ks * 16 * RW * mma_q<DT>::np * 16;
         if (st > smem) smem = st;
     }
-    k_mma<DT, RW, NT, PF, LB, XPF><<<grid, 32 * ks, smem, s>>>(y, x, w, rb, bias, M, N, K);
+    k_mma<DT, RW, NT, PF, LB, XPF, PS><<<grid, 32 * ks, smem, s>>>(y, x, xsp, w, rb, bias, M, N, K);
 }
 
 /* tile configs: {weight row groups, x tiles, bf16 chunks in flight,
- * threads the registers allow, x in the prefetch ring}; 3 and 4 hold more
- * registers than 16 warps can, so shapes split over 16 warps (narrow bf16)
- * take 1 or 2 instead. Batch <= 8 takes 5 (0 and 6: variants for timing). */
-#define MMA_CFGS 7
+ * threads the registers allow, x in the prefetch ring, x pre-split}; 3 and
+ * 4 hold more registers than 16 warps can, so shapes split over 16 warps
+ * (narrow bf16) take 1 or 2 instead. Batch <= 8 takes 5 (0 and 6: variants
+ * for timing); 7..10 are 1..4 reading pre-split x (mma_twin: the same
+ * config splitting in the kernel, taken when there is no work buffer);
+ * 11, 12: 9 with registers capped at 170 / 128 (12 / 16 warps per SM;
+ * quantized rows: 11 only, 12 is 9). */
+#define MMA_CFGS 13
+static int mma_twin(int cfg) { return cfg >= 11 ? 3 : cfg >= 7 ? cfg - 6 : cfg; }
+
 template <int DT>
-static void mma_by_cfg(int cfg, cudaStream_t s, float *y, const float *x, const unsigned char *w,
-                       size_t rb, const float *bias, int64_t M, int64_t N, int64_t K, int ks) {
+static void mma_by_cfg(int cfg, cudaStream_t s, float *y, const float *x, const unsigned *xsp,
+                       const unsigned char *w, size_t rb, const float *bias, int64_t M, int64_t N,
+                       int64_t K, int ks) {
     switch (cfg) {
-    case 0: mma_launch<DT, 1, 1, 4, 512, true>(s, y, x, w, rb, bias, M, N, K, ks); break;
-    case 1: mma_launch<DT, 2, 2, 2, 512, false>(s, y, x, w, rb, bias, M, N, K, ks); break;
-    case 2: mma_launch<DT, 2, 4, 2, 512, false>(s, y, x, w, rb, bias, M, N, K, ks); break;
-    case 3: mma_launch<DT, 2, 5, 2, 256, false>(s, y, x, w, rb, bias, M, N, K, ks); break;
-    case 4: mma_launch<DT, 2, 4, 2, 256, false>(s, y, x, w, rb, bias, M, N, K, ks); break;
-    case 5: mma_launch<DT, 1, 1, 4, 512, false>(s, y, x, w, rb, bias, M, N, K, ks); break;
-    default: mma_launch<DT, 1, 1, 2, 512, false>(s, y, x, w, rb, bias, M, N, K, ks); break;
+    case 0: mma_launch<DT, 1, 1, 4, 512, true>(s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    case 1: mma_launch<DT, 2, 2, 2, 512, false>(s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    case 2: mma_launch<DT, 2, 4, 2, 512, false>(s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    case 3: mma_launch<DT, 2, 5, 2, 256, false>(s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    case 4: mma_launch<DT, 2, 4, 2, 256, false>(s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    case 5: mma_launch<DT, 1, 1, 4, 512, false>(s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    case 6: mma_launch<DT, 1, 1, 2, 512, false>(s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    case 7: mma_launch<DT, 2, 2, 2, 512, false, true>(s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    case 8: mma_launch<DT, 2, 4, 2, 512, false, true>(s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    case 9: mma_launch<DT, 2, 5, 2, 256, false, true>(s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    case 10: mma_launch<DT, 2, 4, 2, 256, false, true>(s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    case 11: mma_launch<DT, 2, 5, 2, 384, false, true>(s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    default: mma_launch<DT, 2, 5, 2, 512, false, true>(s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
     }
 }
 
-void cu_mma_matmul(cudaStream_t s, int dt, float *y, const float *x, const unsigned char *w,
+/* The tile config for M rows (never changes the bits). Pre-split x (PS
+ * twins, k_mma_xsplit) only where it measured faster (H100, docs/PERF.md
+ * "Pre-split x"): q8_0 rows of N >= 12288 at M 9..16 (7 for 1: -7..-10%)
+ * and M > 32 (9 for 3: -4..-8%); bf16 rows of N >= 16384 at M > 32 (11:
+ * 9 with 170 registers, -2..-11%). Elsewhere the in-kernel split was as
+ * fast or faster (the pre-split fragments hold more registers: 12 per
+ * tile instead of 8). cfg -2: the previous rule (never pre-split), for
+ * A/B timing in one binary (XSWARM_CUDA_MMA_CFG=-2);
+ * XSWARM_CUDA_MMA_PSMIN=n: PS twins wherever M > 8 and N * K >= n. */
+static int mma_pick(int cfg, int dt, int64_t M, int64_t N, int64_t K, int ks) {
+    if (cfg >= 0 && cfg < MMA_CFGS) return cfg;
+    static long long ps_min = -2;
+    if (ps_min == -2) {
+        const char *e = getenv("XSWARM_CUDA_MMA_PSMIN");
+        ps_min = e ? atoll(e) : -1;
+        if (e && ps_min < 0) ps_min = 0;
+    }
+    const bool wide_ks = ks > 8;
+    int c = M <= 8 ? 5 : M <= 16 ? 1 : wide_ks ? 2 : M <= 32 ? 4 : 3;
+    if (wide_ks && (c == 3 || c == 4)) c = 2;
+    if (cfg == -2 || M <= 8) return c;
+    if (ps_min >= 0) return N * K >= ps_min ? c + 6 : c;
+    if (dt == XS_Q8_0 && N >= 12288 && (c == 1 || c == 3)) return c + 6;
+    if (dt == XS_BF16 && N >= 16384 && c == 3) return 11;
+    return c;
+}
+
+void cu_mma_matmul(struct cu_ctx *ctx, cudaStream_t s, int dt, float *y, const float *x, const unsigned char *w,
                    size_t rb, const float *bias, int64_t M, int64_t N, int64_t K, int cfg, int rule) {
     const int ks = mma_ks(dt, N, K, rule);
-    const bool wide_ks = ks > 8;
-    if (cfg < 0 || cfg >= MMA_CFGS)
-        cfg = M <= 8 ? 5 : M <= 16 ? 1 : wide_ks ? 2 : M <= 32 ? 4 : 3;
-    if (wide_ks && (cfg == 3 || cfg == 4)) cfg = 2;
+    cfg = mma_pick(cfg, dt, M, N, K, ks);
+    /* 16 warps (narrow bf16): only the 512-thread configs launch */
+    if (ks > 8 && (cfg == 3 || cfg == 4 || cfg == 9 || cfg == 10 || cfg == 11)) cfg = cfg >= 7 ? 8 : 2;
+    const unsigned *xsp = NULL;
+    if (cfg >= 7) {
+        /* x pre-split into the work buffer (6 bytes per value). During graph
+         * capture the buffer cannot grow: then split in the kernel (same bits) */
+        const size_t need = (size_t)M * (size_t)K * 6;
+        void *buf = NULL;
+        if ((!ctx->capturing || need <= ctx->scratch_bytes) && cu_scratch(ctx, need, &buf) == XS_OK) {
+            const int64_t items = M * (K >> 2);
+            const unsigned nb = (unsigned)((items + 255) / 256);
+            if (dt == XS_Q4_0) k_mma_xsplit<true><<<nb, 256, 0, s>>>((unsigned *)buf, x, items);
+            else k_mma_xsplit<false><<<nb, 256, 0, s>>>((unsigned *)buf, x, items);
+            xsp = (const unsigned *)buf;
+        } else {
+            cfg = mma_twin(cfg);
+            if (ks > 8 && (cfg == 3 || cfg == 4)) cfg = 2;
+        }
+    }
     switch (dt) {
-    case XS_BF16: mma_by_cfg<XS_BF16>(cfg, s, y, x, w, rb, bias, M, N, K, ks); break;
-    case XS_Q8_0: mma_by_cfg<XS_Q8_0>(cfg, s, y, x, w, rb, bias, M, N, K, ks); break;
-    default: mma_by_cfg<XS_Q4_0>(cfg, s, y, x, w, rb, bias, M, N, K, ks); break;
+    case XS_BF16: mma_by_cfg<XS_BF16>(cfg, s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    case XS_Q8_0: mma_by_cfg<XS_Q8_0>(cfg, s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
+    default: mma_by_cfg<XS_Q4_0>(cfg, s, y, x, xsp, w, rb, bias, M, N, K, ks); break;
     }
 }

@@ -15,11 +15,16 @@
  * 16-byte aligned, quantized ones 2-byte aligned (the caller checks x). */
 bool cu_mma_takes(int dtype, const void *w, int64_t M, int64_t N, int64_t K);
 
+struct cu_ctx;
+
 /* y[M, N] = x[M, K] . w[N, K]^T (+ bias[N]). The sum order of each output
- * depends on (dtype, N, K, rule) only. cfg: -1 = by M, 0..6 force a tile
- * config (timing only; never changes the bits). rule: how K is split over
- * warps (1 or 2, see mma_ks; changes the bits, the same at every M). */
-void cu_mma_matmul(cudaStream_t s, int dtype, float *y, const float *x, const unsigned char *w,
+ * depends on (dtype, N, K, rule) only. cfg: -1 = by M, -2 = the previous
+ * rule (x split inside the kernel at every M), 0..10 force a tile config
+ * (timing only; never changes the bits). rule: how K is split over warps
+ * (1 or 2, see mma_ks; changes the bits, the same at every M). ctx: its
+ * work buffer (cu_scratch) holds x pre-split for the configs that read it
+ * (7..12; during graph capture without room: their in-kernel-split twin). */
+void cu_mma_matmul(struct cu_ctx *ctx, cudaStream_t s, int dtype, float *y, const float *x, const unsigned char *w,
                    size_t row_bytes, const float *bias, int64_t M, int64_t N, int64_t K, int cfg,
                    int rule);
 
