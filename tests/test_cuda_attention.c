@@ -7,9 +7,11 @@
  * size), and a head dim that is not a multiple of 32 (generic score loop).
  * The cache is filled through kv_store on both backends (f32, bf16, q8_0),
  * so both hold the same values. Skips (77) where no CUDA GPU is usable.
- * Run it with XSWARM_CUDA_ATTN=old, =wide, =stage and =tc16 too: every
- * kernel must pass (=stage and =wide print the same nmse: same bits; the
- * default tensor-core kernel takes the q8_0 cases with head dim 128).
+ * Run it with XSWARM_CUDA_ATTN=old, =wide, =stage, =tc1, =tc16 and =tc2c8
+ * too: every kernel must pass (=stage and =wide print the same nmse: same
+ * bits; so do =tc1 and =tc2c8; the default tc2 kernel takes the q8_0 cases
+ * with head dim 128; =tc2cg / =tc2ca, 16-byte copies, even head counts
+ * only: the 3-head case then runs tc1).
  *
  * XSWARM_ATTN_BENCH=1 also times attention_rows alone (q8_0 and bf16): full
  * 3000-slot caches (32 heads x 128, B = 1, 32, 80 sessions), the same ring
@@ -17,7 +19,7 @@
  * and 80: us per call and GB/s of K and V visible (printed, not checked).
  * XSWARM_ATTN_BENCH=2 times only B = 1 and 80 and skips the checks against
  * ref (quick A/B of many builds); =3 only the full caches at B = 80 (one
- * kernel to profile).
+ * kernel to profile), =4 the same for q8_0 only.
  */
 #include <math.h>
 #include <stdio.h>
@@ -47,6 +49,7 @@ static const att_case k_cases[] = {
     {"head dim 256, partly filled", 300, 2, 256, 1, 200, 300, 0},
     {"8 heads, wrapped 1000-slot ring", 1000, 8, 128, 3, 2500, 1000, 1200},
     {"one 200-slot chunk, head dim 128", 200, 2, 128, 2, 150, 200, 0},
+    {"3 heads of 128 (odd count)", 600, 3, 128, 2, 700, 600, 0},
 };
 
 /* One backend: cache of dtype dt filled with positions first..last, then
@@ -207,11 +210,9 @@ static xs_status bench_one(xs_backend *be, const bench_case *bc, xs_dtype dt, in
         const double row = dt == XS_Q8_0 ? (double)width / 32 * 34 : (double)width * 2;
         const double bytes = 2.0 * B * (double)n * row;
         const char *e = getenv("XSWARM_CUDA_ATTN");
-        const bool named = e && (!strcmp(e, "old") || !strcmp(e, "wide") ||
-                                 !strcmp(e, "stage") || !strcmp(e, "tc16"));
         printf("attn bench %-13s %-4s kernel %-5s B=%2d: %9.1f us/call  %7.1f GB/s of KV "
                "(%.1f MB)\n",
-               bc->name, xs_dtype_name(dt), named ? e : "new", B, us,
+               bc->name, xs_dtype_name(dt), e && *e ? e : "new", B, us,
                bytes / (us * 1e-6) / 1e9, bytes / 1e6);
     }
     for (int b = 0; b < B; b++) xs_kv_cache_free(be, &caches[b]);
@@ -235,7 +236,8 @@ static void bench_all(xs_backend *be, int mode) {
         for (int d = 0; d < 2 && rc == XS_OK; d++)
             for (int i = 0; i < 3 && rc == XS_OK; i++) {
                 if ((c > 0 || mode >= 2) && bs[i] == 32) continue; /* small cases: B = 1, 80 */
-                if (mode == 3 && (c > 0 || bs[i] != 80)) continue;
+                if (mode >= 3 && (c > 0 || bs[i] != 80)) continue;
+                if (mode == 4 && dts[d] != XS_Q8_0) continue;
                 rc = bench_one(be, &k_bench[c], dts[d], bs[i]);
             }
     CHECK(rc == XS_OK, "attention bench: %s", xs_error_msg());

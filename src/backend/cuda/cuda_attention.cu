@@ -8,13 +8,14 @@
  * (0 <= pos[t] - p < context), so it needs no host knowledge of how full
  * the ring is and can be captured in a graph. Cache reads: cuda_kv_access.cuh.
  *
- * Four chunk kernels, one merge: the first one (one value per load;
+ * Five chunk kernels, one merge: the first one (one value per load;
  * XSWARM_CUDA_ATTN=old), the wide-load one (16 values a lane through
  * registers; =wide, and bf16 / f32 caches by default), the staged one (K
  * and V head rows copied to shared memory with cp.async; =stage, and q8_0
- * caches whose head dim is not 128) and the tensor-core one (the staged
- * tiles, q.k and p.V on int8 MMAs: cuda_attention_tc.cuh; q8_0 caches with
- * head dim 128 by default). att_pick says which runs for a call.
+ * caches whose head dim is not 128) and two tensor-core ones (the staged
+ * tiles, q.k and p.V on int8 MMAs: cuda_attention_tc.cuh, =tc1, and the
+ * same with less work around the MMAs, cuda_attention_tc2.cuh, q8_0 caches
+ * with head dim 128 by default). att_pick and attc_variant say which runs.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -946,12 +947,23 @@ __global__ void __launch_bounds__(C::THREADS, C::MINB)
 }
 
 #include "backend/cuda/cuda_attention_tc.cuh"
+#include "backend/cuda/cuda_attention_tc2.cuh"
 
 /* XSWARM_CUDA_ATTN=old: the one-value-per-load kernel, =wide: the wide-load
  * kernel, =stage: the staged kernel (q8_0 default before the tensor-core
- * one), =tc: the tensor-core one where it fits (the default), for A/B
- * timing in one binary. */
-enum att_kernel { ATT_K_OLD, ATT_K_WIDE, ATT_K_STAGE, ATT_K_TC, ATT_K_TCV16, ATT_K_TC16 };
+ * ones), =tc1: the first tensor-core kernel, =tcv16 / =tc16 its f16
+ * variants, =tc2NAME: a tc2 configuration (k_att2_cfgs); otherwise the
+ * default tc2 configuration where it fits, for A/B timing in one binary. */
+enum att_kernel {
+    ATT_K_OLD,
+    ATT_K_WIDE,
+    ATT_K_STAGE,
+    ATT_K_TC, /* the tensor-core kernels: which one is attc_variant's business */
+    ATT_K_TCV16,
+    ATT_K_TC16,
+    ATT_K_TC1,
+    ATT_K_TC2X /* tc2 with a named configuration (=tc2NAME, att2_cfg_of) */
+};
 static att_kernel att_mode(void) {
     static int mode = -1; /* read once; a benign race sets the same value */
     if (mode < 0) {
@@ -961,6 +973,8 @@ static att_kernel att_mode(void) {
                : e && strcmp(e, "stage") == 0 ? ATT_K_STAGE
                : e && strcmp(e, "tcv16") == 0 ? ATT_K_TCV16
                : e && strcmp(e, "tc16") == 0  ? ATT_K_TC16
+               : e && strcmp(e, "tc1") == 0   ? ATT_K_TC1
+               : att2_cfg_of(e) > 0           ? ATT_K_TC2X
                                               : ATT_K_TC;
     }
     return (att_kernel)mode;
@@ -1088,12 +1102,37 @@ static bool atts_fits(const atts_entry *a, int64_t D, int n_heads, const xs_kv_c
     return ((uintptr_t)cache->k.data | (uintptr_t)cache->v.data) % 16 == 0;
 }
 
-/* Which chunk kernel runs for these caches (all alike but their pointers). */
-/* Which tensor-core variant runs (attc_launch): =tcv16 p.V in f16, =tc16
- * both products in f16 (A/B timing), else both on int8 MMAs. */
-static int attc_variant(void) {
+/* Which tensor-core kernel runs (att_tc_launch): 3 + configuration =
+ * tc2 (k_att2_cfgs[0] by default where att2_fits, =tc2NAME another one),
+ * 0 = tc1 (=tc1, and where tc2 does not fit), =tcv16 (1) p.V in f16, =tc16
+ * (2) both products in f16 (A/B timing). From the mode, the head count and
+ * q's rank only, never B. */
+static int attc_variant(int n_heads, const xs_tensor *q) {
     const att_kernel m = att_mode();
-    return m == ATT_K_TC16 ? 2 : m == ATT_K_TCV16 ? 1 : 0;
+    if (m == ATT_K_TC16) return 2;
+    if (m == ATT_K_TCV16) return 1;
+    static int cfg = -1; /* read once; a benign race sets the same value */
+    if (cfg < 0) {
+        const int k = m == ATT_K_TC2X ? att2_cfg_of(getenv("XSWARM_CUDA_ATTN")) : 0;
+        cfg = k > 0 ? k : 0;
+    }
+    if (m == ATT_K_TC1 || !att2_fits(k_att2_cfgs[cfg].cp, n_heads, q->ndim)) return 0;
+    return 3 + cfg;
+}
+
+/* slots a chunk of tensor-core variant v */
+static int64_t att_tc_chunk(int v) { return v >= 3 ? k_att2_cfgs[v - 3].chunk : ATTC_CHUNK; }
+
+static void att_tc_launch(int variant, dim3 grid, cudaStream_t st, float *work, const float *qp,
+                          cu_view qv, const void *ck, const void *cv, const int32_t *cp,
+                          int64_t cps, const cu_rows_kv *rc, int64_t cap, const int32_t *pp,
+                          int64_t pps, int64_t H, int64_t context, float scale, float *yd) {
+    if (variant >= 3)
+        k_att2_cfgs[variant - 3].launch(grid, st, work, qp, qv, ck, cv, cp, cps, rc, cap, pp, pps,
+                                        H, context, scale, yd);
+    else
+        attc_launch(variant, grid, st, work, qp, qv, ck, cv, cp, cps, rc, cap, pp, pps, H,
+                    context, scale, yd);
 }
 
 /* Whether the tensor-core kernel handles this cache: q8_0 K and V, D = 128,
@@ -1111,7 +1150,7 @@ static att_kernel att_pick(int64_t D, int n_heads, const xs_kv_cache *const *cac
     const att_kernel m = att_mode();
     if (m == ATT_K_OLD || !attw_fits(D, caches[0])) return ATT_K_OLD;
     if (m == ATT_K_WIDE) return ATT_K_WIDE;
-    bool tc = m == ATT_K_TC || m == ATT_K_TCV16 || m == ATT_K_TC16;
+    bool tc = m >= ATT_K_TC;
     for (int b = 0; b < B && tc; b++) tc = attc_fits(D, caches[b]);
     if (tc) return ATT_K_TC;
     for (int b = 0; b < B; b++)
@@ -1159,7 +1198,9 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     if (!T) return XS_OK;
     const att_kernel kind = att_pick(D, n_heads, &cache, 1);
     const bool wide = kind == ATT_K_WIDE;
-    const int64_t n_chunks = (cap + att_chunk_of(kind) - 1) / att_chunk_of(kind);
+    const int tcv = kind == ATT_K_TC ? attc_variant(n_heads, q) : 0;
+    const int64_t chunk = kind == ATT_K_TC ? att_tc_chunk(tcv) : att_chunk_of(kind);
+    const int64_t n_chunks = (cap + chunk - 1) / chunk;
     if (T * n_heads > 2147483647LL || n_chunks > 65535)
         return xs_error(XS_ERR_UNSUPPORTED, "cuda attention: %lld rows x %d heads, capacity %lld",
                         (long long)T, n_heads, (long long)cap);
@@ -1173,7 +1214,7 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     const dim3 grid((unsigned)(T * n_heads), (unsigned)n_chunks);
     const size_t shm = (size_t)D * sizeof(float);
     if (kind == ATT_K_TC)
-        attc_launch(attc_variant(), grid, c->stream, (float *)work,
+        att_tc_launch(tcv, grid, c->stream, (float *)work,
                     (const float *)q->data, cu_view_of(q),
                     cache->k.data, cache->v.data, (const int32_t *)cache->pos.data,
                     cache->pos.stride[0], NULL, cap, (const int32_t *)pos->data, pos->stride[0],
@@ -1238,7 +1279,9 @@ xs_status cu_attention_rows(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     /* the caches are alike; the wide kernel also needs them contiguous (checked below) */
     const att_kernel kind = att_pick(D, n_heads, caches, B);
     const bool wide = kind == ATT_K_WIDE;
-    const int64_t n_chunks = (cap + att_chunk_of(kind) - 1) / att_chunk_of(kind);
+    const int tcv = kind == ATT_K_TC ? attc_variant(n_heads, q) : 0; /* q->ndim as the rows' */
+    const int64_t chunk = kind == ATT_K_TC ? att_tc_chunk(tcv) : att_chunk_of(kind);
+    const int64_t n_chunks = (cap + chunk - 1) / chunk;
     if (!rows_contiguous(caches, B) || n_chunks > 65535 ||
         (size_t)D * sizeof(float) > 48 * 1024) { /* the single-row op handles (or refuses) it */
         for (int b = 0; b < B; b++) {
@@ -1268,7 +1311,7 @@ xs_status cu_attention_rows(xs_backend *be, xs_tensor *y, const xs_tensor *q,
         const float *qp = (const float *)qb.data;
         const int32_t *pp = (const int32_t *)pb.data;
         if (kind == ATT_K_TC)
-            attc_launch(attc_variant(), grid, c->stream, (float *)work, qp,
+            att_tc_launch(tcv, grid, c->stream, (float *)work, qp,
                         cu_view_of(&qb), NULL, NULL, NULL, 0,
                         &rc, cap, pp, pb.stride[0], n_heads, context, scale, yd);
         else if (kind == ATT_K_STAGE)
