@@ -70,7 +70,8 @@ void xs_cuda_gemv_quant_select(bool prev);
 /* Tensor-core matmul (cuda_mma.cu) for bf16 / q8_0 / q4_0 weights: on =
  * true takes it at every M (off by default; xs_cuda_gemv_select turns it
  * off); a process serving batches turns it on before its first step;
- * cfg = 0..6 forces its tile config, -1 = by M (timing only: same bits);
+ * cfg = 0..12 forces its tile config, -1 = by shape, -2 = the previous
+ * rule (timing only: same bits);
  * ks_rule = 1 | 2 picks how K is split over warps (other bits, the same at
  * every M), 0 keeps the current one. XSWARM_CUDA_GEMV=mma|rows|old,
  * XSWARM_CUDA_MMA_CFG=N and XSWARM_CUDA_MMA_KS=a|b set the same at startup. */
@@ -84,5 +85,13 @@ void xs_cuda_mma_select(bool on, int cfg, int ks_rule);
  * (modes 1-5 give the same bits where they take a weight). Process-wide;
  * XSWARM_CUDA_SGEMM=0|1|all|small|tiled|tiled64 sets the same at startup. */
 void xs_cuda_sgemm_select(int mode);
+
+/* conv1d kernels (cuda_conv.cu; tests and benchmarks only): mode 0 = by
+ * shape (the default: the tiled kernel for wide calls, else the split one),
+ * 1 = the old one-thread-per-output kernel, 2 = the split kernel only,
+ * 3 = the tiled kernel wherever it can run. Modes 0, 2 and 3 give the same
+ * bits. Process-wide; XSWARM_CUDA_CONV=old|split|tile sets the same at
+ * startup. */
+void xs_cuda_conv_select(int mode);
 
 #endif

@@ -56,6 +56,9 @@ void xs_cuda_mma_select(bool on, int cfg, int ks_rule) {
 void xs_cuda_sgemm_select(int mode) {
     (void)mode;
 }
+void xs_cuda_conv_select(int mode) {
+    (void)mode;
+}
 xs_status xs_cuda_prof_begin(xs_backend *be) {
     (void)be;
     return no_cuda("cuda profiler");

@@ -18,6 +18,11 @@
  * from weights generated in memory (the generator `diagnose --random` uses:
  * diag/diagnose_random.h), uploaded once to the backend; no files needed.
  *
+ * XSWARM_CUDA_PROF=1 (cuda, --sessions): after the report, one per-op GPU
+ * time table for each part of a frame (batched Mimi encode, one batched LM
+ * step, batched Mimi decode), a few extra frames run eagerly behind stall
+ * kernels (profile_parts).
+ *
  * --find-max: the largest N whose p99 frame time is within 80 ms. Doubling
  * N = 1, 2, 4, ... until a probe fails (p99 > 80 ms or out of memory), then
  * bisection between the last good and the first bad N; each probe runs
@@ -116,6 +121,8 @@ static void usage(FILE *f) {
             "      (default --sessions), measure with Mimi on L lanes each (XSWARM_MIMI_LANES\n"
             "      without rebuilding the model; 1 = one after another; 0 = all sessions'\n"
             "      Mimi as ONE batched computation, mimi_encode_batch), one line each.\n"
+            "XSWARM_CUDA_PROF=1 (cuda, --sessions): after the report, a per-op GPU time table\n"
+            "for each part of a frame (batched Mimi encode, LM step, batched Mimi decode).\n"
             "Default model: the embedded tiny bundle next to the binary.\n\n");
     model_args_usage(f);
 }
@@ -416,6 +423,94 @@ static xs_status measure(bb_ctx *c, int n, int steps, int warmup, double max_s, 
     return rc;
 }
 
+/* ---- XSWARM_CUDA_PROF=1: where a batched frame's GPU time goes ---------------
+ * After the measurement: a few more frames of the n sessions, part by part
+ * (Mimi encode of all of them as the batched call, one batched LM step,
+ * Mimi decode of all of them), each part behind a stall kernel so that its
+ * ops queue up and run back to back and the profiler's event pairs time
+ * the kernels, not the host's launches; one table per part (eager: an op
+ * hook turns the recordings off). The parts run on the sessions' own
+ * streams and generators (they advance by these frames: harmless after the
+ * timed ones). */
+static void profile_part(xs_backend *be, int frames, const char *what) {
+    double busy = 0;
+    printf("  profile of %s (%d frames; GPU time per frame):\n", what, frames);
+    fflush(stdout);
+    if (xs_cuda_prof_end(be, stdout, frames, &busy) != XS_OK)
+        XS_LOGW("bench batch: profile: %s", xs_error_msg());
+    else
+        printf("  profile: %s GPU busy %.3f ms per frame\n", what, busy);
+}
+
+static int profile_parts(bb_ctx *c, int n) {
+    const int frames = 3;
+    const int uc = c->m->user_codes, dq = c->m->dep_q;
+    const int nc = uc > dq ? uc : dq;
+    mimi_stream **ms = malloc((size_t)n * sizeof *ms);
+    lm_gen **gens = malloc((size_t)n * sizeof *gens);
+    int32_t *codes = calloc((size_t)n * (size_t)nc, sizeof *codes);
+    int32_t **cp = malloc((size_t)n * sizeof *cp);
+    int32_t *lm_out = calloc((size_t)n * XS_PIPE_MAX_CODES, sizeof *lm_out);
+    bool *valid = calloc((size_t)n, sizeof *valid);
+    lm_batch *lb = NULL;
+    xs_status rc = ms && gens && codes && cp && lm_out && valid ? XS_OK
+                   : xs_error(XS_ERR_NOMEM, "bench batch: out of memory");
+    if (rc == XS_OK && n > 1) rc = lm_batch_new(c->m->lm, n, &lb);
+    for (int i = 0; rc == XS_OK && i < n; i++) {
+        ms[i] = xs_pipe_session_mimi(c->ss[i]);
+        gens[i] = xs_pipe_session_lm_gen(c->ss[i]);
+        cp[i] = codes + (size_t)i * nc;
+    }
+    printf("  per-op profile (XSWARM_CUDA_PROF=1), %d sessions, batched Mimi%s:\n", n,
+           mimi_batch_usable(ms, n) ? "" : " NOT usable (taps?)");
+    /* Mimi encode, batched */
+    if (rc == XS_OK) rc = xs_cuda_prof_begin(c->be);
+    for (int f = 0; rc == XS_OK && f < frames; f++) {
+        for (int i = 0; i < n; i++) next_input(c, i);
+        rc = xs_cuda_stall(c->be, 40.0);
+        if (rc == XS_OK)
+            rc = mimi_encode_batch(ms, n, (const float *const *)c->in, uc, cp);
+    }
+    if (rc == XS_OK) profile_part(c->be, frames, "Mimi encode (batched)");
+    /* one batched LM step (the user codes: the encoded ones) */
+    if (rc == XS_OK) rc = xs_cuda_prof_begin(c->be);
+    for (int f = 0; rc == XS_OK && f < frames; f++) {
+        int32_t *user = malloc((size_t)n * (size_t)uc * sizeof *user);
+        if (!user) {
+            rc = xs_error(XS_ERR_NOMEM, "bench batch: out of memory");
+            break;
+        }
+        for (int i = 0; i < n; i++) memcpy(user + (size_t)i * uc, cp[i], (size_t)uc * sizeof *user);
+        rc = xs_cuda_stall(c->be, 40.0);
+        if (rc == XS_OK)
+            rc = n == 1 ? lm_gen_step(gens[0], user, lm_out, valid)
+                        : lm_gen_step_batch(lb, gens, n, user, lm_out, valid);
+        free(user);
+    }
+    if (rc == XS_OK) profile_part(c->be, frames, "LM step (batched)");
+    /* Mimi decode, batched: the encoded codes (any codes in range will do) */
+    if (rc == XS_OK) rc = xs_cuda_prof_begin(c->be);
+    for (int f = 0; rc == XS_OK && f < frames; f++) {
+        rc = xs_cuda_stall(c->be, 40.0);
+        if (rc == XS_OK)
+            rc = mimi_decode_batch(ms, n, (const int32_t *const *)cp, dq, (float *const *)c->out);
+    }
+    if (rc == XS_OK) profile_part(c->be, frames, "Mimi decode (batched)");
+    if (rc != XS_OK) {
+        XS_LOGW("bench batch: profile: %s", xs_error_msg());
+        double busy;
+        xs_cuda_prof_end(c->be, stderr, 1, &busy); /* removes the hook if it is still on */
+    }
+    lm_batch_free(lb);
+    free(ms);
+    free(gens);
+    free(codes);
+    free(cp);
+    free(lm_out);
+    free(valid);
+    return rc == XS_OK ? 0 : 1;
+}
+
 /* ---- --find-max ------------------------------------------------------------ */
 
 typedef struct bb_search {
@@ -683,6 +778,12 @@ int cmd_bench_batch(int argc, char **argv) {
         }
     }
     free(sr);
+    /* after the report: the profile's extra frames change no number above */
+    const char *prof = getenv("XSWARM_CUDA_PROF");
+    if (have_main && main_r.ok && c.on_gpu && prof && strcmp(prof, "0")) {
+        fflush(stdout);
+        if (profile_parts(&c, o.sessions)) ret = 1;
+    }
 done:
     pool_free(&c);
     free(c.audio);

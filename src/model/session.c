@@ -470,6 +470,7 @@ xs_status xs_pipe_session_frame(xswarm_session *s, const float *pcm, float *out_
 }
 
 lm_gen *xs_pipe_session_lm_gen(xswarm_session *s) { return s ? s->gen : NULL; }
+mimi_stream *xs_pipe_session_mimi(xswarm_session *s) { return s ? s->ms : NULL; }
 const char *xs_pipe_session_text(const xswarm_session *s) { return s->text ? s->text : ""; }
 int64_t xs_pipe_session_frames(const xswarm_session *s) { return s->frames; }
 struct xs_frame_graph *xs_pipe_session_frame_graph(const xswarm_session *s) { return s->fg; }

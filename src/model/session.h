@@ -84,6 +84,9 @@ xs_status xs_pipe_batch_frame(lm_batch *lb, xswarm_session *const *ss, int n,
 /* The session's LM generator (benchmarks: `bench batch --fill-context`
  * fills its KV cache through lm_gen_fill_context). Owned by the session. */
 lm_gen *xs_pipe_session_lm_gen(xswarm_session *s);
+/* The session's Mimi stream (benchmarks: `bench batch` profiles the batched
+ * Mimi calls on it directly). Owned by the session. */
+mimi_stream *xs_pipe_session_mimi(xswarm_session *s);
 /* The text so far (NUL-terminated, owned by the session). */
 const char *xs_pipe_session_text(const xswarm_session *s);
 /* Frames pushed so far. */

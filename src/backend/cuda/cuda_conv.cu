@@ -18,6 +18,25 @@
  * partial sums are added in shared memory in a fixed warp order:
  * deterministic, f32 throughout. XSWARM_CUDA_CONV=old selects
  * the old kernel (one-binary A/B).
+ *
+ * The tiled one (k_conv1d_tile) computes EXACTLY the split kernel's sums
+ * with a register tile per thread, for the wide calls where there are
+ * enough tiles to fill the GPU (batched Mimi: 40 sessions' 24 kHz layers
+ * side by side, ~77k columns). Why: the split kernel does one weight load
+ * (an L1 broadcast) per FMA, so it runs at the load units' rate, a few
+ * percent of the FMA rate. Here a block owns 32 output channels x 128
+ * columns (64 when that leaves fewer than ~2 blocks per SM); per pass it
+ * stages a few input channels' columns (split into
+ * stride phases, so lanes read consecutive words at any stride) and their
+ * weights in shared memory, and each thread keeps 8 channels x 4 columns of
+ * accumulators: per (channel, tap) 4 x reads + 2 float4 weight broadcasts
+ * feed 32 FMAs. The order is the split kernel's: it visits the input
+ * channels warp-slice by warp-slice (ci = q, q + NW, ... for q = 0, 1, ...,
+ * NW picked by the same rule), each slice an fmaf chain from 0 over
+ * (ci, k) ascending, the slice partials added in q order to a total from
+ * 0, then the bias; so which kernel runs is timing only, never bits
+ * (cu_conv1d picks it by the number of tiles: batch-1 keeps the split one).
+ * XSWARM_CUDA_CONV=split|tile force one (xs_cuda_conv_select: tests).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -75,14 +94,205 @@ __global__ void __launch_bounds__(NW * 32)
     y[co * tout + to] = sum;
 }
 
-static bool cu_conv_old(void) {
-    static int old = -1; /* read once; a benign race sets the same value */
-    if (old < 0) {
-        const char *e = getenv("XSWARM_CUDA_CONV");
-        old = e && !strcmp(e, "old");
-    }
-    return old != 0;
+/* ---- many columns: register tiles through shared memory ------------------ */
+#define CT_CO 32          /* output channels per block: 4 warps x 8 */
+#define CT_T 128          /* output columns per block (TPL = 4 per lane, 32 apart) */
+#define CT_THREADS 128
+#define CT_KMAX 16        /* taps */
+#define CT_CMAX 32        /* input channels staged per pass */
+#define CT_SMEM 40960     /* bytes staged per pass (x phases + weights) */
+#define CT_MIN_BLOCKS 96  /* fewer tiles than this: the split kernel fills the GPU better */
+#define CT_LD 8           /* staging loads a thread issues before storing them */
+#define CT_HALF_BELOW 264 /* 128-column tiles below this (2 per SM): 64-column ones */
+
+/* Columns of one stride phase a block stages: output column l reads phase
+ * (k*dil) % s at l + (k*dil) / s. */
+static int ct_phase_len(int ct_t, int kk, int stride, int dilation) {
+    return ct_t + (kk - 1) * dilation / stride + 1;
 }
+
+/* Input channels per pass (0: one does not fit; the split kernel runs). */
+static int ct_chunk(int64_t cin, int kk, int stride, int dilation) {
+    const int64_t per = (int64_t)stride * ct_phase_len(CT_T, kk, stride, dilation) + (int64_t)kk * CT_CO;
+    int64_t cc = (CT_SMEM / 4 - 4) / per;
+    if (cc > CT_CMAX) cc = CT_CMAX;
+    if (cc > cin) cc = cin;
+    return (int)cc;
+}
+
+template <int TPL> /* columns per lane: 4 (128 per block) or 2 (64: twice the blocks) */
+__global__ void __launch_bounds__(CT_THREADS)
+    k_conv1d_tile(float *__restrict__ y, const float *__restrict__ x, cu_view xv, int64_t tin,
+                  const float *__restrict__ w, cu_view wv, const float *__restrict__ bias,
+                  int64_t cout, int64_t tout, int cin, int kk, int stride, int dilation, int nw,
+                  int cc, int ph, int xsz) {
+    extern __shared__ __align__(16) float ct_sm[];
+    float *xs = ct_sm;         /* [cc][stride][ph]: channel c, phase r, m at c*xch + r*ph + m */
+    float *ws = ct_sm + xsz;   /* [cc][kk][CT_CO] (xsz: a multiple of 4 floats) */
+    __shared__ int koff[CT_KMAX], cis[CT_CMAX], fresh[CT_CMAX];
+    const int tid = threadIdx.x, lane = tid & 31, wg = tid >> 5;
+    const int64_t t0 = (int64_t)blockIdx.x * (32 * TPL), co0 = (int64_t)blockIdx.y * CT_CO;
+    const int64_t u0 = t0 * stride, xs0 = xv.stride[0], xs1 = xv.stride[1];
+    const int64_t ws0 = wv.stride[0], ws1 = wv.stride[1], ws2 = wv.stride[2];
+    const int xch = stride * ph;
+    if (tid < kk) {
+        const int d = tid * dilation;
+        koff[tid] = (d % stride) * ph + d / stride;
+    }
+    /* slices: q < rem hold fl + 1 channels, the others fl (as the split
+     * kernel's warp q takes ci = q, q + nw, ... below cin) */
+    const int fl = cin / nw, rem = cin % nw;
+    float acc[8][TPL], tot[8][TPL];
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int i = 0; i < TPL; i++) acc[j][i] = tot[j][i] = 0.0f;
+    for (int p0 = 0; p0 < cin; p0 += cc) {
+        const int n = cin - p0 < cc ? cin - p0 : cc;
+        __syncthreads(); /* the previous pass is done with the staged data */
+        if (tid < n) {
+            const int p = p0 + tid;
+            int q, j;
+            if (p < rem * (fl + 1)) {
+                q = p / (fl + 1);
+                j = p % (fl + 1);
+            } else {
+                const int r = p - rem * (fl + 1);
+                q = rem + r / fl;
+                j = r % fl;
+            }
+            cis[tid] = q + nw * j;
+            fresh[tid] = j == 0 && p > 0; /* first channel of a later slice */
+        }
+        __syncthreads();
+        /* Stage x: element i of the chunk's [n][stride][ph] block is row
+         * i / ph = c * stride + r (channel c, phase r), m = i % ph, i.e.
+         * input column u0 + m * stride + r. Each thread walks its elements
+         * (i += CT_THREADS: m wraps once or, for short phases, a few times)
+         * with counters instead of divisions, and issues CT_LD loads before
+         * it stores them, so several are in flight. */
+        {
+            const int total = n * xch;
+            int m = tid, r = 0, c = 0; /* element tid */
+            while (m >= ph) {
+                m -= ph;
+                if (++r == stride) {
+                    r = 0;
+                    c++;
+                }
+            }
+            for (int base = tid; base < total; base += CT_LD * CT_THREADS) {
+                float v[CT_LD];
+#pragma unroll
+                for (int q = 0; q < CT_LD; q++) {
+                    v[q] = 0.0f;
+                    if (base + q * CT_THREADS < total) {
+                        const int64_t u = u0 + (int64_t)m * stride + r;
+                        if (u < tin) v[q] = __ldg(x + (int64_t)cis[c] * xs0 + u * xs1);
+                    }
+                    m += CT_THREADS;
+                    while (m >= ph) {
+                        m -= ph;
+                        if (++r == stride) {
+                            r = 0;
+                            c++;
+                        }
+                    }
+                }
+#pragma unroll
+                for (int q = 0; q < CT_LD; q++)
+                    if (base + q * CT_THREADS < total) xs[base + q * CT_THREADS] = v[q];
+            }
+        }
+        /* Stage w: element i is [c][k][col], col = i % CT_CO; a step of
+         * CT_THREADS elements moves (c, k) on by CT_THREADS / CT_CO taps. */
+        {
+            const int total = n * kk * CT_CO, col = tid % CT_CO;
+            const int64_t co = co0 + col;
+            int k = tid / CT_CO, c = 0;
+            while (k >= kk) {
+                k -= kk;
+                c++;
+            }
+            for (int base = tid; base < total; base += CT_LD * CT_THREADS) {
+                float v[CT_LD];
+#pragma unroll
+                for (int q = 0; q < CT_LD; q++) {
+                    v[q] = 0.0f;
+                    if (base + q * CT_THREADS < total && co < cout)
+                        v[q] = __ldg(w + co * ws0 + (int64_t)cis[c] * ws1 + k * ws2);
+                    k += CT_THREADS / CT_CO;
+                    while (k >= kk) {
+                        k -= kk;
+                        c++;
+                    }
+                }
+#pragma unroll
+                for (int q = 0; q < CT_LD; q++)
+                    if (base + q * CT_THREADS < total) ws[base + q * CT_THREADS] = v[q];
+            }
+        }
+        __syncthreads();
+        for (int c = 0; c < n; c++) {
+            if (fresh[c]) { /* slice boundary: its partial joins the total */
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+#pragma unroll
+                    for (int i = 0; i < TPL; i++) {
+                        tot[j][i] += acc[j][i];
+                        acc[j][i] = 0.0f;
+                    }
+            }
+            const float *xc = xs + c * xch + lane;
+            const float *wc = ws + c * kk * CT_CO + wg * 8;
+            for (int k = 0; k < kk; k++) {
+                const float *xr = xc + koff[k];
+                float xv4[TPL];
+#pragma unroll
+                for (int i = 0; i < TPL; i++) xv4[i] = xr[32 * i];
+                const float4 wa = *(const float4 *)(wc + k * CT_CO);
+                const float4 wb = *(const float4 *)(wc + k * CT_CO + 4);
+                const float wv8[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+#pragma unroll
+                    for (int i = 0; i < TPL; i++) acc[j][i] = fmaf(wv8[j], xv4[i], acc[j][i]);
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        const int64_t co = co0 + wg * 8 + j;
+        if (co >= cout) continue;
+        const float b = bias ? bias[co] : 0.0f;
+#pragma unroll
+        for (int i = 0; i < TPL; i++) {
+            const int64_t t = t0 + lane + 32 * i;
+            const float sum = tot[j][i] + acc[j][i];
+            if (t < tout) y[co * tout + t] = bias ? sum + b : sum;
+        }
+    }
+}
+
+/* XSWARM_CUDA_CONV (read once) / xs_cuda_conv_select: 0 = by shape (the
+ * default), 1 = old, 2 = split only, 3 = tile wherever it can run. */
+static int g_conv_mode = -1;
+
+static int cu_conv_mode(void) {
+    if (g_conv_mode < 0) { /* a benign race sets the same value */
+        const char *e = getenv("XSWARM_CUDA_CONV");
+        g_conv_mode = !e ? 0 : !strcmp(e, "old") ? 1 : !strcmp(e, "split") ? 2
+                      : !strcmp(e, "tile") ? 3 : 0;
+    }
+    return g_conv_mode;
+}
+
+extern "C" void xs_cuda_conv_select(int mode) {
+    cu_conv_mode();
+    if (mode >= 0 && mode <= 3) g_conv_mode = mode;
+}
+
+static bool cu_conv_old(void) { return cu_conv_mode() == 1; }
 
 __global__ void k_conv1d(float *y, const float *x, cu_view xv, const float *w, cu_view wv,
                          const float *bias, int64_t cout, int64_t tout, int64_t cin_g,
@@ -119,6 +329,27 @@ xs_status cu_conv1d(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_t
         const float *bd = bias ? (const float *)bias->data : NULL;
         const cu_view xv = cu_view_of(x), wv = cu_view_of(w);
         cudaStream_t st = cu_ctx_of(be)->stream;
+        const int mode = cu_conv_mode();
+        const int cc = kk <= CT_KMAX && cin_g <= (1 << 24) ? ct_chunk(cin_g, (int)kk, stride, dilation) : 0;
+        const int64_t co_tiles = (cout + CT_CO - 1) / CT_CO;
+        const int64_t tiles = (int64_t)cu_blocks(tout, CT_T) * co_tiles;
+        if (cc > 0 && (mode == 3 || (mode == 0 && cout >= 16 && tiles >= CT_MIN_BLOCKS))) {
+            /* fewer than ~2 blocks per SM: half-width tiles, twice the blocks */
+            const int tpl = tiles < CT_HALF_BELOW ? 2 : 4, ct_t = 32 * tpl;
+            const int ph = ct_phase_len(ct_t, (int)kk, stride, dilation);
+            const int xsz = (int)(((int64_t)cc * stride * ph + 3) / 4 * 4);
+            const size_t smem = ((size_t)xsz + (size_t)cc * kk * CT_CO) * sizeof(float);
+            const dim3 tgrid(cu_blocks(tout, ct_t), (unsigned)co_tiles);
+            if (tpl == 2)
+                k_conv1d_tile<2><<<tgrid, CT_THREADS, smem, st>>>(yd, xd, xv, x->shape[1], wd, wv, bd,
+                                                                 cout, tout, (int)cin_g, (int)kk,
+                                                                 stride, dilation, nw, cc, ph, xsz);
+            else
+                k_conv1d_tile<4><<<tgrid, CT_THREADS, smem, st>>>(yd, xd, xv, x->shape[1], wd, wv, bd,
+                                                                 cout, tout, (int)cin_g, (int)kk,
+                                                                 stride, dilation, nw, cc, ph, xsz);
+            return cu_check_launch("conv1d tile");
+        }
         if (nw == 32)
             k_conv1d_split<32><<<sgrid, 32 * 32, 0, st>>>(yd, xd, xv, wd, wv, bd, cout, tout, cin_g,
                                                           (int)kk, stride, dilation, cout_g);
