@@ -279,6 +279,16 @@ int main(void) {
         check_shape(ref, cu, dts[d], 1, 8200, 4096, false, 900 + d); /* R = 2 at M = 1 */
         check_shape(ref, cu, dts[d], 16, 4100, 512, true, 950 + d);  /* R = 4 at M >= 8 */
     }
+    /* quantized routes of the warp-row kernel chosen at M = 1 by shape:
+     * K > 4096 at 1024 < N <= 4096 (2 rows per warp), N = 4096, K = 4096
+     * (4 rows), tall matrices (64-block chunks); batched rows still equal
+     * batch-1 rows (their order does not depend on rows or chunk) */
+    for (size_t d = 3; d < 5; d++) {
+        check_shape(ref, cu, dts[d], 1, 1100, 4128, true, 1400 + d);
+        check_shape(ref, cu, dts[d], 5, 1100, 4128, false, 1410 + d);
+        check_shape(ref, cu, dts[d], 1, 4096, 4096, false, 1420 + d);
+        check_shape(ref, cu, dts[d], 3, 16400, 1024, true, 1430 + d);
+    }
     const char *b = getenv("XSWARM_GEMV_BENCH");
     if (b && strcmp(b, "0")) bench(cu);
     xs_backend_close(cu);

@@ -153,8 +153,8 @@ static int gq_prev = 0;
  * (docs/PERF.md, "Tensor-core matmul"), 3-4x faster from M = 16 on; a
  * server stepping many sessions turns it on for the whole process.
  * =rows (the default) / =old pick the GEMV kernels above;
- * XSWARM_CUDA_MMA_CFG=0..6 forces its tile config (timing only: same bits),
- * XSWARM_CUDA_MMA_KS=b the other K split (other bits, same at every M). */
+ * XSWARM_CUDA_MMA_CFG=0..12 forces its tile config, -2 the previous
+ * config rule (timing only: same bits), XSWARM_CUDA_MMA_KS=b the other K split (other bits, same at every M). */
 static int mma_on = 0, mma_cfg = -1, mma_rule = 1;
 
 static void gemv_read_env(void) {
@@ -197,13 +197,13 @@ extern "C" void xs_cuda_mma_select(bool on, int cfg, int ks_rule) {
 
 template <int DT, int R, int MT>
 static void launch_rows(cudaStream_t s, float *yp, const float *xp, const unsigned char *wp,
-                        size_t rb, const float *bp, int64_t m, int64_t n, int64_t k) {
+                        size_t rb, const float *bp, int64_t m, int64_t n, int64_t k, int chp) {
     const bool quant = DT == XS_Q8_0 || DT == XS_Q4_0;
     const int warps = quant ? GQR_WARPS : GV_WARPS;
     const dim3 grid((unsigned)((m + MT - 1) / MT), cu_blocks(n, warps * R));
     if (quant) {
         /* 64-block chunks for long rows: more bytes in flight per warp */
-        const int ch = gemv_env_chunk ? gemv_env_chunk : k >= 8192 ? 64 : 32;
+        const int ch = gemv_env_chunk ? gemv_env_chunk : chp ? chp : k >= 8192 ? 64 : 32;
         if (gq_prev || MT > 4) {
             if (ch == 64)
                 k_gemv_quant_rows_prev<DT, R, MT, 64><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
@@ -221,10 +221,10 @@ static void launch_rows(cudaStream_t s, float *yp, const float *xp, const unsign
 
 template <int DT, int R>
 static void launch_mt(cudaStream_t s, float *yp, const float *xp, const unsigned char *wp,
-                      size_t rb, const float *bp, int64_t m, int64_t n, int64_t k) {
-    if (m == 1) launch_rows<DT, R, 1>(s, yp, xp, wp, rb, bp, m, n, k);
-    else if (m <= 4) launch_rows<DT, R, 4>(s, yp, xp, wp, rb, bp, m, n, k);
-    else launch_rows<DT, R, 8>(s, yp, xp, wp, rb, bp, m, n, k);
+                      size_t rb, const float *bp, int64_t m, int64_t n, int64_t k, int chp) {
+    if (m == 1) launch_rows<DT, R, 1>(s, yp, xp, wp, rb, bp, m, n, k, chp);
+    else if (m <= 4) launch_rows<DT, R, 4>(s, yp, xp, wp, rb, bp, m, n, k, chp);
+    else launch_rows<DT, R, 8>(s, yp, xp, wp, rb, bp, m, n, k, chp);
 }
 
 /* k_gemv_quant_split for M x rows in tiles of 1 or 4 (its previous version
@@ -256,8 +256,12 @@ static void launch_gemv(cudaStream_t s, float *yp, const float *xp, const unsign
      * docs/PERF.md): always a gain for float rows at N <= 4096; for
      * quantized rows only where one warp per row leaves too few warps
      * (N <= 1024) or rows are long (K > 4096: ff_out), else a loss
-     * (4096 x 4096 q8_0 16.1 us split vs 12.2 us one row per warp). */
-    const bool split = n <= 4096 && (!quant || n <= 1024 || k > 4096);
+     * (4096 x 4096 q8_0 16.1 us split vs 12.2 us one row per warp). The
+     * quantized K > 4096 rows (ff_out) were split too until the warp-row
+     * kernel with 2 rows per warp measured faster (H100, 4096 x 11264, M =
+     * 1: q8_0 30.6 vs 32.5 us, q4_0 22.9 vs 26.7; another fixed order, the
+     * same at every M). */
+    const bool split = n <= 4096 && (!quant || n <= 1024);
     if (!r && split) {
         const unsigned gx = (unsigned)(m == 1 ? m : m <= 4 ? (m + 3) / 4 : (m + 7) / 8);
         const dim3 grid(gx, (unsigned)n);
@@ -272,10 +276,23 @@ static void launch_gemv(cudaStream_t s, float *yp, const float *xp, const unsign
         }
         return;
     }
+    /* rows per warp and (quantized) blocks per chunk change the speed only,
+     * never the bits. Quantized rows at M = 1, H100 (docs/PERF.md "Narrow
+     * matrices..."): 4 rows per warp at 4096 x 4096 (q8_0 12.2 vs 12.4 us,
+     * q4_0 10.7 vs 11.2), 2 for the long K > 4096 rows; 64-block chunks for
+     * the tall matrices (q8_0 from N = 16384: 22528 x 4096 44.3 vs 45.3 us,
+     * 32000 x 4096 58.3 vs 60.1; q4_0 from N = 12288; q8_0 12288 x 4096 was
+     * slower with them: 28.9 vs 28.4). */
+    int chp = 0;
+    if (!r && quant && m == 1) {
+        if (n <= 4096 && k > 4096) r = 2;
+        else if (n >= 4096 && n < 8192 && k == 4096) r = 4;
+        if (n >= (DT == XS_Q8_0 ? 16384 : 12288) && k <= 8192) chp = 64;
+    }
     if (!r) r = m >= 8 && n >= 4096 ? 4 : n >= 8192 ? (m == 1 && !quant && n >= 12288 ? 4 : 2) : 1;
-    if (r == 4) launch_mt<DT, 4>(s, yp, xp, wp, rb, bp, m, n, k);
-    else if (r == 2) launch_mt<DT, 2>(s, yp, xp, wp, rb, bp, m, n, k);
-    else launch_mt<DT, 1>(s, yp, xp, wp, rb, bp, m, n, k);
+    if (r == 4) launch_mt<DT, 4>(s, yp, xp, wp, rb, bp, m, n, k, chp);
+    else if (r == 2) launch_mt<DT, 2>(s, yp, xp, wp, rb, bp, m, n, k, chp);
+    else launch_mt<DT, 1>(s, yp, xp, wp, rb, bp, m, n, k, chp);
 }
 
 xs_status cu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
@@ -307,7 +324,7 @@ xs_status cu_matmul(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_t
         return cu_check_launch("matmul (sgemm)");
     }
     if (vec && mma_on && cu_mma_takes(w->dtype, wp, m, n, k)) {
-        cu_mma_matmul(s, w->dtype, yp, xp, wp, rb, bp, m, n, k, mma_cfg, mma_rule);
+        cu_mma_matmul(cu_ctx_of(be), s, w->dtype, yp, xp, wp, rb, bp, m, n, k, mma_cfg, mma_rule);
         return cu_check_launch("matmul (mma)");
     }
     /* grid.y counts blocks of weight rows (<= 65535): N beyond R = 1's reach
