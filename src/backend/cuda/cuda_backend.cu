@@ -76,6 +76,7 @@ xs_status cu_scratch(cu_ctx *c, size_t n, void **out) {
                             want);
         }
         c->scratch_bytes = want;
+        if (getenv("XSWARM_CUDA_ALLOC_LOG")) fprintf(stderr, "cuda alloc: work buffer %zu bytes\n", want);
     }
     *out = c->scratch;
     return XS_OK;
@@ -121,6 +122,7 @@ static void cu_destroy(xs_backend *be) {
         for (int i = 0; i < c->n_rope; i++) cudaFree(c->rope[i].freq);
         if (c->scratch) cudaFree(c->scratch);
         for (int i = 0; i < c->n_retired; i++) cudaFree(c->retired[i]);
+        cu_wpool_destroy(c);
         if (c->err) cudaFree(c->err);
         cudaStreamDestroy(c->stream);
         free(c);
@@ -131,10 +133,20 @@ static void cu_destroy(xs_backend *be) {
 static void *cu_alloc(xs_backend *be, size_t nbytes) {
     (void)be;
     void *p = NULL;
+    /* XSWARM_CUDA_ALLOC_LOG=1: each allocation's size and what the card lost
+     * for it (the driver rounds allocations up to its page sizes). */
+    static int log = -1;
+    if (log < 0) log = getenv("XSWARM_CUDA_ALLOC_LOG") && strcmp(getenv("XSWARM_CUDA_ALLOC_LOG"), "0");
+    size_t f0 = 0, f1 = 0, total = 0;
+    if (log) cudaMemGetInfo(&f0, &total);
     /* Never 0 bytes: callers treat NULL as failure. */
     if (cudaMalloc(&p, nbytes ? nbytes : 16) != cudaSuccess) {
         cudaGetLastError();
         return NULL;
+    }
+    if (log) {
+        cudaMemGetInfo(&f1, &total);
+        fprintf(stderr, "cuda alloc: %zu bytes, card free -%zu\n", nbytes, f0 > f1 ? f0 - f1 : 0);
     }
     return p;
 }
@@ -178,13 +190,14 @@ static xs_status cu_weight_prepare(xs_backend *be, const xs_tensor *host, xs_ten
     if (!xs_tensor_is_contiguous(host))
         return xs_error(XS_ERR_SHAPE, "cuda: weight '%s' is not contiguous", nm);
     const size_t nb = xs_tensor_nbytes(host);
-    void *d = cu_alloc(be, nb);
+    cu_ctx *c = cu_ctx_of(be);
+    void *d = cu_wpool_alloc(c, nb);
     if (!d)
         return xs_error(XS_ERR_NOMEM, "cuda: weight '%s' (%s): %zu bytes: out of GPU memory", nm,
                         xs_dtype_name(host->dtype), nb);
     xs_status rc = cu_upload(be, d, host->data, nb);
     if (rc != XS_OK) {
-        cudaFree(d);
+        cu_wpool_free(c, d);
         return rc;
     }
     *out = *host;
@@ -193,7 +206,7 @@ static xs_status cu_weight_prepare(xs_backend *be, const xs_tensor *host, xs_ten
 }
 
 static void cu_weight_release(xs_backend *be, xs_tensor *w) {
-    cu_free(be, w->data);
+    if (!cu_wpool_free(cu_ctx_of(be), w->data)) cu_free(be, w->data);
     w->data = NULL;
 }
 
@@ -255,6 +268,11 @@ extern "C" xs_status xs_backend_cuda_new(xs_backend **out) {
     if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
     if (e == cudaSuccess) e = cudaMalloc(&c->err, sizeof(cu_err_rec));
     if (e == cudaSuccess) e = cudaMemset(c->err, 0, sizeof(cu_err_rec));
+    /* The driver reserves the stack limit for every thread the card can hold
+     * (1 KiB by default: ~0.26 GiB on an H100). Our kernels need at most 240
+     * bytes (cuobjdump --dump-resource-usage, 2026-11-26), and the driver
+     * raises the limit itself for a kernel that needs more: 256 saves 0.2 GiB. */
+    if (e == cudaSuccess) e = cudaDeviceSetLimit(cudaLimitStackSize, 256);
     if (e != cudaSuccess) {
         if (c->err) cudaFree(c->err);
         free(be);

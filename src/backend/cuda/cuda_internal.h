@@ -153,6 +153,7 @@ typedef struct cu_ctx {
      * Lanes run at the same time: a new device buffer that ops write must be
      * per lane too (like `scratch`), or ops on two lanes race on it. */
     struct cu_lanes *lanes;
+    struct cu_wpool *wpool; /* model weights, packed (cuda_weight_pool.cu) */
 } cu_ctx;
 
 static inline cu_ctx *cu_ctx_of(xs_backend *be) { return (cu_ctx *)be->ctx; }
@@ -161,6 +162,14 @@ static inline cu_ctx *cu_ctx_of(xs_backend *be) { return (cu_ctx *)be->ctx; }
 extern const xs_lanes_iface cu_lanes_iface;
 /* Back to lane 0, then free the other lanes (streams, events, work buffers). */
 void cu_lanes_destroy(cu_ctx *c);
+
+/* Weights packed into shared device chunks (cuda_weight_pool.cu): alloc
+ * returns 256-byte aligned memory or NULL; free returns false when ptr is not
+ * a pool weight; destroy frees every chunk. */
+typedef struct cu_wpool cu_wpool;
+void *cu_wpool_alloc(cu_ctx *c, size_t nbytes);
+bool cu_wpool_free(cu_ctx *c, void *ptr);
+void cu_wpool_destroy(cu_ctx *c);
 
 /* Status of the last launch ("cuda <what>: <cuda error>"); XS_OK if none. */
 xs_status cu_check_launch(const char *what);
