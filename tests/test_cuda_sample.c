@@ -3,13 +3,17 @@
  * logits made to be hard: many exact ties (values on a coarse grid), -0 next
  * to +0, NaN and -inf entries, k from 1 to the block path's limit and past it
  * (the two-kernel path), vocabularies of Moshi's heads (2048, 32000) and odd
- * sizes, several rows and counters. Skips (77) without a usable GPU.
+ * sizes, several rows and counters. Also the row kernels (argmax, sampling,
+ * softmax and the generic norms) on [4, 3, V] views whose leading dims do not
+ * merge (cuda_row_geom.cuh splits the row index): sliced with a unit inner
+ * stride, and transposed with inner stride 5. Skips (77) without a usable GPU.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "backend/ops.h"
+#include "core/tensor.h"
 #include "testutil.h"
 
 /* Logits on a grid of quarter steps: ties everywhere; a few specials. */
@@ -51,6 +55,85 @@ static int run_case(xs_backend *ref, xs_backend *cu, int rows, int64_t V, int to
     return bad;
 }
 
+/* A [4, 3, V] view of base (allocated [4, 5, V + 3], or [4, V, 5] when
+ * transposed): rows (i, j) at strides that cannot merge into one. */
+static xs_tensor rows_view(const xs_tensor *base, bool transposed, int64_t V) {
+    if (transposed) {
+        const xs_tensor s = xs_tensor_slice(base, 2, 1, 3); /* [4, V, 3], strides 5V, 5, 1 */
+        return xs_tensor_transpose(&s, 1, 2);              /* [4, 3, V], strides 5V, 1, 5 */
+    }
+    const xs_tensor s = xs_tensor_slice(base, 1, 1, 3); /* [4, 3, V + 3] */
+    return xs_tensor_slice(&s, 2, 2, V);                /* strides 5(V + 3), V + 3, 1 */
+}
+
+/* The row ops on such views, cuda against ref: ids exactly, norms and
+ * softmax to rounding (a wrong row would be off by O(1)). Returns failures. */
+static int run_view_case(xs_backend *ref, xs_backend *cu, int64_t V, bool transposed) {
+    const int64_t rows = 12;
+    int64_t bshape[3] = {4, transposed ? V : 5, transposed ? 5 : V + 3};
+    const int64_t bn = 4 * 5 * (V + (transposed ? 0 : 3));
+    float *h = malloc((size_t)bn * sizeof *h), *w = malloc((size_t)V * sizeof *w);
+    float *yr = malloc((size_t)(rows * V) * sizeof *yr);
+    float *yc = malloc((size_t)(rows * V) * sizeof *yc);
+    make_logits(h, bn, 77 + (uint64_t)V, false);
+    test_fill_uniform(w, V, 5, 0.5f, 1.5f);
+    int64_t yshape[3] = {4, 3, V}, nr = rows;
+    xs_backend *be[2] = {ref, cu};
+    xs_tensor base[2], y[2], ids[2], wt[2];
+    int bad = 0;
+    for (int b = 0; b < 2; b++) {
+        CHECK(xs_tensor_alloc(be[b], XS_F32, 3, bshape, &base[b]) == XS_OK &&
+                  xs_tensor_alloc(be[b], XS_F32, 3, yshape, &y[b]) == XS_OK &&
+                  xs_tensor_alloc(be[b], XS_I32, 1, &nr, &ids[b]) == XS_OK &&
+                  xs_tensor_alloc(be[b], XS_F32, 1, &V, &wt[b]) == XS_OK,
+              "alloc: %s", xs_error_msg());
+        CHECK(xs_tensor_upload(be[b], &base[b], h) == XS_OK &&
+                  xs_tensor_upload(be[b], &wt[b], w) == XS_OK,
+              "upload: %s", xs_error_msg());
+    }
+    for (int op = 0; op < 7; op++) {
+        const bool pick = op < 3; /* argmax, top-25, all-V sampling (rank + pick when V > 2048) */
+        for (int b = 0; b < 2; b++) {
+            const xs_tensor x = rows_view(&base[b], transposed, V);
+            xs_status rc;
+            if (op == 0) rc = xs_op_argmax(be[b], &ids[b], &x);
+            else if (op == 1) rc = xs_op_sample_topk(be[b], &ids[b], &x, 0.8f, 25, 42, 3, 7);
+            else if (op == 2) rc = xs_op_sample_topk(be[b], &ids[b], &x, 1.2f, 0, 42, 3, 9);
+            else if (op == 3) rc = xs_op_softmax(be[b], &y[b], &x);
+            else if (op == 4) rc = xs_op_rms_norm(be[b], &y[b], &x, &wt[b], 1e-5f);
+            else if (op == 5) rc = xs_op_layer_norm(be[b], &y[b], &x, &wt[b], &wt[b], 1e-5f);
+            else rc = xs_op_layer_norm(be[b], &y[b], &x, &wt[b], NULL, 1e-5f);
+            CHECK(rc == XS_OK, "op %d on %s: %s", op, b ? "cuda" : "ref", xs_error_msg());
+            void *dst = b ? (void *)yc : (void *)yr;
+            CHECK(xs_tensor_download(be[b], dst, pick ? &ids[b] : &y[b]) == XS_OK,
+                  "download: %s", xs_error_msg());
+        }
+        if (pick) {
+            int diff = 0;
+            for (int64_t r = 0; r < rows; r++) diff += ((int32_t *)yr)[r] != ((int32_t *)yc)[r];
+            CHECK(diff == 0, "V=%lld %s op %d: %d of %lld ids differ from ref", (long long)V,
+                  transposed ? "transposed" : "sliced", op, diff, (long long)rows);
+            bad += diff != 0;
+        } else {
+            const double e = test_max_abs_diff(yr, yc, rows * V);
+            CHECK(e < 2e-5, "V=%lld %s op %d: max |cuda - ref| %.3g", (long long)V,
+                  transposed ? "transposed" : "sliced", op, e);
+            bad += !(e < 2e-5);
+        }
+    }
+    for (int b = 0; b < 2; b++) {
+        xs_tensor_free(be[b], &base[b]);
+        xs_tensor_free(be[b], &y[b]);
+        xs_tensor_free(be[b], &ids[b]);
+        xs_tensor_free(be[b], &wt[b]);
+    }
+    free(h);
+    free(w);
+    free(yr);
+    free(yc);
+    return bad;
+}
+
 int main(void) {
     if (!xs_backend_cuda_usable(NULL, 0)) test_skip("no usable CUDA device");
     xs_backend *ref = NULL, *cu = NULL;
@@ -69,6 +152,12 @@ int main(void) {
                     cases++;
                 }
     printf("%d cases, %d differing rows\n", cases, bad);
+    int vbad = 0;
+    for (int t = 0; t < 2; t++) {
+        vbad += run_view_case(ref, cu, 3000, t);
+        vbad += run_view_case(ref, cu, 50, t);
+    }
+    printf("row ops on [4, 3, V] views: %s\n", vbad ? "FAIL" : "ok");
     CHECK(bad == 0, "%d rows differ from ref", bad);
     xs_backend_close(cu);
     xs_backend_close(ref);

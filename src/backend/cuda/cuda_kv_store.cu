@@ -13,12 +13,18 @@
  * then the very float steps of xs_quantize_row_q8_0 with explicitly rounded
  * intrinsics (so no compiler flag can fuse or approximate them): the same
  * bytes as ref.
+ *
+ * The store kernels find row t of k and v through a cu_rowg
+ * (cuda_row_geom.cuh): the cu_view versions copied both views to a 144-byte
+ * per-thread stack frame and split t with 64-bit divisions, per element.
+ * XSWARM_CUDA_ROWG=old (or EW=old) keeps the cu_view versions (A/B; same bytes).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_kv_access.cuh"
+#include "backend/cuda/cuda_row_geom.cuh"
 
 /* ---- rope ------------------------------------------------------------------------- */
 
@@ -85,11 +91,11 @@ xs_status cu_rope(xs_backend *be, xs_tensor *x, const xs_tensor *pos, float max_
 
 /* ---- kv_store -------------------------------------------------------------------- */
 
-template <typename KT>
-__global__ void k_kv_store(KT *ck, cu_view ckv, KT *cv, cu_view cvv, int32_t *cpos,
-                           int64_t cpos_stride, int64_t cap, const float *k, cu_view kv,
-                           const float *v, cu_view vv, const int32_t *pos, int64_t pos_stride,
-                           int64_t T, int64_t hd, cu_err_rec *err) {
+template <typename KT, typename RV>
+__global__ void k_kv_store(KT *ck, int64_t cks0, int64_t cks1, KT *cv, int64_t cvs0,
+                           int64_t cvs1, int32_t *cpos, int64_t cpos_stride, int64_t cap,
+                           const float *k, RV kv, const float *v, RV vv, const int32_t *pos,
+                           int64_t pos_stride, int64_t T, int64_t hd, cu_err_rec *err) {
     const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t t = blockIdx.y;
     if (c >= hd || t >= T) return;
@@ -104,10 +110,8 @@ __global__ void k_kv_store(KT *ck, cu_view ckv, KT *cv, cu_view cvv, int32_t *cp
         const int32_t p2 = pos[t2 * pos_stride];
         if (p2 >= 0 && p2 % cap == slot) return;
     }
-    kv_dev_store(&ck[slot * ckv.stride[0] + c * ckv.stride[1]],
-                 k[cu_row_off(kv, t) + c * cu_inner_stride(kv)]);
-    kv_dev_store(&cv[slot * cvv.stride[0] + c * cvv.stride[1]],
-                 v[cu_row_off(vv, t) + c * cu_inner_stride(vv)]);
+    kv_dev_store(&ck[slot * cks0 + c * cks1], k[cu_row_at(kv, t) + c * cu_inner_at(kv)]);
+    kv_dev_store(&cv[slot * cvs0 + c * cvs1], v[cu_row_at(vv, t) + c * cu_inner_at(vv)]);
     if (c == 0) cpos[slot * cpos_stride] = p;
 }
 
@@ -134,8 +138,9 @@ __device__ static inline void kv_q8_block(cu_kv_q8 *dst, float x, int lane) {
 
 /* grid (ceil(blocks per row / warps per block), T): one warp per Q8_0 block
  * of row t, for k and v. */
+template <typename RV>
 __global__ void k_kv_store_q8(cu_kv_q8 *ck, cu_kv_q8 *cv, int32_t *cpos, int64_t cpos_stride,
-                              int64_t cap, const float *k, cu_view kv, const float *v, cu_view vv,
+                              int64_t cap, const float *k, RV kv, const float *v, RV vv,
                               const int32_t *pos, int64_t pos_stride, int64_t T, int64_t hd,
                               cu_err_rec *err) {
     const int lane = threadIdx.x & 31;
@@ -154,9 +159,40 @@ __global__ void k_kv_store_q8(cu_kv_q8 *ck, cu_kv_q8 *cv, int32_t *cpos, int64_t
         if (p2 >= 0 && p2 % cap == slot) return;
     }
     const int64_t c = b * XS_QK + lane;
-    kv_q8_block(&ck[slot * nb + b], k[cu_row_off(kv, t) + c * cu_inner_stride(kv)], lane);
-    kv_q8_block(&cv[slot * nb + b], v[cu_row_off(vv, t) + c * cu_inner_stride(vv)], lane);
+    kv_q8_block(&ck[slot * nb + b], k[cu_row_at(kv, t) + c * cu_inner_at(kv)], lane);
+    kv_q8_block(&cv[slot * nb + b], v[cu_row_at(vv, t) + c * cu_inner_at(vv)], lane);
     if (b == 0 && lane == 0) cpos[slot * cpos_stride] = p;
+}
+
+/* One launch of the store kernel for the cache's dtype, rows through RV. */
+template <typename RV>
+static xs_status kv_store_launch(cu_ctx *c, xs_kv_cache *cache, const xs_tensor *k, RV kv,
+                                 const xs_tensor *v, RV vv, const xs_tensor *pos, int64_t T,
+                                 int64_t hd) {
+    if (cache->k.dtype == XS_Q8_0) {
+        const dim3 qgrid(cu_blocks(hd / XS_QK, 8), (unsigned)T), qblock(256); /* 8 warps */
+        k_kv_store_q8<<<qgrid, qblock, 0, c->stream>>>(
+            (cu_kv_q8 *)cache->k.data, (cu_kv_q8 *)cache->v.data, (int32_t *)cache->pos.data,
+            cache->pos.stride[0], cache->capacity, (const float *)k->data, kv,
+            (const float *)v->data, vv, (const int32_t *)pos->data, pos->stride[0], T, hd,
+            c->err);
+        return cu_check_launch("kv_store (q8_0)");
+    }
+    const dim3 grid(cu_blocks(hd, 256), (unsigned)T), block(256);
+    const xs_tensor *ck = &cache->k, *cv = &cache->v;
+    if (ck->dtype == XS_BF16)
+        k_kv_store<uint16_t><<<grid, block, 0, c->stream>>>(
+            (uint16_t *)ck->data, ck->stride[0], ck->stride[1], (uint16_t *)cv->data,
+            cv->stride[0], cv->stride[1], (int32_t *)cache->pos.data, cache->pos.stride[0],
+            cache->capacity, (const float *)k->data, kv, (const float *)v->data, vv,
+            (const int32_t *)pos->data, pos->stride[0], T, hd, c->err);
+    else
+        k_kv_store<float><<<grid, block, 0, c->stream>>>(
+            (float *)ck->data, ck->stride[0], ck->stride[1], (float *)cv->data, cv->stride[0],
+            cv->stride[1], (int32_t *)cache->pos.data, cache->pos.stride[0], cache->capacity,
+            (const float *)k->data, kv, (const float *)v->data, vv, (const int32_t *)pos->data,
+            pos->stride[0], T, hd, c->err);
+    return cu_check_launch("kv_store");
 }
 
 xs_status cu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
@@ -165,37 +201,18 @@ xs_status cu_kv_store(xs_backend *be, xs_kv_cache *cache, const xs_tensor *k,
     if (!T || !hd) return XS_OK;
     if (T > 65535) return xs_error(XS_ERR_UNSUPPORTED, "cuda kv_store: %lld rows", (long long)T);
     cu_ctx *c = cu_ctx_of(be);
-    if (cache->k.dtype == XS_Q8_0) {
-        const dim3 qgrid(cu_blocks(hd / XS_QK, 8), (unsigned)T), qblock(256); /* 8 warps */
-        k_kv_store_q8<<<qgrid, qblock, 0, c->stream>>>(
-            (cu_kv_q8 *)cache->k.data, (cu_kv_q8 *)cache->v.data, (int32_t *)cache->pos.data,
-            cache->pos.stride[0], cache->capacity, (const float *)k->data, cu_view_of(k),
-            (const float *)v->data, cu_view_of(v), (const int32_t *)pos->data, pos->stride[0], T,
-            hd, c->err);
-        return cu_check_launch("kv_store (q8_0)");
-    }
-    const dim3 grid(cu_blocks(hd, 256), (unsigned)T), block(256);
-    if (cache->k.dtype == XS_BF16)
-        k_kv_store<uint16_t><<<grid, block, 0, c->stream>>>(
-            (uint16_t *)cache->k.data, cu_view_of(&cache->k), (uint16_t *)cache->v.data,
-            cu_view_of(&cache->v), (int32_t *)cache->pos.data, cache->pos.stride[0],
-            cache->capacity, (const float *)k->data, cu_view_of(k), (const float *)v->data,
-            cu_view_of(v), (const int32_t *)pos->data, pos->stride[0], T, hd, c->err);
-    else
-        k_kv_store<float><<<grid, block, 0, c->stream>>>(
-            (float *)cache->k.data, cu_view_of(&cache->k), (float *)cache->v.data,
-            cu_view_of(&cache->v), (int32_t *)cache->pos.data, cache->pos.stride[0],
-            cache->capacity, (const float *)k->data, cu_view_of(k), (const float *)v->data,
-            cu_view_of(v), (const int32_t *)pos->data, pos->stride[0], T, hd, c->err);
-    return cu_check_launch("kv_store");
+    cu_rowg kg, vg;
+    if (cu_rowg_of(k, &kg) && cu_rowg_of(v, &vg))
+        return kv_store_launch(c, cache, k, kg, v, vg, pos, T, hd);
+    return kv_store_launch(c, cache, k, cu_view_of(k), v, cu_view_of(v), pos, T, hd);
 }
 
 /* ---- row-batched kv_store (backend.h kv_store_rows) ----------------------------- */
 
 /* Row t (of this launch) into its own cache; the single-row kernel's stores. */
-template <typename KT>
-__global__ void k_kv_store_rows(cu_rows_kv rc, int64_t cap, const float *k, cu_view kv,
-                                const float *v, cu_view vv, const int32_t *pos,
+template <typename KT, typename RV>
+__global__ void k_kv_store_rows(cu_rows_kv rc, int64_t cap, const float *k, RV kv,
+                                const float *v, RV vv, const int32_t *pos,
                                 int64_t pos_stride, int64_t hd, int64_t row0, cu_err_rec *err) {
     const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t t = blockIdx.y;
@@ -206,13 +223,14 @@ __global__ void k_kv_store_rows(cu_rows_kv rc, int64_t cap, const float *k, cu_v
         return;
     }
     const int64_t slot = p % cap;
-    kv_dev_store(&((KT *)rc.k[t])[slot * hd + c], k[cu_row_off(kv, t) + c * cu_inner_stride(kv)]);
-    kv_dev_store(&((KT *)rc.v[t])[slot * hd + c], v[cu_row_off(vv, t) + c * cu_inner_stride(vv)]);
+    kv_dev_store(&((KT *)rc.k[t])[slot * hd + c], k[cu_row_at(kv, t) + c * cu_inner_at(kv)]);
+    kv_dev_store(&((KT *)rc.v[t])[slot * hd + c], v[cu_row_at(vv, t) + c * cu_inner_at(vv)]);
     if (c == 0) rc.pos[t][slot] = p;
 }
 
-__global__ void k_kv_store_q8_rows(cu_rows_kv rc, int64_t cap, const float *k, cu_view kv,
-                                   const float *v, cu_view vv, const int32_t *pos,
+template <typename RV>
+__global__ void k_kv_store_q8_rows(cu_rows_kv rc, int64_t cap, const float *k, RV kv,
+                                   const float *v, RV vv, const int32_t *pos,
                                    int64_t pos_stride, int64_t hd, int64_t row0, cu_err_rec *err) {
     const int lane = threadIdx.x & 31;
     const int64_t nb = hd / XS_QK;
@@ -226,10 +244,30 @@ __global__ void k_kv_store_q8_rows(cu_rows_kv rc, int64_t cap, const float *k, c
     }
     const int64_t slot = p % cap, c = b * XS_QK + lane;
     kv_q8_block(&((cu_kv_q8 *)rc.k[t])[slot * nb + b],
-                k[cu_row_off(kv, t) + c * cu_inner_stride(kv)], lane);
+                k[cu_row_at(kv, t) + c * cu_inner_at(kv)], lane);
     kv_q8_block(&((cu_kv_q8 *)rc.v[t])[slot * nb + b],
-                v[cu_row_off(vv, t) + c * cu_inner_stride(vv)], lane);
+                v[cu_row_at(vv, t) + c * cu_inner_at(vv)], lane);
     if (b == 0 && lane == 0) rc.pos[t][slot] = p;
+}
+
+/* One launch of rows [b0, b0 + n) (kb, vb, pb: those rows), rows through RV. */
+template <typename RV>
+static void kv_store_rows_launch(cu_ctx *c, xs_dtype dt, const cu_rows_kv &rc, int64_t cap,
+                                 const xs_tensor *kb, RV kv, const xs_tensor *vb, RV vv,
+                                 const xs_tensor *pb, int64_t hd, int b0, int n) {
+    const float *kp = (const float *)kb->data, *vp = (const float *)vb->data;
+    const int32_t *pp = (const int32_t *)pb->data;
+    if (dt == XS_Q8_0) {
+        const dim3 grid(cu_blocks(hd / XS_QK, 8), (unsigned)n);
+        k_kv_store_q8_rows<<<grid, 256, 0, c->stream>>>(rc, cap, kp, kv, vp, vv, pp,
+                                                        pb->stride[0], hd, b0, c->err);
+    } else if (dt == XS_BF16) {
+        k_kv_store_rows<uint16_t><<<dim3(cu_blocks(hd, 256), (unsigned)n), 256, 0, c->stream>>>(
+            rc, cap, kp, kv, vp, vv, pp, pb->stride[0], hd, b0, c->err);
+    } else {
+        k_kv_store_rows<float><<<dim3(cu_blocks(hd, 256), (unsigned)n), 256, 0, c->stream>>>(
+            rc, cap, kp, kv, vp, vv, pp, pb->stride[0], hd, b0, c->err);
+    }
 }
 
 xs_status cu_kv_store_rows(xs_backend *be, xs_kv_cache *const *caches, int B, const xs_tensor *k,
@@ -250,23 +288,12 @@ xs_status cu_kv_store_rows(xs_backend *be, xs_kv_cache *const *caches, int B, co
         const cu_rows_kv rc = rows_kv((const xs_kv_cache *const *)caches, b0, n);
         const xs_tensor kb = xs_tensor_slice(k, 0, b0, n), vb = xs_tensor_slice(v, 0, b0, n);
         const xs_tensor pb = xs_tensor_slice(pos, 0, b0, n);
-        const float *kp = (const float *)kb.data, *vp = (const float *)vb.data;
-        const int32_t *pp = (const int32_t *)pb.data;
-        if (dt == XS_Q8_0) {
-            const dim3 grid(cu_blocks(hd / XS_QK, 8), (unsigned)n);
-            k_kv_store_q8_rows<<<grid, 256, 0, c->stream>>>(rc, cap, kp, cu_view_of(&kb), vp,
-                                                            cu_view_of(&vb), pp, pb.stride[0], hd,
-                                                            b0, c->err);
-        } else if (dt == XS_BF16) {
-            k_kv_store_rows<uint16_t><<<dim3(cu_blocks(hd, 256), (unsigned)n), 256, 0,
-                                        c->stream>>>(rc, cap, kp, cu_view_of(&kb), vp,
-                                                     cu_view_of(&vb), pp, pb.stride[0], hd, b0,
-                                                     c->err);
-        } else {
-            k_kv_store_rows<float><<<dim3(cu_blocks(hd, 256), (unsigned)n), 256, 0, c->stream>>>(
-                rc, cap, kp, cu_view_of(&kb), vp, cu_view_of(&vb), pp, pb.stride[0], hd, b0,
-                c->err);
-        }
+        cu_rowg kg, vg;
+        if (cu_rowg_of(&kb, &kg) && cu_rowg_of(&vb, &vg))
+            kv_store_rows_launch(c, dt, rc, cap, &kb, kg, &vb, vg, &pb, hd, b0, n);
+        else
+            kv_store_rows_launch(c, dt, rc, cap, &kb, cu_view_of(&kb), &vb, cu_view_of(&vb), &pb,
+                                 hd, b0, n);
         XS_TRY(cu_check_launch("kv_store_rows"));
     }
     return XS_OK;

@@ -17,10 +17,14 @@
  * h)), store it to x, and normalize those registers: the result is add then
  * norm bit for bit (same sums in the same order), in one launch instead of
  * two. Rows the fast path cannot take run the two ops.
+ *
+ * The generic kernels (strided rows, softmax) find their row through a
+ * cu_rowg (cuda_row_geom.cuh: no per-thread stack copy of the view, 32-bit
+ * row split); XSWARM_CUDA_ROWG=old (or EW=old) gives them the cu_view (A/B).
  */
 #include <math.h>
 
-#include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cuda_row_geom.cuh"
 
 #define NORM_THREADS 256
 #define NORM_VEC 4 /* float4s per thread in the fast path: d <= 256 * 4 * 4 */
@@ -160,12 +164,13 @@ __global__ void __launch_bounds__(NORM_THREADS)
     }
 }
 
-__global__ void k_layer_norm(float *y, const float *x, cu_view xv, const float *w,
-                             const float *b, int64_t d, float eps) {
+template <typename RV>
+__global__ void k_layer_norm(float *y, const float *x, RV xv, const float *w, const float *b,
+                             int64_t d, float eps) {
     __shared__ double sh[32];
     const int64_t r = blockIdx.x;
-    const float *xr = x + cu_row_off(xv, r);
-    const int64_t xs = cu_inner_stride(xv);
+    const float *xr = x + cu_row_at(xv, r);
+    const int64_t xs = cu_inner_at(xv);
     double s = 0.0;
     for (int64_t c = threadIdx.x; c < d; c += blockDim.x) s += xr[c * xs];
     const double mean = block_sum(s, sh) / (double)d;
@@ -194,18 +199,25 @@ xs_status cu_layer_norm(xs_backend *be, xs_tensor *y, const xs_tensor *x, const 
             b ? (const float *)b->data : NULL, d, eps);
         return cu_check_launch("layer_norm");
     }
-    k_layer_norm<<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
-        (float *)y->data, (const float *)x->data, cu_view_of(x), (const float *)w->data,
-        b ? (const float *)b->data : NULL, d, eps);
+    cu_rowg g;
+    if (cu_rowg_of(x, &g))
+        k_layer_norm<<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
+            (float *)y->data, (const float *)x->data, g, (const float *)w->data,
+            b ? (const float *)b->data : NULL, d, eps);
+    else
+        k_layer_norm<<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
+            (float *)y->data, (const float *)x->data, cu_view_of(x), (const float *)w->data,
+            b ? (const float *)b->data : NULL, d, eps);
     return cu_check_launch("layer_norm");
 }
 
-__global__ void k_rms_norm(float *y, const float *x, cu_view xv, const float *alpha, int64_t d,
+template <typename RV>
+__global__ void k_rms_norm(float *y, const float *x, RV xv, const float *alpha, int64_t d,
                            float eps) {
     __shared__ double sh[32];
     const int64_t r = blockIdx.x;
-    const float *xr = x + cu_row_off(xv, r);
-    const int64_t xs = cu_inner_stride(xv);
+    const float *xr = x + cu_row_at(xv, r);
+    const int64_t xs = cu_inner_at(xv);
     double s = 0.0;
     for (int64_t c = threadIdx.x; c < d; c += blockDim.x) {
         const double v = xr[c * xs];
@@ -226,9 +238,14 @@ xs_status cu_rms_norm(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs
             (float *)y->data, (float *)x->data, NULL, (const float *)alpha->data, d, eps);
         return cu_check_launch("rms_norm");
     }
-    k_rms_norm<<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
-        (float *)y->data, (const float *)x->data, cu_view_of(x), (const float *)alpha->data, d,
-        eps);
+    cu_rowg g;
+    if (cu_rowg_of(x, &g))
+        k_rms_norm<<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
+            (float *)y->data, (const float *)x->data, g, (const float *)alpha->data, d, eps);
+    else
+        k_rms_norm<<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
+            (float *)y->data, (const float *)x->data, cu_view_of(x), (const float *)alpha->data,
+            d, eps);
     return cu_check_launch("rms_norm");
 }
 
@@ -253,12 +270,13 @@ xs_status cu_add_norm(xs_backend *be, xs_tensor *y, xs_tensor *x, const xs_tenso
     return cu_check_launch("add_norm");
 }
 
-__global__ void k_softmax(float *y, const float *x, cu_view xv, int64_t d) {
+template <typename RV>
+__global__ void k_softmax(float *y, const float *x, RV xv, int64_t d) {
     __shared__ double sh[32];
     __shared__ float shm[32];
     const int64_t r = blockIdx.x;
-    const float *xr = x + cu_row_off(xv, r);
-    const int64_t xs = cu_inner_stride(xv);
+    const float *xr = x + cu_row_at(xv, r);
+    const int64_t xs = cu_inner_at(xv);
     /* max as ref takes it: '>' comparisons starting from -inf (NaN never wins) */
     float mx = -INFINITY;
     for (int64_t c = threadIdx.x; c < d; c += blockDim.x)
@@ -283,7 +301,12 @@ __global__ void k_softmax(float *y, const float *x, cu_view xv, int64_t d) {
 xs_status cu_softmax(xs_backend *be, xs_tensor *y, const xs_tensor *x) {
     const int64_t m = cu_rows(x), d = cu_inner(x);
     if (!m || !d) return XS_OK;
-    k_softmax<<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
-        (float *)y->data, (const float *)x->data, cu_view_of(x), d);
+    cu_rowg g;
+    if (cu_rowg_of(x, &g))
+        k_softmax<<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
+            (float *)y->data, (const float *)x->data, g, d);
+    else
+        k_softmax<<<(unsigned)m, NORM_THREADS, 0, cu_ctx_of(be)->stream>>>(
+            (float *)y->data, (const float *)x->data, cu_view_of(x), d);
     return cu_check_launch("softmax");
 }

@@ -23,11 +23,15 @@
  *     temp)) summed in f32, u from the same Philox counter, first running
  *     sum > u * sum wins. Serial on purpose: the f32 sum order is part of
  *     the result.
+ * Every kernel finds its logits row through a cu_rowg (cuda_row_geom.cuh):
+ * the cu_view versions copied the view to a 72-byte per-thread stack frame
+ * and split the row with 64-bit divisions. XSWARM_CUDA_ROWG=old (or EW=old)
+ * keeps them (A/B; same rows, same ids).
  */
 #include <math.h>
 #include <string.h>
 
-#include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cuda_row_geom.cuh"
 
 /* ---- shared candidate order ----------------------------------------------------- */
 
@@ -85,16 +89,22 @@ __device__ __forceinline__ void argmax_block_row(int32_t *out, const float *lr, 
     *out = (int32_t)bi;
 }
 
-__global__ void k_argmax(int32_t *ids, const float *l, cu_view lv, int64_t V) {
+template <typename RV>
+__global__ void k_argmax(int32_t *ids, const float *l, RV lv, int64_t V) {
     const int64_t r = blockIdx.x;
-    argmax_block_row(&ids[r], l + cu_row_off(lv, r), cu_inner_stride(lv), V);
+    argmax_block_row(&ids[r], l + cu_row_at(lv, r), cu_inner_at(lv), V);
 }
 
 static xs_status launch_argmax(cu_ctx *c, int32_t *ids, const xs_tensor *logits) {
     const int64_t m = cu_rows(logits), v = cu_inner(logits);
     if (!m) return XS_OK;
-    k_argmax<<<(unsigned)m, AM_THREADS, 0, c->stream>>>(ids, (const float *)logits->data,
-                                                         cu_view_of(logits), v);
+    cu_rowg g;
+    if (cu_rowg_of(logits, &g))
+        k_argmax<<<(unsigned)m, AM_THREADS, 0, c->stream>>>(ids, (const float *)logits->data, g,
+                                                             v);
+    else
+        k_argmax<<<(unsigned)m, AM_THREADS, 0, c->stream>>>(ids, (const float *)logits->data,
+                                                             cu_view_of(logits), v);
     return cu_check_launch("argmax");
 }
 
@@ -126,12 +136,13 @@ __device__ static float cu_rng_uniform(uint64_t seed, uint64_t stream, uint64_t 
 
 /* ---- sample_topk ---------------------------------------------------------------- */
 
-__global__ void k_rank(int32_t *cand, const float *l, cu_view lv, int64_t V, int64_t k) {
+template <typename RV>
+__global__ void k_rank(int32_t *cand, const float *l, RV lv, int64_t V, int64_t k) {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t r = blockIdx.y;
     if (i >= V) return;
-    const float *lr = l + cu_row_off(lv, r);
-    const int64_t ls = cu_inner_stride(lv);
+    const float *lr = l + cu_row_at(lv, r);
+    const int64_t ls = cu_inner_at(lv);
     const float li = lr[i * ls];
     int64_t rank = 0;
     for (int64_t j = 0; j < V && rank < k; j++)
@@ -152,14 +163,15 @@ __device__ static inline uint64_t cu_counter(uint64_t counter, const void *ct, i
     return counter + (uint64_t)v;
 }
 
-__global__ void k_pick(int32_t *ids, const int32_t *cand, const float *l, cu_view lv, int64_t k,
+template <typename RV>
+__global__ void k_pick(int32_t *ids, const int32_t *cand, const float *l, RV lv, int64_t k,
                        float temp, uint64_t seed, uint64_t stream, uint64_t counter,
                        const void *ct, int ct_i64) {
     const int64_t r = blockIdx.x;
     if (threadIdx.x != 0) return;
     counter = cu_counter(counter, ct, ct_i64);
-    const float *lr = l + cu_row_off(lv, r);
-    const int64_t ls = cu_inner_stride(lv);
+    const float *lr = l + cu_row_at(lv, r);
+    const int64_t ls = cu_inner_at(lv);
     const int32_t *cr = cand + r * k;
     const float lmax = lr[(int64_t)cr[0] * ls];
     float sum = 0.0f;
@@ -302,25 +314,22 @@ __device__ __forceinline__ void sample_block_row(int32_t *out, const float *lr, 
 }
 
 /* Row r draws with counter + r (+ ct[0]): the same sum mod 2^64 as before. */
+template <typename RV>
 __global__ void __launch_bounds__(ST_THREADS)
-k_sample_block(int32_t *ids, const float *l, cu_view lv, int64_t V, int k, float temp,
+k_sample_block(int32_t *ids, const float *l, RV lv, int64_t V, int k, float temp,
                uint64_t seed, uint64_t stream, uint64_t counter, const void *ct, int ct_i64) {
     const int64_t r = blockIdx.x;
-    sample_block_row(&ids[r], l + cu_row_off(lv, r), cu_inner_stride(lv), V, k, temp, seed,
+    sample_block_row(&ids[r], l + cu_row_at(lv, r), cu_inner_at(lv), V, k, temp, seed,
                      stream, counter + (uint64_t)r, ct, ct_i64);
 }
 
-xs_status cu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits, float temp,
-                         int top_k, uint64_t seed, uint64_t stream, uint64_t counter,
-                         const xs_tensor *counter_t) {
-    cu_ctx *c = cu_ctx_of(be);
-    const int64_t m = cu_rows(logits), v = cu_inner(logits);
-    if (!m) return XS_OK;
-    if (!(temp > 0.0f)) return launch_argmax(c, (int32_t *)ids->data, logits);
-    if (m > 65535) return xs_error(XS_ERR_UNSUPPORTED, "cuda sample_topk: %lld rows", (long long)m);
-    const int64_t k = (top_k <= 0 || top_k >= v) ? v : top_k;
+/* cu_sample_topk's launches (top k of m rows of v logits), rows through RV. */
+template <typename RV>
+static xs_status sample_topk_launch(cu_ctx *c, xs_tensor *ids, const xs_tensor *logits, RV lv,
+                                    int64_t m, int64_t v, int64_t k, float temp, uint64_t seed,
+                                    uint64_t stream, uint64_t counter,
+                                    const xs_tensor *counter_t) {
     const float *lp = (const float *)logits->data;
-    const cu_view lv = cu_view_of(logits);
     if (k <= ST_MAX_K) {
         const int thr = v >= ST_THREADS ? ST_THREADS : (int)((v + 31) / 32 * 32);
         k_sample_block<<<(unsigned)m, thr, 0, c->stream>>>(
@@ -339,6 +348,23 @@ xs_status cu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits
     return cu_check_launch("sample_topk (pick)");
 }
 
+xs_status cu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits, float temp,
+                         int top_k, uint64_t seed, uint64_t stream, uint64_t counter,
+                         const xs_tensor *counter_t) {
+    cu_ctx *c = cu_ctx_of(be);
+    const int64_t m = cu_rows(logits), v = cu_inner(logits);
+    if (!m) return XS_OK;
+    if (!(temp > 0.0f)) return launch_argmax(c, (int32_t *)ids->data, logits);
+    if (m > 65535) return xs_error(XS_ERR_UNSUPPORTED, "cuda sample_topk: %lld rows", (long long)m);
+    const int64_t k = (top_k <= 0 || top_k >= v) ? v : top_k;
+    cu_rowg g;
+    if (cu_rowg_of(logits, &g))
+        return sample_topk_launch(c, ids, logits, g, m, v, k, temp, seed, stream, counter,
+                                  counter_t);
+    return sample_topk_launch(c, ids, logits, cu_view_of(logits), m, v, k, temp, seed, stream,
+                              counter, counter_t);
+}
+
 /* ---- sample_rows: every row its own settings, one launch (backend.h) -------------- */
 
 #define SR_CHUNK 128 /* rows per launch: 16 bytes each keeps the parameters < 4 KB */
@@ -349,13 +375,14 @@ struct cu_sample_rows_arg {
 
 /* Block r: row r0 + r with settings a.row[r]; the counter is counters[r0 + r]
  * (device, read at run time: a replayed graph draws with the current step). */
+template <typename RV>
 __global__ void __launch_bounds__(ST_THREADS)
-k_sample_rows(int32_t *ids, const float *l, cu_view lv, int64_t V, cu_sample_rows_arg a,
+k_sample_rows(int32_t *ids, const float *l, RV lv, int64_t V, cu_sample_rows_arg a,
               uint64_t stream, const int32_t *counters, int64_t cstride, int64_t r0) {
     const int64_t r = blockIdx.x, row = r0 + r;
     const xs_sample_row s = a.row[r];
-    const float *lr = l + cu_row_off(lv, row);
-    const int64_t ls = cu_inner_stride(lv);
+    const float *lr = l + cu_row_at(lv, row);
+    const int64_t ls = cu_inner_at(lv);
     if (s.greedy || !(s.temp > 0.0f)) {
         argmax_block_row(&ids[row], lr, ls, V);
         return;
@@ -391,15 +418,22 @@ xs_status cu_sample_rows(xs_backend *be, xs_tensor *ids, const xs_tensor *logits
         return XS_OK;
     }
     const int thr = V >= ST_THREADS ? ST_THREADS : (int)((V + 31) / 32 * 32);
+    cu_rowg g;
+    const bool fast = cu_rowg_of(logits, &g);
     for (int64_t b0 = 0; b0 < B; b0 += SR_CHUNK) {
         const int64_t n = B - b0 < SR_CHUNK ? B - b0 : SR_CHUNK;
         cu_sample_rows_arg a;
         memset(&a, 0, sizeof a);
         memcpy(a.row, rows + b0, (size_t)n * sizeof *rows);
-        k_sample_rows<<<(unsigned)n, thr, 0, c->stream>>>(
-            (int32_t *)ids->data, (const float *)logits->data, cu_view_of(logits), V, a, stream,
-            counters ? (const int32_t *)counters->data : NULL, counters ? counters->stride[0] : 0,
-            b0);
+        const int32_t *cp = counters ? (const int32_t *)counters->data : NULL;
+        const int64_t cs = counters ? counters->stride[0] : 0;
+        if (fast)
+            k_sample_rows<<<(unsigned)n, thr, 0, c->stream>>>(
+                (int32_t *)ids->data, (const float *)logits->data, g, V, a, stream, cp, cs, b0);
+        else
+            k_sample_rows<<<(unsigned)n, thr, 0, c->stream>>>(
+                (int32_t *)ids->data, (const float *)logits->data, cu_view_of(logits), V, a,
+                stream, cp, cs, b0);
         XS_TRY(cu_check_launch("sample_rows"));
     }
     return XS_OK;
