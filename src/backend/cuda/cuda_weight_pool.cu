@@ -1,5 +1,5 @@
 /*
- * cuda_weight_pool.cu — model weights packed into a few large device
+ * cuda_weight_pool.cu — model weights packed into shared 32 MiB device
  * allocations.
  *
  * Why: the driver rounds every cudaMalloc up to its page size (2 MiB for
@@ -8,11 +8,12 @@
  * GiB asked, 9.79 GiB taken). Packed, a weight costs its bytes plus at most
  * 255 bytes of alignment.
  *
- * How: chunks are bump-allocated, first fit over every chunk's tail; a new
- * chunk is half of what the pool holds (2..256 MiB, never less than the
- * weight), so a tiny test model takes a few MiB and the last chunk's unused
- * tail stays small (Moshi 7B q8_0: 61 MiB over its 7.61 GiB, from the
- * logged sizes). A chunk counts its live weights and is freed with its
+ * How: chunks of 32 MiB (or the weight's size rounded to the page, if
+ * larger) are bump-allocated, first fit over every chunk's tail, so small
+ * weights fill what the large ones leave. Fixed-size chunks keep the last
+ * chunk's unused tail small: Moshi 7B q8_0 loses ~95 MiB over its 7.61 GiB
+ * (from the logged sizes; growing chunks lost 61-177 MiB depending on the
+ * order of sizes). A chunk counts its live weights and is freed with its
  * last one. Weights are placed and released on the loading thread only.
  */
 #include <stdio.h>
@@ -22,7 +23,7 @@
 
 #define WP_ALIGN 256                      /* cudaMalloc's own alignment */
 #define WP_PAGE ((size_t)2 << 20)
-#define WP_CHUNK_MAX ((size_t)256 << 20)
+#define WP_CHUNK ((size_t)32 << 20)
 
 typedef struct wp_chunk {
     char *base;
@@ -33,7 +34,6 @@ typedef struct wp_chunk {
 struct cu_wpool {
     wp_chunk *c;
     int n, cap;
-    size_t total; /* bytes of chunks held */
 };
 
 static size_t wp_round(size_t n, size_t a) { return (n + a - 1) / a * a; }
@@ -58,10 +58,7 @@ void *cu_wpool_alloc(cu_ctx *ctx, size_t nbytes) {
         p->c = nc;
         p->cap = cap;
     }
-    size_t size = p->total / 2;
-    if (size > WP_CHUNK_MAX) size = WP_CHUNK_MAX;
-    if (size < need) size = need;
-    size = wp_round(size, WP_PAGE);
+    size_t size = wp_round(need > WP_CHUNK ? need : WP_CHUNK, WP_PAGE);
     void *base = NULL;
     if (cudaMalloc(&base, size) != cudaSuccess) {
         cudaGetLastError();
@@ -75,7 +72,6 @@ void *cu_wpool_alloc(cu_ctx *ctx, size_t nbytes) {
     }
     if (getenv("XSWARM_CUDA_ALLOC_LOG")) fprintf(stderr, "cuda alloc: weight chunk %zu bytes\n", size);
     p->c[p->n++] = (wp_chunk){(char *)base, size, need, 1};
-    p->total += size;
     return base;
 }
 
@@ -87,7 +83,6 @@ bool cu_wpool_free(cu_ctx *ctx, void *ptr) {
         if ((char *)ptr < ch->base || (char *)ptr >= ch->base + ch->size) continue;
         if (--ch->live == 0) {
             cudaFree(ch->base); /* synchronizes: kernels still reading it finish first */
-            p->total -= ch->size;
             p->c[i] = p->c[--p->n];
         }
         return true;
