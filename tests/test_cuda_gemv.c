@@ -23,6 +23,7 @@
 #include "backend/ops.h"
 #include "core/quant.h"
 #include "testutil.h"
+#include "timing_weight.h"
 
 /* Host bytes of an [N, K] weight in dtype dt from uniform floats. */
 static void *make_weight(xs_dtype dt, int64_t N, int64_t K, uint64_t seed) {
@@ -131,26 +132,6 @@ out:
 }
 
 /* ---- timing at the 7B shapes -------------------------------------------------- */
-/* Quick non-zero weights for timing only (8 GB of floats to quantize would
- * take minutes): hashed bytes, float weights kept under 1 in magnitude,
- * quantized blocks with a small f16 scale. */
-static void *fast_weight(xs_dtype dt, int64_t N, int64_t K, uint64_t seed) {
-    const size_t nb = xs_dtype_row_bytes(dt, K) * (size_t)N;
-    uint8_t *w = malloc(nb);
-    if (!w) return NULL;
-    uint64_t h = seed * 0x9e3779b97f4a7c15ull + 1;
-    for (size_t i = 0; i + 8 <= nb; i += 8) {
-        h ^= h << 13; h ^= h >> 7; h ^= h << 17;
-        uint64_t v = h;
-        if (dt == XS_BF16 || dt == XS_F16) v &= 0xbbffbbffbbffbbffull; /* exponent below 1.0 */
-        if (dt == XS_F32) v &= 0xbeffffffbeffffffull;
-        memcpy(w + i, &v, 8);
-    }
-    const size_t bs = dt == XS_Q8_0 ? 34 : dt == XS_Q4_0 ? 18 : 0;
-    for (size_t off = 0; bs && off < nb; off += bs) { w[off] = 0x00; w[off + 1] = 0x20; }
-    return w;
-}
-
 /* prev: the previous q8_0/q4_0 kernels (rows0) */
 typedef struct variant { const char *name; bool old, mma; int rows, chunk, mcfg, rule; bool prev; } variant;
 
@@ -194,7 +175,7 @@ static void bench(xs_backend *cu) {
             const size_t wb = xs_dtype_row_bytes(dt, K) * (size_t)N;
             int copies = (int)((256u << 20) / wb) + 1;
             if (copies > 16) copies = 16;
-            void *wh = fast_weight(dt, N, K, 77 + si);
+            void *wh = timing_weight(dt, N, K, 77 + si);
             xs_tensor w[16];
             memset(w, 0, sizeof w);
             bool ok = wh != NULL;

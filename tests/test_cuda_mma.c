@@ -27,6 +27,7 @@
 #include "backend/ops.h"
 #include "core/quant.h"
 #include "testutil.h"
+#include "timing_weight.h"
 
 #define MAXM 80
 #define NCFG 13 /* tile configs of cuda_mma.cu (MMA_CFGS) */
@@ -144,23 +145,6 @@ out:
 
 /* ---- timing (XSWARM_MMA_BENCH) ---- */
 
-/* random weight bytes (bf16 below 1.0; q8_0 / q4_0 scales f16 0x2000 = 2^-7) */
-static void *fast_weight(xs_dtype dt, int64_t N, int64_t K, uint64_t seed) {
-    const size_t nb = xs_dtype_row_bytes(dt, K) * (size_t)N;
-    uint8_t *w = malloc(nb);
-    if (!w) return NULL;
-    uint64_t h = seed * 0x9e3779b97f4a7c15ull + 1;
-    for (size_t i = 0; i + 8 <= nb; i += 8) {
-        h ^= h << 13; h ^= h >> 7; h ^= h << 17;
-        uint64_t v = h;
-        if (dt == XS_BF16) v &= 0xbbffbbffbbffbbffull;
-        memcpy(w + i, &v, 8);
-    }
-    const size_t bs = dt == XS_Q8_0 ? 34 : dt == XS_Q4_0 ? 18 : 0;
-    for (size_t off = 0; bs && off < nb; off += bs) { w[off] = 0x00; w[off + 1] = 0x20; }
-    return w;
-}
-
 /* us per call of M rows (reps calls, weights rotated over copies) */
 static double time_calls(xs_backend *cu, const xs_tensor *w, int copies, const xs_tensor *x, const xs_tensor *y,
                          int M, int cfg, int reps) {
@@ -203,7 +187,7 @@ static void bench(xs_backend *cu, bool prof) {
             const size_t wb = xs_dtype_row_bytes(dt, K) * (size_t)N;
             int copies = prof ? 1 : (int)((256u << 20) / wb) + 1;
             if (copies > 16) copies = 16;
-            void *wh = fast_weight(dt, N, K, 77 + (uint64_t)si);
+            void *wh = timing_weight(dt, N, K, 77 + (uint64_t)si);
             xs_tensor w[16], x = {0}, y = {0};
             memset(w, 0, sizeof w);
             bool ok = wh != NULL;
