@@ -6,20 +6,45 @@
  * sizes, several rows and counters. Also the row kernels (argmax, sampling,
  * softmax and the generic norms) on [4, 3, V] views whose leading dims do not
  * merge (cuda_row_geom.cuh splits the row index): sliced with a unit inner
- * stride, and transposed with inner stride 5. Skips (77) without a usable GPU.
+ * stride, and transposed with inner stride 5. Also gaussian (model-like)
+ * rows and rows of only two values (the k-th key's bin too full for the
+ * sort: radix passes on the full row, ties by index) at Moshi's heads and
+ * other sizes. The default kernel is checked; XSWARM_CUDA_TOPK=old checks
+ * the previous one. XSWARM_TOPK_TIME=1 adds a table of us per call, old vs
+ * new (=only: the table alone). Skips (77) without a usable GPU.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "backend/ops.h"
 #include "core/tensor.h"
 #include "testutil.h"
 
-/* Logits on a grid of quarter steps: ties everywhere; a few specials. */
-static void make_logits(float *l, int64_t n, uint64_t seed, bool specials) {
+enum { DIST_GRID, DIST_NORMAL, DIST_TWO };
+
+/* Logits of a distribution: DIST_GRID quarter steps in [-6, 6] (ties
+ * everywhere), DIST_NORMAL gaussian (scale by seed: model-like logits, few
+ * ties), DIST_TWO only 1 and 2 (the k-th key's bin overflows the sort: the
+ * radix passes on the full row and the ordered tie compaction); specials: a
+ * few -0, +0, NaN and -inf entries. */
+static void make_logits_dist(float *l, int64_t n, uint64_t seed, bool specials, int dist) {
     test_fill_uniform(l, n, seed, -6.0f, 6.0f);
-    for (int64_t i = 0; i < n; i++) l[i] = roundf(l[i] * 4.0f) / 4.0f;
+    if (dist == DIST_NORMAL) {
+        const float scale = 0.05f + (float)(seed % 7); /* 0.05 .. 6.05 */
+        for (int64_t i = 0; i + 1 < n; i += 2) {       /* Box-Muller on pairs */
+            const double u1 = (l[i] + 6.0) / 12.0 + 1e-9, u2 = (l[i + 1] + 6.0) / 12.0;
+            const double r = sqrt(-2.0 * log(u1));
+            l[i] = scale * (float)(r * cos(6.283185307179586 * u2));
+            l[i + 1] = scale * (float)(r * sin(6.283185307179586 * u2));
+        }
+    } else if (dist == DIST_TWO) {
+        for (int64_t i = 0; i < n; i++) l[i] = l[i] < 0.0f ? 1.0f : 2.0f;
+    } else {
+        for (int64_t i = 0; i < n; i++) l[i] = roundf(l[i] * 4.0f) / 4.0f;
+    }
     if (!specials) return;
     for (int64_t i = 3; i < n; i += 97) l[i] = -0.0f;
     for (int64_t i = 5; i < n; i += 89) l[i] = 0.0f;
@@ -27,12 +52,16 @@ static void make_logits(float *l, int64_t n, uint64_t seed, bool specials) {
     for (int64_t i = 11; i < n; i += 157) l[i] = -INFINITY;
 }
 
-static int run_case(xs_backend *ref, xs_backend *cu, int rows, int64_t V, int top_k, float temp,
-                    uint64_t counter, bool specials) {
+static void make_logits(float *l, int64_t n, uint64_t seed, bool specials) {
+    make_logits_dist(l, n, seed, specials, DIST_GRID);
+}
+
+static int run_case_dist(xs_backend *ref, xs_backend *cu, int rows, int64_t V, int top_k,
+                         float temp, uint64_t counter, bool specials, int dist, uint64_t seed) {
     int64_t shape[2] = {rows, V}, nr = rows;
     float *h = malloc((size_t)(rows * V) * sizeof *h);
     int32_t a[16], b[16];
-    make_logits(h, rows * V, 1000 + (uint64_t)V * 7 + (uint64_t)top_k, specials);
+    make_logits_dist(h, rows * V, seed, specials, dist);
     xs_tensor lr, lc, ir, ic;
     int bad = 0;
     CHECK(xs_tensor_alloc(ref, XS_F32, 2, shape, &lr) == XS_OK, "alloc: %s", xs_error_msg());
@@ -53,6 +82,44 @@ static int run_case(xs_backend *ref, xs_backend *cu, int rows, int64_t V, int to
     xs_tensor_free(cu, &ic);
     free(h);
     return bad;
+}
+
+static int run_case(xs_backend *ref, xs_backend *cu, int rows, int64_t V, int top_k, float temp,
+                    uint64_t counter, bool specials) {
+    return run_case_dist(ref, cu, rows, V, top_k, temp, counter, specials, DIST_GRID,
+                         1000 + (uint64_t)V * 7 + (uint64_t)top_k);
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* us per sample_topk call (rows 1), `n` calls enqueued back to back after
+ * a warm-up: the kernel, or the host's launch rate if that is slower. */
+static double time_topk(xs_backend *cu, int64_t V, int top_k, float temp, int n) {
+    int64_t shape[2] = {1, V}, nr = 1;
+    float *h = malloc((size_t)V * sizeof *h);
+    make_logits_dist(h, V, 4242 + (uint64_t)V, false, DIST_NORMAL);
+    xs_tensor l, ids;
+    int32_t id;
+    double us = -1.0;
+    if (xs_tensor_alloc(cu, XS_F32, 2, shape, &l) != XS_OK) goto out;
+    if (xs_tensor_alloc(cu, XS_I32, 1, &nr, &ids) != XS_OK) goto out_l;
+    if (xs_tensor_upload(cu, &l, h) != XS_OK) goto out_i;
+    for (int i = 0; i < 20; i++) xs_op_sample_topk(cu, &ids, &l, temp, top_k, 42, 3, (uint64_t)i);
+    if (xs_tensor_download(cu, &id, &ids) != XS_OK) goto out_i;
+    const double t0 = now_s();
+    for (int i = 0; i < n; i++) xs_op_sample_topk(cu, &ids, &l, temp, top_k, 42, 3, (uint64_t)i);
+    if (xs_tensor_download(cu, &id, &ids) == XS_OK) us = (now_s() - t0) * 1e6 / n;
+out_i:
+    xs_tensor_free(cu, &ids);
+out_l:
+    xs_tensor_free(cu, &l);
+out:
+    free(h);
+    return us;
 }
 
 /* A [4, 3, V] view of base (allocated [4, 5, V + 3], or [4, V, 5] when
@@ -139,10 +206,13 @@ int main(void) {
     xs_backend *ref = NULL, *cu = NULL;
     CHECK(xs_backend_open("ref", 1, &ref) == XS_OK, "ref: %s", xs_error_msg());
     CHECK(xs_backend_open("cuda", 0, &cu) == XS_OK, "cuda: %s", xs_error_msg());
+    /* XSWARM_TOPK_TIME=1: also time old vs new at the end; =only: no checks */
+    const char *tm = getenv("XSWARM_TOPK_TIME");
+    const bool only = tm && !strcmp(tm, "only");
     const int64_t vs[] = {2048, 32000, 1000, 37};
     const int ks[] = {1, 25, 250, 2048, 2049, 0};
     int cases = 0, bad = 0;
-    for (size_t vi = 0; vi < sizeof vs / sizeof *vs; vi++)
+    for (size_t vi = 0; vi < (only ? 0 : sizeof vs / sizeof *vs); vi++)
         for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
             for (int sp = 0; sp < 2; sp++)
                 for (uint64_t ctr = 0; ctr < 6; ctr++) {
@@ -151,9 +221,42 @@ int main(void) {
                     bad += run_case(ref, cu, rows, vs[vi], ks[ki], temp, ctr * 1000 + 17, sp);
                     cases++;
                 }
+    /* model-like (gaussian) logits at Moshi's heads and more sizes, and
+     * two-valued rows (ties past the sort's capacity), 1..11 rows */
+    const int64_t vs2[] = {32000, 2048, 9000, 300};
+    const int ks2[] = {25, 250, 1, 2048};
+    for (size_t vi = 0; vi < (only ? 0 : sizeof vs2 / sizeof *vs2); vi++)
+        for (size_t ki = 0; ki < sizeof ks2 / sizeof *ks2; ki++)
+            for (int dist = DIST_NORMAL; dist <= DIST_TWO; dist++)
+                for (uint64_t ctr = 0; ctr < 7; ctr++) {
+                    const int rows = 1 + (int)(ctr % 3) * 5;
+                    const float temp = ctr & 1 ? 0.7f : 0.8f;
+                    bad += run_case_dist(ref, cu, rows, vs2[vi], ks2[ki], temp, ctr * 777 + 5,
+                                         ctr == 6, dist, 31 * ctr + (uint64_t)vs2[vi] + (uint64_t)ks2[ki]);
+                    cases++;
+                }
     printf("%d cases, %d differing rows\n", cases, bad);
+    /* us per call, the kernel of XSWARM_CUDA_TOPK=old against the default,
+     * gaussian logits (timing only, no checks) */
+    if (tm && strcmp(tm, "0")) {
+        char *saved = getenv("XSWARM_CUDA_TOPK") ? strdup(getenv("XSWARM_CUDA_TOPK")) : NULL;
+        const struct { int64_t V; int k; float temp; } sh[] = {
+            {32000, 25, 0.7f}, {2048, 250, 0.8f}, {2048, 25, 0.8f}, {32000, 250, 0.7f}, {32000, 1, 0.7f}};
+        printf("sample_topk us per call (1 row, gaussian logits, 500 calls back to back):\n");
+        printf("| V | k | old | new |\n|---|---|---|---|\n");
+        for (size_t i = 0; i < sizeof sh / sizeof *sh; i++) {
+            setenv("XSWARM_CUDA_TOPK", "old", 1);
+            const double o = time_topk(cu, sh[i].V, sh[i].k, sh[i].temp, 500);
+            setenv("XSWARM_CUDA_TOPK", "new", 1);
+            const double n = time_topk(cu, sh[i].V, sh[i].k, sh[i].temp, 500);
+            printf("| %lld | %d | %.2f | %.2f |\n", (long long)sh[i].V, sh[i].k, o, n);
+        }
+        if (saved) setenv("XSWARM_CUDA_TOPK", saved, 1);
+        else unsetenv("XSWARM_CUDA_TOPK");
+        free(saved);
+    }
     int vbad = 0;
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < (only ? 0 : 2); t++) {
         vbad += run_view_case(ref, cu, 3000, t);
         vbad += run_view_case(ref, cu, 50, t);
     }

@@ -4,7 +4,9 @@
  *
  * Candidate order (rng.c): larger logit first, lower index first on ties,
  * NaN last. sample_topk, top_k <= ST_MAX_K (every Moshi head): one block per
- * row (k_sample_block) does it all:
+ * row does it all. By default k_topk_block (topk_block_row: one histogram, a
+ * bitonic sort of the survivors, see its comment); XSWARM_CUDA_TOPK=old keeps
+ * k_sample_block (same ids), whose sample_block_row goes:
  *  1. radix select over order keys (a monotone uint32 of the logit, NaN
  *     lowest, -0 == +0) finds the key T of the k-th candidate and how many of
  *     the logits equal to T belong to the top k (the lowest indices);
@@ -313,6 +315,264 @@ __device__ __forceinline__ void sample_block_row(int32_t *out, const float *lr, 
     *out = chosen;
 }
 
+/* ---- sample_topk, one block per row: select, sort, sum (the default) ----------
+ * The same candidates in the same order, weights and sums as sample_block_row
+ * (kept as XSWARM_CUDA_TOPK=old), found with fewer serial steps. That one
+ * spent ~48 us per call (H100, eager profile; this one ~20) in one-thread loops (a walk over 256 bins
+ * after each of 4 radix passes, the k-candidate sum, then the scan again),
+ * shared atomics piled on the few bins that the top byte of a float has
+ * (sign + 7 exponent bits), and a k^2 rank. Here:
+ *  1. one histogram of the top 12 bits of the order key (sign, exponent and 3
+ *     mantissa bits: ~8 bins per octave, so few atomics collide), the bin
+ *     holding the k-th key found by a block-wide scan (no serial walk);
+ *  2. every logit whose key is >= that bin's lowest key (the top k and the
+ *     rest of its bin: ~50 of 32000 for the text head, ~280 of 2048 for an
+ *     audio head) is gathered into shared memory as a 64-bit sort key
+ *     (order key << 32 | ~index: larger first IS cu_before's order, ties by
+ *     lower index, NaN last), and bitonic-sorted there, the stages inside 64
+ *     entries synced per warp only. More than TB_CAP survivors (heavy ties):
+ *     two more radix digits narrow the bin on the full row, and exact ties at
+ *     the k-th key are taken by index (ordered compaction), as before;
+ *  3. weights in parallel from the sorted keys (the key gives the logit back
+ *     but for -0 -> +0 and NaN payloads, which change no weight); one thread
+ *     sums them in candidate order keeping each running sum (the scan's run
+ *     IS the same serial sum), then a warp finds the first run > u * sum. */
+
+#define TB_CAP 2048 /* survivors sorted in shared memory (>= ST_MAX_K) */
+#define TB_BINS 4096 /* first digit: top 12 bits of the order key */
+#define FULL_MASK 0xffffffffu
+
+/* The logit of an order key (cu_order_key's inverse, -0 -> +0, NaN -> a NaN). */
+__device__ static inline float cu_key_value(uint32_t key) {
+    return __uint_as_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
+}
+
+/* The 64-bit sort key of logit i with order key `key`: larger = earlier. */
+__device__ static inline uint64_t cu_sort_key(uint32_t key, int64_t i) {
+    return ((uint64_t)key << 32) | (uint64_t)(~(uint32_t)i);
+}
+
+/* The bin holding the need-th largest entry of hist[0, nb) (1-based, counted
+ * from the top bin): every thread owns nb / blockDim.x bins, one block scan
+ * gives each the count above its bins, and the thread whose bins hold the
+ * need-th walks them. Results in *bin, *above (entries in higher bins),
+ * *cnt (entries in the bin), valid for every thread on return. */
+__device__ static void tb_find_bin(const unsigned *hist, int nb, int need, int *bin, int *above,
+                                   int *cnt) {
+    __shared__ int wsum[32];
+    __shared__ int s_bin, s_above, s_cnt;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nthr = blockDim.x;
+    const int per = nb / nthr, hi = nb - tid * per - 1; /* thread 0 owns the top bins */
+    int local = 0;
+    for (int b = hi; b > hi - per; b--) local += (int)hist[b];
+    int incl = local;
+    for (int o = 1; o < 32; o <<= 1) {
+        const int v = __shfl_up_sync(FULL_MASK, incl, o);
+        if (lane >= o) incl += v;
+    }
+    if (lane == 31) wsum[warp] = incl;
+    __syncthreads();
+    int excl = incl - local;
+    for (int w = 0; w < warp; w++) excl += wsum[w];
+    if (local > 0 && excl < need && need <= excl + local) {
+        int acc = excl;
+        for (int b = hi;; b--) {
+            const int h = (int)hist[b];
+            if (acc + h >= need) {
+                s_bin = b;
+                s_above = acc;
+                s_cnt = h;
+                break;
+            }
+            acc += h;
+        }
+    }
+    __syncthreads();
+    *bin = s_bin;
+    *above = s_above;
+    *cnt = s_cnt;
+}
+
+/* Appends sort keys of the flagged logits to S at *n (any order): one shared
+ * atomic per warp. Every lane of the warp calls it (f may be false). */
+__device__ __forceinline__ void tb_append(uint64_t *S, int *n, bool f, uint64_t sk) {
+    const int lane = threadIdx.x & 31;
+    const unsigned bal = __ballot_sync(FULL_MASK, f);
+    if (!bal) return;
+    const int leader = __ffs(bal) - 1;
+    int base = 0;
+    if (lane == leader) base = atomicAdd(n, __popc(bal));
+    base = __shfl_sync(FULL_MASK, base, leader);
+    if (f) S[base + __popc(bal & ((1u << lane) - 1u))] = sk;
+}
+
+/* Sorts S[0, P) (P a power of two) into descending order. A stage of pair
+ * distance j <= 32 keeps every warp inside its own 64 entries (pairs q of
+ * warp w touch [64 w', 64 w' + 64) only), so between two such stages a warp
+ * sync is enough. */
+__device__ static void tb_bitonic_desc(uint64_t *S, int P) {
+    const int tid = threadIdx.x, nthr = blockDim.x;
+    for (int size = 2; size <= P; size <<= 1)
+        for (int j = size >> 1; j > 0; j >>= 1) {
+            for (int q = tid; q < P / 2; q += nthr) {
+                const int i = ((q & ~(j - 1)) << 1) | (q & (j - 1)), p = i + j;
+                const uint64_t a = S[i], b = S[p];
+                const bool desc = (i & size) == 0;
+                if (desc ? a < b : a > b) {
+                    S[i] = b;
+                    S[p] = a;
+                }
+            }
+            const int nj = j > 1 ? j >> 1 : size; /* the next stage's distance */
+            if (j <= 32 && nj <= 32 && !(j == 1 && size == P)) __syncwarp();
+            else __syncthreads();
+        }
+}
+
+/* One row's top-k sample by the whole block (blockDim a power of two in
+ * [128, 1024], k <= ST_MAX_K), into *out: the same token as
+ * sample_block_row. */
+__device__ __forceinline__ void topk_block_row(int32_t *out, const float *lr, int64_t ls,
+                                               int64_t V, int k, float temp, uint64_t seed,
+                                               uint64_t stream, uint64_t counter,
+                                               const void *ct, int ct_i64) {
+    __shared__ union {
+        unsigned hist[TB_BINS];
+        float w[2 * ST_MAX_K]; /* weights, then running sums (after the histograms) */
+    } u;
+    __shared__ uint64_t S[TB_CAP];
+    __shared__ int s_n, warp_tot[32];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nthr = blockDim.x;
+
+    /* 1. radix digits of the order key until the survivors fit TB_CAP */
+    uint32_t prefix = 0, mask = 0;
+    int need = k, above = 0, nsurv = 0;
+    bool fits = false;
+    if (tid == 0) s_n = 0;
+    for (int pass = 0; pass < 3 && !fits; pass++) {
+        const int shift = pass == 0 ? 20 : pass == 1 ? 10 : 0, nb = pass == 0 ? TB_BINS : 1024;
+        for (int b = tid; b < nb; b += nthr) u.hist[b] = 0;
+        __syncthreads();
+        for (int64_t i = tid; i < V; i += nthr) {
+            const uint32_t key = cu_order_key(lr[i * ls]);
+            if ((key & mask) == prefix) atomicAdd(&u.hist[(key >> shift) & (uint32_t)(nb - 1)], 1u);
+        }
+        __syncthreads();
+        int bin, ab, cnt;
+        tb_find_bin(u.hist, nb, need, &bin, &ab, &cnt);
+        above += ab;
+        need -= ab; /* the k-th is the need-th largest of the bin */
+        prefix |= (uint32_t)bin << shift;
+        mask |= (uint32_t)(nb - 1) << shift;
+        nsurv = above + cnt;
+        fits = nsurv <= TB_CAP;
+    }
+    /* 2. gather: every key >= prefix (those above the bin and the bin), or
+     * (heavy ties) the keys above T = prefix and the first `need` ties */
+    if (fits) {
+        for (int64_t c0 = 0; c0 < V; c0 += nthr) {
+            const int64_t i = c0 + tid;
+            const uint32_t key = i < V ? cu_order_key(lr[i * ls]) : 0u;
+            tb_append(S, &s_n, i < V && key >= prefix, cu_sort_key(key, i));
+        }
+    } else {
+        const uint32_t T = prefix;
+        for (int64_t c0 = 0; c0 < V; c0 += nthr) {
+            const int64_t i = c0 + tid;
+            const uint32_t key = i < V ? cu_order_key(lr[i * ls]) : 0u;
+            tb_append(S, &s_n, i < V && key > T, cu_sort_key(key, i));
+        }
+        int taken = 0; /* the same in every thread */
+        for (int64_t c0 = 0; c0 < V && taken < need; c0 += nthr) {
+            const int64_t i = c0 + tid;
+            const bool f = i < V && cu_order_key(lr[i * ls]) == T;
+            const unsigned bal = __ballot_sync(FULL_MASK, f);
+            if (lane == 0) warp_tot[warp] = __popc(bal);
+            __syncthreads();
+            int before = 0, total = 0;
+            for (int w = 0; w < nthr / 32; w++) {
+                before += w < warp ? warp_tot[w] : 0;
+                total += warp_tot[w];
+            }
+            const int pos = taken + before + __popc(bal & ((1u << lane) - 1u));
+            if (f && pos < need) S[above + pos] = cu_sort_key(T, i);
+            taken += total;
+            __syncthreads(); /* warp_tot is rewritten next round */
+        }
+        nsurv = k;
+    }
+    int P = 1;
+    while (P < nsurv) P <<= 1;
+    __syncthreads(); /* S complete */
+    for (int i = nsurv + tid; i < P; i += nthr) S[i] = 0; /* below every real key */
+    __syncthreads();
+    tb_bitonic_desc(S, P);
+
+    /* 3. weights in parallel, the sums in candidate order by one thread */
+    const float lmax = cu_key_value((uint32_t)(S[0] >> 32));
+    float *wt = u.w, *run = u.w + ST_MAX_K;
+    for (int c = tid; c < k; c += nthr) wt[c] = cu_sample_weight(cu_key_value((uint32_t)(S[c] >> 32)), lmax, temp);
+    __syncthreads();
+    if (warp != 0) return;
+    float target = 0.0f;
+    if (lane == 0) {
+        counter = cu_counter(counter, ct, ct_i64);
+        const float uu = cu_rng_uniform(seed, stream, counter, 0);
+        /* 8 weights in registers ahead of the adds: loads of the next 8 are
+         * issued before this 8's stores (they alias for the compiler), so
+         * the chain waits on the adds, not on a shared load each. */
+        float sum = 0.0f, cur[8], nxt[8];
+#pragma unroll
+        for (int j = 0; j < 8; j++) cur[j] = j < k ? wt[j] : 0.0f;
+        for (int i = 0; i < k; i += 8) {
+#pragma unroll
+            for (int j = 0; j < 8; j++) nxt[j] = i + 8 + j < k ? wt[i + 8 + j] : 0.0f;
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+                if (i + j < k) {
+                    sum = __fadd_rn(sum, cur[j]);
+                    run[i + j] = sum;
+                }
+#pragma unroll
+            for (int j = 0; j < 8; j++) cur[j] = nxt[j];
+        }
+        target = __fmul_rn(uu, sum);
+    }
+    __syncwarp();
+    target = __shfl_sync(FULL_MASK, target, 0);
+    int chosen = k - 1; /* no running sum above the target: the last */
+    for (int c0 = 0; c0 < k; c0 += 32) {
+        const unsigned bal = __ballot_sync(FULL_MASK, c0 + lane < k && run[c0 + lane] > target);
+        if (bal) {
+            chosen = c0 + __ffs(bal) - 1;
+            break;
+        }
+    }
+    if (lane == 0) *out = (int32_t)~(uint32_t)S[chosen];
+}
+
+/* XSWARM_CUDA_TOPK=old: sample_block_row (A/B; same ids). Read at every
+ * call (a getenv: tests switch it in one process). */
+static bool topk_old(void) {
+    const char *e = getenv("XSWARM_CUDA_TOPK");
+    return e && !strcmp(e, "old");
+}
+
+/* Threads of a topk_block_row block: a power of two; 512 keeps the syncs of
+ * a small row cheaper, a long row wants more loads in flight. */
+static int topk_threads(int64_t v) {
+    return v >= 8192 ? 1024 : 512;
+}
+
+template <typename RV>
+__global__ void __launch_bounds__(ST_THREADS)
+k_topk_block(int32_t *ids, const float *l, RV lv, int64_t V, int k, float temp, uint64_t seed,
+             uint64_t stream, uint64_t counter, const void *ct, int ct_i64) {
+    const int64_t r = blockIdx.x;
+    topk_block_row(&ids[r], l + cu_row_at(lv, r), cu_inner_at(lv), V, k, temp, seed, stream,
+                   counter + (uint64_t)r, ct, ct_i64);
+}
+
 /* Row r draws with counter + r (+ ct[0]): the same sum mod 2^64 as before. */
 template <typename RV>
 __global__ void __launch_bounds__(ST_THREADS)
@@ -330,6 +590,12 @@ static xs_status sample_topk_launch(cu_ctx *c, xs_tensor *ids, const xs_tensor *
                                     uint64_t stream, uint64_t counter,
                                     const xs_tensor *counter_t) {
     const float *lp = (const float *)logits->data;
+    if (k <= ST_MAX_K && !topk_old()) {
+        k_topk_block<<<(unsigned)m, topk_threads(v), 0, c->stream>>>(
+            (int32_t *)ids->data, lp, lv, v, (int)k, temp, seed, stream, counter,
+            counter_t ? counter_t->data : NULL, counter_t && counter_t->dtype == XS_I64);
+        return cu_check_launch("sample_topk");
+    }
     if (k <= ST_MAX_K) {
         const int thr = v >= ST_THREADS ? ST_THREADS : (int)((v + 31) / 32 * 32);
         k_sample_block<<<(unsigned)m, thr, 0, c->stream>>>(
@@ -374,8 +640,9 @@ struct cu_sample_rows_arg {
 };
 
 /* Block r: row r0 + r with settings a.row[r]; the counter is counters[r0 + r]
- * (device, read at run time: a replayed graph draws with the current step). */
-template <typename RV>
+ * (device, read at run time: a replayed graph draws with the current step).
+ * OLD: sample_block_row (XSWARM_CUDA_TOPK=old), else topk_block_row. */
+template <bool OLD, typename RV>
 __global__ void __launch_bounds__(ST_THREADS)
 k_sample_rows(int32_t *ids, const float *l, RV lv, int64_t V, cu_sample_rows_arg a,
               uint64_t stream, const int32_t *counters, int64_t cstride, int64_t r0) {
@@ -388,8 +655,9 @@ k_sample_rows(int32_t *ids, const float *l, RV lv, int64_t V, cu_sample_rows_arg
         return;
     }
     const int k = (s.top_k <= 0 || s.top_k >= V) ? (int)V : s.top_k; /* <= ST_MAX_K (host) */
-    sample_block_row(&ids[row], lr, ls, V, k, s.temp, s.seed, stream, 0,
-                     counters ? (const void *)(counters + row * cstride) : NULL, 0);
+    const void *ct = counters ? (const void *)(counters + row * cstride) : NULL;
+    if (OLD) sample_block_row(&ids[row], lr, ls, V, k, s.temp, s.seed, stream, 0, ct, 0);
+    else topk_block_row(&ids[row], lr, ls, V, k, s.temp, s.seed, stream, 0, ct, 0);
 }
 
 xs_status cu_sample_rows(xs_backend *be, xs_tensor *ids, const xs_tensor *logits,
@@ -417,7 +685,8 @@ xs_status cu_sample_rows(xs_backend *be, xs_tensor *ids, const xs_tensor *logits
         }
         return XS_OK;
     }
-    const int thr = V >= ST_THREADS ? ST_THREADS : (int)((V + 31) / 32 * 32);
+    const bool old = topk_old();
+    const int thr = !old ? topk_threads(V) : V >= ST_THREADS ? ST_THREADS : (int)((V + 31) / 32 * 32);
     cu_rowg g;
     const bool fast = cu_rowg_of(logits, &g);
     for (int64_t b0 = 0; b0 < B; b0 += SR_CHUNK) {
@@ -427,13 +696,18 @@ xs_status cu_sample_rows(xs_backend *be, xs_tensor *ids, const xs_tensor *logits
         memcpy(a.row, rows + b0, (size_t)n * sizeof *rows);
         const int32_t *cp = counters ? (const int32_t *)counters->data : NULL;
         const int64_t cs = counters ? counters->stride[0] : 0;
-        if (fast)
-            k_sample_rows<<<(unsigned)n, thr, 0, c->stream>>>(
-                (int32_t *)ids->data, (const float *)logits->data, g, V, a, stream, cp, cs, b0);
+        int32_t *ip = (int32_t *)ids->data;
+        const float *lp = (const float *)logits->data;
+        if (fast && !old)
+            k_sample_rows<false><<<(unsigned)n, thr, 0, c->stream>>>(ip, lp, g, V, a, stream, cp, cs, b0);
+        else if (fast)
+            k_sample_rows<true><<<(unsigned)n, thr, 0, c->stream>>>(ip, lp, g, V, a, stream, cp, cs, b0);
+        else if (!old)
+            k_sample_rows<false><<<(unsigned)n, thr, 0, c->stream>>>(ip, lp, cu_view_of(logits), V, a,
+                                                                     stream, cp, cs, b0);
         else
-            k_sample_rows<<<(unsigned)n, thr, 0, c->stream>>>(
-                (int32_t *)ids->data, (const float *)logits->data, cu_view_of(logits), V, a,
-                stream, cp, cs, b0);
+            k_sample_rows<true><<<(unsigned)n, thr, 0, c->stream>>>(ip, lp, cu_view_of(logits), V, a,
+                                                                    stream, cp, cs, b0);
         XS_TRY(cu_check_launch("sample_rows"));
     }
     return XS_OK;
