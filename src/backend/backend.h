@@ -55,7 +55,15 @@ typedef enum xs_op {
      * above, unless a hook opts in (op_hook.h: xs_op_hook_takes_fused_);
      * only then does it get these ids (xs_op_name names them). */
     XS_OP_FUSED_ADD_NORM = 64,
-    XS_OP_FUSED_EMBEDDING_SUM
+    XS_OP_FUSED_EMBEDDING_SUM,
+    /* Mimi's transformer layer (ops.h: xs_op_add_scaled_layer_norm,
+     * xs_op_matmul_gelu); fixed ids apart from the LM's fused ops */
+    XS_OP_FUSED_ADD_SCALED_NORM = 80,
+    XS_OP_FUSED_MATMUL_GELU = 81,
+    XS_OP_FUSED_MATMUL_CAT = 82,
+    XS_OP_FUSED_CONV_INPUT = 83,
+    XS_OP_FUSED_OVERLAP_ADD = 84,
+    XS_OP_FUSED_CONV1D_ADD = 85
 } xs_op;
 
 /* "matmul", "conv1d", "conv_transpose1d", "layer_norm", ... */
@@ -235,6 +243,41 @@ typedef struct xs_backend_iface {
     xs_status (*embedding_sum)(xs_backend *be, xs_tensor *y, int count,
                                const xs_tensor *const *tables, const xs_tensor *const *ids,
                                bool accumulate);
+    /* add_scaled_norm (Mimi's layer scale + residual): h *= s (s [D] over
+     * h's rows, the mul op's rounding), x += h (the add op's), then, when w
+     * is not NULL, y = layer_norm(x; w, b, eps). x, h contiguous f32 of one
+     * shape [.., D], both written; y contiguous (unused when w is NULL). */
+    xs_status (*add_scaled_norm)(xs_backend *be, xs_tensor *y, xs_tensor *x, xs_tensor *h,
+                                 const xs_tensor *s, const xs_tensor *w, const xs_tensor *b,
+                                 float eps);
+    /* matmul_gelu: y = gelu(x . w^T + bias), the matmul op then the gelu op
+     * (erf form) on its result, bit for bit. */
+    xs_status (*matmul_gelu)(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                             const xs_tensor *bias);
+    /* matmul_cat: y [M, N_0 + .. + N_{count-1}] (contiguous) = the matmuls
+     * of x by ws[0..count-1] (one K, no bias) side by side, column block i
+     * bit for bit what the matmul op gives for ws[i]; scratch: contiguous
+     * f32 of >= M * max N_i values the backend may use. */
+    xs_status (*matmul_cat)(xs_backend *be, xs_tensor *y, const xs_tensor *x, int count,
+                            const xs_tensor *const *ws, xs_tensor *scratch);
+    /* conv_input (a streaming conv's input): xin [C, P + T] (contiguous) =
+     * [ctx | act(x)], then ctx = xin's last P columns; act = the elu op
+     * (alpha) when `elu`, else a copy. ctx [C, P] and x [C, T]: 2-D f32
+     * views (any strides), not overlapping each other or xin. */
+    xs_status (*conv_input)(xs_backend *be, xs_tensor *xin, xs_tensor *ctx, const xs_tensor *x,
+                            bool elu, float alpha);
+    /* overlap_add (a K = 2S transposed conv in matmul form): col [T, C*2S]
+     * contiguous, tail [C, S] (any strides), y [C, T*S] contiguous:
+     * y[c, t*S + s] = col[t, c*2S + s] + (t ? col[t-1, c*2S + S + s] :
+     * tail[c, s]) (the add op's rounding), then tail[c, s] = col[T-1,
+     * c*2S + S + s]. None overlap. */
+    xs_status (*overlap_add)(xs_backend *be, xs_tensor *y, const xs_tensor *col, xs_tensor *tail);
+    /* conv1d_add: y = r + conv1d(x; w, bias, stride, dilation, groups): the
+     * conv1d op's outputs, then the add op (a = r, b = the conv output)
+     * on each; r contiguous f32 of y's shape (not y). */
+    xs_status (*conv1d_add)(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                            const xs_tensor *bias, int stride, int dilation, int groups,
+                            const xs_tensor *r);
 } xs_backend_iface;
 
 /* ---- lanes (optional; backend/lanes.h wraps them) ----

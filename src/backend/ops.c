@@ -31,6 +31,12 @@ static const char *const k_op_names[XS_OP_COUNT] = {
 const char *xs_op_name(xs_op op) {
     if (op == XS_OP_FUSED_ADD_NORM) return "add_norm"; /* fused (ops_fused.c) */
     if (op == XS_OP_FUSED_EMBEDDING_SUM) return "embedding_sum";
+    if (op == XS_OP_FUSED_ADD_SCALED_NORM) return "add_scaled_norm";
+    if (op == XS_OP_FUSED_MATMUL_GELU) return "matmul_gelu";
+    if (op == XS_OP_FUSED_MATMUL_CAT) return "matmul_cat";
+    if (op == XS_OP_FUSED_CONV_INPUT) return "conv_input";
+    if (op == XS_OP_FUSED_OVERLAP_ADD) return "overlap_add";
+    if (op == XS_OP_FUSED_CONV1D_ADD) return "conv1d_add";
     if ((int)op < 0 || op >= XS_OP_COUNT) return "?";
     return k_op_names[op];
 }

@@ -121,11 +121,69 @@ xs_status xs_op_add_layer_norm(xs_backend *be, xs_tensor *y, xs_tensor *x, const
 xs_status xs_op_embedding_sum(xs_backend *be, xs_tensor *y, int count,
                               const xs_tensor *const *tables, const xs_tensor *const *ids,
                               bool accumulate, xs_tensor *scratch);
+/* Mimi's layer scale and residual, then the next norm:
+ * h *= s; x += h; y = layer_norm(x; w, b, eps)  (xs_op_mul(h, h, s),
+ * xs_op_add(x, x, h), then xs_op_layer_norm unless w is NULL: then only
+ * h and x are written and y may be NULL). x, h: contiguous f32 [.., D] of
+ * one shape, both written; s, w (b): contiguous f32 [D] (b may be NULL). */
+xs_status xs_op_add_scaled_layer_norm(xs_backend *be, xs_tensor *y, xs_tensor *x, xs_tensor *h,
+                                      const xs_tensor *s, const xs_tensor *w, const xs_tensor *b,
+                                      float eps);
+/* y = gelu(x . w^T + bias)  (xs_op_matmul then xs_op_gelu(y, y)): the
+ * feed-forward's first linear with its activation in one kernel where the
+ * backend has it. Arguments as xs_op_matmul's (y contiguous). */
+xs_status xs_op_matmul_gelu(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                            const xs_tensor *bias);
+/* y [M, N_0 + .. + N_{count-1}] = [x . ws[0]^T | x . ws[1]^T | ..]: Mimi's
+ * q, k and v projections in one launch where the backend has it. Column
+ * block i is, bit for bit, what xs_op_matmul(x, ws[i]) gives (no bias).
+ * Composition: for each i, xs_op_matmul into scratch viewed as a
+ * contiguous [M, N_i], then xs_op_copy into y's column block. count 1..4;
+ * x f32 [M, K]; every ws[i] 2-D [N_i, K] (any matmul weight dtype); y
+ * contiguous f32 [M, sum N_i]; scratch contiguous f32 of >= M * max N_i
+ * values (its contents are left undefined). */
+xs_status xs_op_matmul_cat(xs_backend *be, xs_tensor *y, const xs_tensor *x, int count,
+                           const xs_tensor *const *ws, xs_tensor *scratch);
+/* A streaming conv's input (Mimi's SEANet): xin [C, P + T] = [ctx |
+ * act(x)], then ctx = the last P columns of xin (the next call's context);
+ * act = ELU(alpha) when `elu`, else identity. ctx [C, P] and x [C, T]:
+ * f32 2-D views (strided rows allowed, P >= 1, T >= 1), xin contiguous;
+ * none overlap. scratch (used only when elu): contiguous f32 [C, T], may
+ * be x itself; its contents are undefined afterwards.
+ * Composition: [xs_op_elu(scratch, x, alpha)], xs_op_copy(xin[:, :P], ctx),
+ * xs_op_copy(xin[:, P:], elu ? scratch : x), xs_op_copy(ctx, xin[:, T:]). */
+xs_status xs_op_conv_input(xs_backend *be, xs_tensor *xin, xs_tensor *ctx, const xs_tensor *x,
+                           bool elu, float alpha, xs_tensor *scratch);
+/* The overlap-add of a K = 2S transposed conv computed as a matmul (Mimi's
+ * SEANet decoder): col [T, C*2S] holds, per input step t and channel c,
+ * the 2S taps; y [C, T*S] block t = taps 0..S-1 of step t + taps S..2S-1
+ * of step t-1 (of the previous call: tail [C, S] for t = 0), then tail =
+ * taps S..2S-1 of step T-1. col, y contiguous f32; tail a 2-D f32 view;
+ * scratch contiguous f32 [C, T*S] (contents undefined afterwards).
+ * Composition: xs_op_copy(y blocks <- taps 0..S-1), xs_op_copy(scratch
+ * block 0 <- tail), xs_op_copy(scratch blocks 1.. <- taps S.. of steps
+ * 0..T-2) when T > 1, xs_op_add(y, y, scratch), xs_op_copy(tail <- taps
+ * S.. of step T-1). */
+xs_status xs_op_overlap_add(xs_backend *be, xs_tensor *y, const xs_tensor *col, xs_tensor *tail,
+                            xs_tensor *scratch);
+/* y = r + conv1d(x)  (xs_op_conv1d(y, x, w, bias, ...) then xs_op_add(y,
+ * r, y)): a residual block's skip added as the conv stores its outputs.
+ * Arguments as xs_op_conv1d's; r: contiguous f32 of y's shape, not y. */
+xs_status xs_op_conv1d_add(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                           const xs_tensor *bias, int stride, int dilation, int groups,
+                           const xs_tensor *r);
 /* Fusion switch: -1 = from XSWARM_FUSE (0 disables; read once, the
  * default), 0 = off, 1 = on (tests: fused vs composition in one process). */
 void xs_op_fuse_set(int mode);
 /* Whether the fused wrappers would call be's fused `op` now
- * (XS_OP_FUSED_ADD_NORM or XS_OP_FUSED_EMBEDDING_SUM). */
+ * (XS_OP_FUSED_ADD_NORM, XS_OP_FUSED_EMBEDDING_SUM,
+ * XS_OP_FUSED_ADD_SCALED_NORM, XS_OP_FUSED_MATMUL_GELU, XS_OP_FUSED_MATMUL_CAT,
+ * XS_OP_FUSED_CONV_INPUT, XS_OP_FUSED_OVERLAP_ADD or XS_OP_FUSED_CONV1D_ADD).
+ * XSWARM_FUSE_MIMI=0 turns off only the last six (Mimi's), for an A/B of
+ * the codec with the LM's fusions kept; the last two need
+ * XSWARM_FUSE_MIMI=2 (not yet run on a GPU: see ops_fused.c). */
 bool xs_op_fused_native(xs_backend *be, xs_op op);
+/* Mimi's level (XSWARM_FUSE_MIMI): -1 = from the env (the default), 0, 1, 2. */
+void xs_op_fuse_mimi_set(int level);
 
 #endif

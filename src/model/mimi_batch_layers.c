@@ -264,14 +264,16 @@ xs_status mimi_bseanet_decode(mimi_bctx *c, const mimi_model *m, const xs_tensor
 /* ---- transformer ------------------------------------------------------------- */
 
 /* One layer over res [T*n, D] (row t*n + i = stream i, step t); kv: the n
- * streams' caches of this layer; pos i32 [T*n]. */
+ * streams' caches of this layer; pos i32 [T*n]; h: as layer_run's in
+ * mimi_transformer.c (in: LN1(x) when h_ready; out: next's LN1(x)). */
 static xs_status blayer(mimi_bctx *c, const mimi_config *cf, const mimi_tlayer *ly,
-                        xs_kv_cache *const *kv, const xs_tensor *pos, int64_t T, xs_tensor *x) {
+                        const mimi_tlayer *next, xs_kv_cache *const *kv, const xs_tensor *pos,
+                        int64_t T, xs_tensor *x, xs_tensor *h, bool h_ready) {
     xs_backend *be = c->be;
     const int n = c->n;
     const int64_t chunk = mimi_downsample_stride(cf);
     mimi_layer_io io;
-    XS_TRY(mimi_layer_qkv(c->sc, cf, ly, pos, x, &io));
+    XS_TRY(mimi_layer_qkv(c->sc, cf, ly, pos, x, h_ready ? h : NULL, &io));
     const float scale = 1.0f / sqrtf((float)(cf->d_model / cf->num_heads));
     /* Kyutai's ring order (mimi_transformer.c, invariant 2): a chunk's keys
      * are all stored before its queries attend. Each call below has one
@@ -292,7 +294,9 @@ static xs_status blayer(mimi_bctx *c, const mimi_config *cf, const mimi_tlayer *
                                         cf->num_heads, cf->context, scale));
         }
     }
-    return mimi_layer_tail(c->sc, ly, &io, x);
+    XS_TRY(mimi_layer_tail(c->sc, ly, next, &io, x));
+    *h = io.h;
+    return XS_OK;
 }
 
 /* x [D, n*T] (conv layout) -> *y [D, n*T]; layer l's caches of the n
@@ -311,8 +315,12 @@ xs_status mimi_btransformer(mimi_bctx *c, const mimi_model *m, const mimi_transf
     xs_tensor r3 = view3(res.data, T, n, D, n * D, D, 1);
     xs_tensor xv = view3(x->data, T, n, D, 1, T, n * T);
     XS_TRY(xs_op_copy(c->be, &r3, &xv));
-    for (int l = 0; l < tr->n_layers; l++)
-        XS_TRY(blayer(c, &m->cfg, &tr->layers[l], kv + (size_t)l * kv_stride, pos, T, &res));
+    xs_tensor h = {0};
+    for (int l = 0; l < tr->n_layers; l++) {
+        const mimi_tlayer *next = l + 1 < tr->n_layers ? &tr->layers[l + 1] : NULL;
+        XS_TRY(blayer(c, &m->cfg, &tr->layers[l], next, kv + (size_t)l * kv_stride, pos, T, &res,
+                      &h, l > 0));
+    }
     XS_TRY(mimi_tmp(c->sc, D, n * T, &out));
     xs_tensor o3 = view3(out.data, D, n, T, n * T, T, 1);
     xs_tensor rv = view3(res.data, D, n, T, 1, D, n * D);

@@ -205,6 +205,15 @@ void mimi_scratch_free(mimi_scratch *sc);    /* free every slot */
  * from sc, contiguous [cout, T/stride] (conv) or [cout, T*stride] (convtr). */
 xs_status mimi_conv_run(mimi_scratch *sc, const mimi_conv *cv, mimi_stream *s,
                         const xs_tensor *x, xs_tensor *y);
+/* res + the same conv of elu(x) when `elu` (alpha 1; res NULL: no add):
+ * the elu is applied as the conv's input is assembled (xs_op_conv_input,
+ * or the matmul form's gather) and res is added as the conv stores
+ * (xs_op_conv1d_add) where the backend fuses them. scratch: [cin, T], where
+ * elu(x) may be written instead (may be x itself: then x is clobbered);
+ * unused without elu. res: [cout, T/stride], not x. */
+xs_status mimi_conv_run_act(mimi_scratch *sc, const mimi_conv *cv, mimi_stream *s,
+                            const xs_tensor *x, bool elu, xs_tensor *scratch,
+                            const xs_tensor *res, xs_tensor *y);
 xs_status mimi_convtr_run(mimi_scratch *sc, const mimi_convtr *ct, mimi_stream *s,
                           const xs_tensor *x, xs_tensor *y);
 /* SEANet encoder: pcm [1, n] -> [dimension, n / hop]. */
@@ -217,15 +226,19 @@ xs_status mimi_seanet_decode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *
 /* One transformer layer in two halves around its attention (shared by the
  * solo and the batched transformer): mimi_layer_qkv takes the scratch of
  * the layer (io) and computes io->q, k, v = rope(LN1(x) . w) for the R rows
- * of x [R, D] at positions pos (i32 [R]); the caller fills io->att [R, D];
- * mimi_layer_tail adds ls1 * wo(att) and the FFN to x. */
+ * of x [R, D] at positions pos (i32 [R]) — LN1(x) is h_ready when not
+ * NULL (the previous layer's tail computed it); the caller fills io->att
+ * [R, D]; mimi_layer_tail adds ls1 * wo(att) and the FFN to x and, when
+ * `next` is not NULL, leaves next's LN1(x) in io->h (for its h_ready): the
+ * residual add and the next norm are one fused op (ops.h). */
 typedef struct mimi_layer_io {
     xs_tensor h, q, k, v, att, o, f;
 } mimi_layer_io;
 xs_status mimi_layer_qkv(mimi_scratch *sc, const mimi_config *c, const mimi_tlayer *ly,
-                        const xs_tensor *pos, const xs_tensor *x, mimi_layer_io *io);
-xs_status mimi_layer_tail(mimi_scratch *sc, const mimi_tlayer *ly, mimi_layer_io *io,
-                          xs_tensor *x);
+                        const xs_tensor *pos, const xs_tensor *x, const xs_tensor *h_ready,
+                        mimi_layer_io *io);
+xs_status mimi_layer_tail(mimi_scratch *sc, const mimi_tlayer *ly, const mimi_tlayer *next,
+                          mimi_layer_io *io, xs_tensor *x);
 /* Transformer over x [D, T] (conv layout); *y [D, T]. `pos` = i32 [T]
  * positions of the columns in backend memory (from mimi_positions_stage);
  * tap prefix "mimi.enc.transformer" / "mimi.dec.transformer". */

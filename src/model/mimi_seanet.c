@@ -92,12 +92,22 @@ static xs_tensor state_view(mimi_stream *s, int64_t off, int64_t rows, int64_t c
     return xs_tensor_2d(XS_F32, (float *)s->conv_state.data + off, rows, cols);
 }
 
+/* Whether Mimi's second-round fused forms run (the elu in a gather, the
+ * skip add reading y^T where it lies): the backend runs overlap_add
+ * natively (it stands for them: XSWARM_FUSE, XSWARM_FUSE_MIMI=2, no op hook
+ * or fault). Where they do not, every op below is the one the unfused code
+ * ran, so ref and cpu keep their op sequence. */
+static bool mimi_fused2(xs_backend *be) {
+    return xs_op_fused_native(be, XS_OP_FUSED_OVERLAP_ADD);
+}
+
 /* Matmul form of a conv (the deep layers, few columns per frame): gather
  * the windows into im[t, ci*k + j] = xin[ci, t*stride + j*dilation] with one
  * strided copy, then y^T = im . wm^T (+ bias): the weights stream once per
- * frame, in bf16 when the model keeps matmul weights in bf16. */
+ * frame, in bf16 when the model keeps matmul weights in bf16. elu: the
+ * gather is the elu op on the windows (elu then copy, in one kernel). */
 static xs_status conv_matmul(mimi_scratch *sc, const mimi_conv *cv, const xs_tensor *xin,
-                             xs_tensor *out) {
+                             bool elu, const xs_tensor *res, xs_tensor *out) {
     xs_backend *be = sc->be;
     int64_t Tout = out->shape[1];
     int64_t ws[3] = {Tout, cv->cin, cv->k};
@@ -107,15 +117,20 @@ static xs_status conv_matmul(mimi_scratch *sc, const mimi_conv *cv, const xs_ten
     win.stride[2] = (int64_t)cv->dilation * xin->stride[1];
     XS_TRY(mimi_tmp(sc, Tout, (int64_t)cv->cin * cv->k, &im));
     XS_TRY(xs_tensor_reshape(&im, 3, ws, &im3));
-    XS_TRY(xs_op_copy(be, &im3, &win));
+    if (elu) XS_TRY(xs_op_elu(be, &im3, &win, 1.0f));
+    else XS_TRY(xs_op_copy(be, &im3, &win));
     XS_TRY(mimi_tmp(sc, Tout, cv->cout, &yt));
     XS_TRY(xs_op_matmul(be, &yt, &im, &cv->wm, cv->b.data ? &cv->b : NULL));
     xs_tensor ytt = xs_tensor_transpose(&yt, 0, 1);
-    return xs_op_copy(be, out, &ytt);
+    /* + res: the add reads y^T where it lies (the copy then add, in one) */
+    if (res && mimi_fused2(be)) return xs_op_add(be, out, res, &ytt);
+    XS_TRY(xs_op_copy(be, out, &ytt));
+    return res ? xs_op_add(be, out, res, out) : XS_OK;
 }
 
-xs_status mimi_conv_run(mimi_scratch *sc, const mimi_conv *cv, mimi_stream *s,
-                        const xs_tensor *x, xs_tensor *y) {
+xs_status mimi_conv_run_act(mimi_scratch *sc, const mimi_conv *cv, mimi_stream *s,
+                            const xs_tensor *x, bool elu, xs_tensor *scratch,
+                            const xs_tensor *res, xs_tensor *y) {
     xs_backend *be = sc->be;
     int64_t T = x->shape[1], P = cv->ctx_len;
     if (x->ndim != 2 || x->shape[0] != cv->cin)
@@ -124,6 +139,22 @@ xs_status mimi_conv_run(mimi_scratch *sc, const mimi_conv *cv, mimi_stream *s,
     if (T <= 0 || T % cv->stride != 0)
         return xs_error(XS_ERR_SHAPE, "mimi conv: %lld steps are not a multiple of stride %d",
                         (long long)T, cv->stride);
+    if (elu && (!scratch || !xs_tensor_same_shape(scratch, x)))
+        return xs_error(XS_ERR_ARG, "mimi conv: elu needs a scratch of the input's shape");
+    if (res && (res->ndim != 2 || res->shape[0] != cv->cout || res->shape[1] != T / cv->stride))
+        return xs_error(XS_ERR_SHAPE, "mimi conv: the residual is not of the output's shape");
+    /* elu in the matmul form's gather (no context: x is the conv input) */
+    bool elu_gather = false;
+    if (elu && P == 0 && cv->wm.data && mimi_fused2(be)) {
+        elu_gather = true;
+        elu = false;
+    }
+    if (elu && (P == 0 || (cv->replicate && !s->downsample_primed))) {
+        /* nothing to fuse into (or the replicate padding reads act(x)) */
+        XS_TRY(xs_op_elu(be, scratch, x, 1.0f));
+        x = scratch;
+        elu = false;
+    }
     xs_tensor out, xin = *x;
     XS_TRY(mimi_tmp(sc, cv->cout, T / cv->stride, &out));
     const xs_tensor *bias = cv->b.data ? &cv->b : NULL;
@@ -137,33 +168,26 @@ xs_status mimi_conv_run(mimi_scratch *sc, const mimi_conv *cv, mimi_stream *s,
                 XS_TRY(xs_op_copy(be, &dst, &first));
             }
         }
+        /* xin = [ctx | act(x)], and the new context = the last P columns
+         * of xin (may reach into the old one): one fused op (ops.h) */
         XS_TRY(mimi_tmp(sc, cv->cin, P + T, &xin));
-        xs_tensor head = xs_tensor_slice(&xin, 1, 0, P), body = xs_tensor_slice(&xin, 1, P, T);
-        XS_TRY(xs_op_copy(be, &head, &ctx));
-        XS_TRY(xs_op_copy(be, &body, x));
+        XS_TRY(xs_op_conv_input(be, &xin, &ctx, x, elu, 1.0f, scratch));
     }
     if (cv->wm.data)
-        XS_TRY(conv_matmul(sc, cv, &xin, &out));
+        XS_TRY(conv_matmul(sc, cv, &xin, elu_gather, res, &out));
+    else if (res) /* the skip added as the conv stores (ops.h) */
+        XS_TRY(xs_op_conv1d_add(be, &out, &xin, &cv->w, bias, cv->stride, cv->dilation,
+                                cv->groups, res));
     else
         XS_TRY(xs_op_conv1d(be, &out, &xin, &cv->w, bias, cv->stride, cv->dilation, cv->groups));
-    if (P > 0) {
-        /* the new context: the last P columns seen (may reach into the old one) */
-        xs_tensor keep = xs_tensor_slice(&xin, 1, T, P);
-        XS_TRY(xs_op_copy(be, &ctx, &keep));
-        if (cv->replicate) s->downsample_primed = true;
-    }
+    if (P > 0 && cv->replicate) s->downsample_primed = true;
     *y = out;
     return XS_OK;
 }
 
-/* A [C, T, S] view of col [T, C*2S] picking taps half*S .. half*S + S-1. */
-static xs_tensor taps_half(const xs_tensor *col, int64_t C, int64_t T, int64_t S, int half) {
-    int64_t shape[3] = {C, T, S};
-    xs_tensor v = xs_tensor_make(XS_F32, 3, shape, (float *)col->data + half * S);
-    v.stride[0] = 2 * S;
-    v.stride[1] = C * 2 * S;
-    v.stride[2] = 1;
-    return v;
+xs_status mimi_conv_run(mimi_scratch *sc, const mimi_conv *cv, mimi_stream *s,
+                        const xs_tensor *x, xs_tensor *y) {
+    return mimi_conv_run_act(sc, cv, s, x, false, NULL, NULL, y);
 }
 
 /* Matmul form of a K = 2S transposed conv: col[t, co*K + k] = sum_ci
@@ -173,46 +197,38 @@ static xs_tensor taps_half(const xs_tensor *col, int64_t C, int64_t T, int64_t S
  * input t-1, where B_{-1} is the tail carried from the previous call and
  * B_{T-1} becomes the new tail (bias-free by construction). */
 static xs_status convtr_matmul(mimi_scratch *sc, const mimi_convtr *ct, mimi_stream *s,
-                               const xs_tensor *x, xs_tensor *y) {
+                               const xs_tensor *x, bool elu, xs_tensor *y) {
     xs_backend *be = sc->be;
     int64_t T = x->shape[1], S = ct->stride, C = ct->cout;
     xs_tensor xt, col, out, q;
     XS_TRY(mimi_tmp(sc, T, ct->cin, &xt));
     xs_tensor xtv = xs_tensor_transpose(x, 0, 1);
-    XS_TRY(xs_op_copy(be, &xt, &xtv));
+    /* x^T, through the elu (elu then transpose, one kernel) when asked */
+    if (elu) XS_TRY(xs_op_elu(be, &xt, &xtv, 1.0f));
+    else XS_TRY(xs_op_copy(be, &xt, &xtv));
     XS_TRY(mimi_tmp(sc, T, C * ct->k, &col));
     XS_TRY(xs_op_matmul(be, &col, &xt, &ct->wt, &ct->bias_col));
-    xs_tensor A = taps_half(&col, C, T, S, 0), B = taps_half(&col, C, T, S, 1);
-    int64_t s3[3] = {C, T, S}, t3[3] = {C, 1, S};
-    xs_tensor out3, q3, tail3;
     XS_TRY(mimi_tmp(sc, C, T * S, &out));
     XS_TRY(mimi_tmp(sc, C, T * S, &q));
-    XS_TRY(xs_tensor_reshape(&out, 3, s3, &out3));
-    XS_TRY(xs_tensor_reshape(&q, 3, s3, &q3));
+    /* out block t = A_t + B_{t-1} (B_{-1} = the tail), then the new tail:
+     * xs_op_overlap_add (ops.h), these copies and add in one kernel */
     xs_tensor tail = state_view(s, ct->state_off, C, S);
-    XS_TRY(xs_tensor_reshape(&tail, 3, t3, &tail3));
-    XS_TRY(xs_op_copy(be, &out3, &A));
-    xs_tensor q0 = xs_tensor_slice(&q3, 1, 0, 1);
-    XS_TRY(xs_op_copy(be, &q0, &tail3));
-    if (T > 1) {
-        xs_tensor qr = xs_tensor_slice(&q3, 1, 1, T - 1), br = xs_tensor_slice(&B, 1, 0, T - 1);
-        XS_TRY(xs_op_copy(be, &qr, &br));
-    }
-    XS_TRY(xs_op_add(be, &out, &out, &q));
-    xs_tensor blast = xs_tensor_slice(&B, 1, T - 1, 1);
-    XS_TRY(xs_op_copy(be, &tail3, &blast));
+    XS_TRY(xs_op_overlap_add(be, &out, &col, &tail, &q));
     *y = out;
     return XS_OK;
 }
 
-xs_status mimi_convtr_run(mimi_scratch *sc, const mimi_convtr *ct, mimi_stream *s,
-                          const xs_tensor *x, xs_tensor *y) {
+/* elu: the transposed conv of elu(x), x clobbered (it may hold elu(x)). */
+static xs_status convtr_run(mimi_scratch *sc, const mimi_convtr *ct, mimi_stream *s,
+                            xs_tensor *x, bool elu, xs_tensor *y) {
     xs_backend *be = sc->be;
     int64_t T = x->shape[1], S = ct->stride, P = ct->tail_len;
     if (x->ndim != 2 || x->shape[0] != ct->cin || T <= 0)
         return xs_error(XS_ERR_SHAPE, "mimi convtr: input has %lld channels, want %d",
                         (long long)x->shape[0], ct->cin);
-    if (ct->wt.data) return convtr_matmul(sc, ct, s, x, y);
+    if (elu && ct->wt.data && mimi_fused2(be)) return convtr_matmul(sc, ct, s, x, true, y);
+    if (elu) XS_TRY(xs_op_elu(be, x, x, 1.0f));
+    if (ct->wt.data) return convtr_matmul(sc, ct, s, x, false, y);
     xs_tensor full, out;
     XS_TRY(mimi_tmp(sc, ct->cout, (T - 1) * S + ct->k, &full));
     XS_TRY(xs_op_conv_transpose1d(be, &full, x, &ct->w, ct->b.data ? &ct->b : NULL, (int)S,
@@ -237,21 +253,24 @@ xs_status mimi_convtr_run(mimi_scratch *sc, const mimi_convtr *ct, mimi_stream *
     return XS_OK;
 }
 
+xs_status mimi_convtr_run(mimi_scratch *sc, const mimi_convtr *ct, mimi_stream *s,
+                          const xs_tensor *x, xs_tensor *y) {
+    xs_tensor xv = *x;
+    return convtr_run(sc, ct, s, &xv, false, y);
+}
+
 /* ---- SEANet ----------------------------------------------------------------- */
 
 static xs_status resblock_run(mimi_scratch *sc, const mimi_resblock *rb, mimi_stream *s,
                               const xs_tensor *x, xs_tensor *y) {
-    xs_backend *be = sc->be;
-    xs_tensor e, h1, h2, out;
+    xs_tensor e, h1;
     XS_TRY(mimi_tmp(sc, x->shape[0], x->shape[1], &e));
-    XS_TRY(xs_op_elu(be, &e, x, 1.0f));
-    XS_TRY(mimi_conv_run(sc, &rb->c1, s, &e, &h1));
-    XS_TRY(xs_op_elu(be, &h1, &h1, 1.0f));
-    XS_TRY(mimi_conv_run(sc, &rb->c2, s, &h1, &h2));
-    XS_TRY(mimi_tmp(sc, x->shape[0], x->shape[1], &out));
-    XS_TRY(xs_op_add(be, &out, x, &h2)); /* true skip: identity shortcut */
-    *y = out;
-    return XS_OK;
+    /* conv(elu(x)): the elu goes into the conv's input op where it can
+     * (e: where the composition puts elu(x); x stays for the skip) */
+    XS_TRY(mimi_conv_run_act(sc, &rb->c1, s, x, true, &e, NULL, &h1));
+    /* y = x + conv(elu(h1)): the true skip (identity shortcut), added as
+     * the conv stores its outputs where the backend fuses it */
+    return mimi_conv_run_act(sc, &rb->c2, s, &h1, true, &h1, x, y);
 }
 
 /* The golden files keep SEANet children for the first 3 frames only: the
@@ -276,7 +295,6 @@ xs_status mimi_seanet_encode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *
                              xs_tensor *y) {
     const mimi_model *m = s->m;
     const mimi_config *c = &m->cfg;
-    xs_backend *be = sc->be;
     int64_t f0 = s->enc_frames, nf = x->shape[1] / mimi_frame_samples(c);
     xs_tensor h, r;
     int idx = 0;
@@ -288,15 +306,13 @@ xs_status mimi_seanet_encode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *
             h = r;
             XS_TRY(tap_child(sc, s, "enc", idx++, "SEANetResnetBlock", &h, f0, nf));
         }
-        XS_TRY(xs_op_elu(be, &h, &h, 1.0f));
-        idx++;
-        XS_TRY(mimi_conv_run(sc, &m->enc.down[i], s, &h, &r));
+        idx++; /* ELU: in the conv's input */
+        XS_TRY(mimi_conv_run_act(sc, &m->enc.down[i], s, &h, true, &h, NULL, &r));
         h = r;
         XS_TRY(tap_child(sc, s, "enc", idx++, "StreamingConv1d", &h, f0, nf));
     }
-    XS_TRY(xs_op_elu(be, &h, &h, 1.0f));
-    idx++;
-    XS_TRY(mimi_conv_run(sc, &m->enc.last, s, &h, &r));
+    idx++; /* ELU: in the conv's input */
+    XS_TRY(mimi_conv_run_act(sc, &m->enc.last, s, &h, true, &h, NULL, &r));
     XS_TRY(tap_child(sc, s, "enc", idx++, "StreamingConv1d", &r, f0, nf));
     *y = r;
     return XS_OK;
@@ -306,16 +322,14 @@ xs_status mimi_seanet_decode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *
                              xs_tensor *y) {
     const mimi_model *m = s->m;
     const mimi_config *c = &m->cfg;
-    xs_backend *be = sc->be;
     int64_t f0 = s->dec_frames, nf = x->shape[1] / mimi_downsample_stride(c);
     xs_tensor h, r;
     int idx = 0;
     XS_TRY(mimi_conv_run(sc, &m->dec.first, s, x, &h));
     XS_TRY(tap_child(sc, s, "dec", idx++, "StreamingConv1d", &h, f0, nf));
     for (int i = 0; i < c->n_ratios; i++) {
-        XS_TRY(xs_op_elu(be, &h, &h, 1.0f));
-        idx++;
-        XS_TRY(mimi_convtr_run(sc, &m->dec.up[i], s, &h, &r));
+        idx++; /* ELU: with the transposed conv's input */
+        XS_TRY(convtr_run(sc, &m->dec.up[i], s, &h, true, &r));
         h = r;
         XS_TRY(tap_child(sc, s, "dec", idx++, "StreamingConvTranspose1d", &h, f0, nf));
         for (int j = 0; j < c->n_residual_layers; j++) {
@@ -324,9 +338,8 @@ xs_status mimi_seanet_decode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *
             XS_TRY(tap_child(sc, s, "dec", idx++, "SEANetResnetBlock", &h, f0, nf));
         }
     }
-    XS_TRY(xs_op_elu(be, &h, &h, 1.0f));
-    idx++;
-    XS_TRY(mimi_conv_run(sc, &m->dec.last, s, &h, &r));
+    idx++; /* ELU: in the conv's input */
+    XS_TRY(mimi_conv_run_act(sc, &m->dec.last, s, &h, true, &h, NULL, &r));
     XS_TRY(tap_child(sc, s, "dec", idx++, "StreamingConv1d", &r, f0, nf));
     *y = r;
     return XS_OK;

@@ -30,19 +30,46 @@
 #include "model/mimi_internal.h"
 
 xs_status mimi_layer_qkv(mimi_scratch *sc, const mimi_config *c, const mimi_tlayer *ly,
-                        const xs_tensor *pos, const xs_tensor *x, mimi_layer_io *io) {
+                        const xs_tensor *pos, const xs_tensor *x, const xs_tensor *h_ready,
+                        mimi_layer_io *io) {
     xs_backend *be = sc->be;
     const int64_t R = x->shape[0], D = c->d_model, F = c->dim_feedforward;
     const int H = c->num_heads;
-    XS_TRY(mimi_tmp(sc, R, D, &io->h));
-    XS_TRY(mimi_tmp(sc, R, D, &io->q));
-    XS_TRY(mimi_tmp(sc, R, D, &io->k));
-    XS_TRY(mimi_tmp(sc, R, D, &io->v));
+    const bool cat = xs_op_fused_native(be, XS_OP_FUSED_MATMUL_CAT);
+    if (h_ready) io->h = *h_ready;
+    else XS_TRY(mimi_tmp(sc, R, D, &io->h));
+    if (!cat) {
+        XS_TRY(mimi_tmp(sc, R, D, &io->q));
+        XS_TRY(mimi_tmp(sc, R, D, &io->k));
+        XS_TRY(mimi_tmp(sc, R, D, &io->v));
+    }
     XS_TRY(mimi_tmp(sc, R, D, &io->att));
     XS_TRY(mimi_tmp(sc, R, D, &io->o));
     XS_TRY(mimi_tmp(sc, R, F, &io->f));
 
-    XS_TRY(xs_op_layer_norm(be, &io->h, x, &ly->norm1_w, &ly->norm1_b, 1e-5f));
+    if (!h_ready) XS_TRY(xs_op_layer_norm(be, &io->h, x, &ly->norm1_w, &ly->norm1_b, 1e-5f));
+    if (cat) {
+        /* q | k | v side by side in one [R, 3D] (one launch; each block the
+         * bits of its own matmul), q and k roped as one [R, 2H, D/H] view
+         * (rope treats every head of a row alike, at the row's position);
+         * io->q, k, v are column views (row stride 3D) the kv store and
+         * attention read as they are. io->att is free until attention. */
+        xs_tensor qkv;
+        XS_TRY(mimi_tmp(sc, R, 3 * D, &qkv));
+        const xs_tensor *ws[3] = {&ly->wq, &ly->wk, &ly->wv};
+        XS_TRY(xs_op_matmul_cat(be, &qkv, &io->h, 3, ws, &io->att));
+        xs_tensor *cols[3] = {&io->q, &io->k, &io->v};
+        for (int i = 0; i < 3; i++) {
+            *cols[i] = xs_tensor_2d(XS_F32, (float *)qkv.data + i * D, R, D);
+            cols[i]->stride[0] = 3 * D;
+        }
+        int64_t qk_shape[3] = {R, 2 * H, D / H};
+        xs_tensor qk = xs_tensor_make(XS_F32, 3, qk_shape, qkv.data);
+        qk.stride[0] = 3 * D;
+        qk.stride[1] = D / H;
+        qk.stride[2] = 1;
+        return xs_op_rope(be, &qk, pos, c->max_period);
+    }
     XS_TRY(xs_op_matmul(be, &io->q, &io->h, &ly->wq, NULL));
     XS_TRY(xs_op_matmul(be, &io->k, &io->h, &ly->wk, NULL));
     XS_TRY(xs_op_matmul(be, &io->v, &io->h, &ly->wv, NULL));
@@ -54,27 +81,32 @@ xs_status mimi_layer_qkv(mimi_scratch *sc, const mimi_config *c, const mimi_tlay
     return xs_op_rope(be, &k3, pos, c->max_period);
 }
 
-xs_status mimi_layer_tail(mimi_scratch *sc, const mimi_tlayer *ly, mimi_layer_io *io,
-                          xs_tensor *x) {
+/* The fused ops are defined as the single ops they replace (ops.h), in
+ * the same order: mul(ls1), add, layer_norm(norm2) | matmul(lin1), gelu |
+ * mul(ls2), add, and the next layer's layer_norm(norm1) — so this is the
+ * unfused layer op for op wherever the backend composes them. */
+xs_status mimi_layer_tail(mimi_scratch *sc, const mimi_tlayer *ly, const mimi_tlayer *next,
+                          mimi_layer_io *io, xs_tensor *x) {
     xs_backend *be = sc->be;
     XS_TRY(xs_op_matmul(be, &io->o, &io->att, &ly->wo, NULL));
-    XS_TRY(xs_op_mul(be, &io->o, &io->o, &ly->ls1));
-    XS_TRY(xs_op_add(be, x, x, &io->o));
-
-    XS_TRY(xs_op_layer_norm(be, &io->h, x, &ly->norm2_w, &ly->norm2_b, 1e-5f));
-    XS_TRY(xs_op_matmul(be, &io->f, &io->h, &ly->lin1, NULL));
-    XS_TRY(xs_op_gelu(be, &io->f, &io->f));
+    XS_TRY(xs_op_add_scaled_layer_norm(be, &io->h, x, &io->o, &ly->ls1, &ly->norm2_w,
+                                       &ly->norm2_b, 1e-5f));
+    XS_TRY(xs_op_matmul_gelu(be, &io->f, &io->h, &ly->lin1, NULL));
     XS_TRY(xs_op_matmul(be, &io->o, &io->f, &ly->lin2, NULL));
-    XS_TRY(xs_op_mul(be, &io->o, &io->o, &ly->ls2));
-    return xs_op_add(be, x, x, &io->o);
+    if (!next) return xs_op_add_scaled_layer_norm(be, NULL, x, &io->o, &ly->ls2, NULL, NULL, 0.0f);
+    return xs_op_add_scaled_layer_norm(be, &io->h, x, &io->o, &ly->ls2, &next->norm1_w,
+                                       &next->norm1_b, 1e-5f);
 }
 
+/* h: in, LN1(x) when the previous layer's tail left it there (else NULL);
+ * out, next's LN1(x) (next NULL: untouched). */
 static xs_status layer_run(mimi_scratch *sc, const mimi_config *c, const mimi_tlayer *ly,
-                           xs_kv_cache *kv, const xs_tensor *pos, int64_t chunk, xs_tensor *x) {
+                           const mimi_tlayer *next, xs_kv_cache *kv, const xs_tensor *pos,
+                           int64_t chunk, xs_tensor *x, xs_tensor *h, bool h_ready) {
     xs_backend *be = sc->be;
     const int64_t T = x->shape[0];
     mimi_layer_io io;
-    XS_TRY(mimi_layer_qkv(sc, c, ly, pos, x, &io));
+    XS_TRY(mimi_layer_qkv(sc, c, ly, pos, x, h_ready ? h : NULL, &io));
     const float scale = 1.0f / sqrtf((float)(c->d_model / c->num_heads));
     for (int64_t t0 = 0; t0 < T; t0 += chunk) {
         int64_t n = T - t0 < chunk ? T - t0 : chunk;
@@ -84,7 +116,9 @@ static xs_status layer_run(mimi_scratch *sc, const mimi_config *c, const mimi_tl
         XS_TRY(xs_op_kv_store(be, kv, &kc, &vc, &pc));
         XS_TRY(xs_op_attention(be, &ac, &qc, kv, &pc, c->num_heads, c->context, scale));
     }
-    return mimi_layer_tail(sc, ly, &io, x);
+    XS_TRY(mimi_layer_tail(sc, ly, next, &io, x));
+    *h = io.h;
+    return XS_OK;
 }
 
 xs_status mimi_positions_stage(mimi_scratch *sc, int64_t pos0, int64_t T, int32_t *host,
@@ -121,8 +155,10 @@ xs_status mimi_transformer_run(mimi_scratch *sc, mimi_stream *s, const mimi_tran
 
     int64_t chunk = mimi_downsample_stride(c);
     char name[96];
+    xs_tensor h = {0}; /* LN1 of the next layer, left by each layer's tail */
     for (int l = 0; l < tr->n_layers; l++) {
-        XS_TRY(layer_run(sc, c, &tr->layers[l], &kv[l], pos, chunk, &res));
+        const mimi_tlayer *next = l + 1 < tr->n_layers ? &tr->layers[l + 1] : NULL;
+        XS_TRY(layer_run(sc, c, &tr->layers[l], next, &kv[l], pos, chunk, &res, &h, l > 0));
         if (s->taps) {
             snprintf(name, sizeof name, "%s.layer%d_out", tap_prefix, l);
             XS_TRY(mimi_tap_tc(s, name, &res));

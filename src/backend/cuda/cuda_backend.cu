@@ -250,6 +250,12 @@ static const xs_backend_iface k_cuda_iface = {
     /* .sample_rows = */ cu_sample_rows,
     /* .add_norm = */ cu_add_norm,
     /* .embedding_sum = */ cu_embedding_sum,
+    /* .add_scaled_norm = */ cu_add_scaled_norm,
+    /* .matmul_gelu = */ cu_matmul_gelu,
+    /* .matmul_cat = */ cu_matmul_cat,
+    /* .conv_input = */ cu_conv_input,
+    /* .overlap_add = */ cu_overlap_add,
+    /* .conv1d_add = */ cu_conv1d_add,
 };
 
 extern "C" xs_status xs_backend_cuda_new(xs_backend **out) {

@@ -37,6 +37,9 @@
  * 0, then the bias; so which kernel runs is timing only, never bits
  * (cu_conv1d picks it by the number of tiles: batch-1 keeps the split one).
  * XSWARM_CUDA_CONV=split|tile force one (xs_cuda_conv_select: tests).
+ *
+ * conv1d_add (Mimi's residual blocks): the split and tiled kernels add the
+ * skip r to each output as they store it, with the add op's rounding.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,12 +51,17 @@
 
 /* NW warps split the input channels: more for long reductions over few
  * columns (the downsampling convs), so their FMA chains stay short. */
+/* conv1d_add (backend.h): the add op's r + y on a finished output. */
+__device__ __forceinline__ float cv_res_add(float r, float v) {
+    return (float)((double)r + (double)v);
+}
+
 template <int NW>
 __global__ void __launch_bounds__(NW * 32)
     k_conv1d_split(float *__restrict__ y, const float *__restrict__ x, cu_view xv,
                    const float *__restrict__ w, cu_view wv, const float *__restrict__ bias,
                    int64_t cout, int64_t tout, int64_t cin_g, int kk, int stride,
-                   int dilation, int64_t cout_g) {
+                   int dilation, int64_t cout_g, const float *__restrict__ res) {
     __shared__ float part[NW][CV_CO][CV_T];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t t = (int64_t)blockIdx.x * CV_T + lane;
@@ -91,7 +99,7 @@ __global__ void __launch_bounds__(NW * 32)
 #pragma unroll
     for (int q = 1; q < NW; q++) sum += part[q][j][l];
     if (bias) sum += bias[co];
-    y[co * tout + to] = sum;
+    y[co * tout + to] = res ? cv_res_add(res[co * tout + to], sum) : sum;
 }
 
 /* ---- many columns: register tiles through shared memory ------------------ */
@@ -125,7 +133,7 @@ __global__ void __launch_bounds__(CT_THREADS)
     k_conv1d_tile(float *__restrict__ y, const float *__restrict__ x, cu_view xv, int64_t tin,
                   const float *__restrict__ w, cu_view wv, const float *__restrict__ bias,
                   int64_t cout, int64_t tout, int cin, int kk, int stride, int dilation, int nw,
-                  int cc, int ph, int xsz) {
+                  int cc, int ph, int xsz, const float *__restrict__ res) {
     extern __shared__ __align__(16) float ct_sm[];
     float *xs = ct_sm;         /* [cc][stride][ph]: channel c, phase r, m at c*xch + r*ph + m */
     float *ws = ct_sm + xsz;   /* [cc][kk][CT_CO] (xsz: a multiple of 4 floats) */
@@ -269,7 +277,10 @@ __global__ void __launch_bounds__(CT_THREADS)
         for (int i = 0; i < TPL; i++) {
             const int64_t t = t0 + lane + 32 * i;
             const float sum = tot[j][i] + acc[j][i];
-            if (t < tout) y[co * tout + t] = bias ? sum + b : sum;
+            if (t < tout) {
+                const float v = bias ? sum + b : sum;
+                y[co * tout + t] = res ? cv_res_add(res[co * tout + t], v) : v;
+            }
         }
     }
 }
@@ -312,10 +323,14 @@ __global__ void k_conv1d(float *y, const float *x, cu_view xv, const float *w, c
     y[co * tout + t] = acc;
 }
 
-xs_status cu_conv1d(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
-                    const xs_tensor *bias, int stride, int dilation, int groups) {
+/* res: NULL, or r of conv1d_add (then only the split and tiled kernels:
+ * *declined is set for the rest, which the caller composes). */
+static xs_status conv1d_run(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                            const xs_tensor *bias, int stride, int dilation, int groups,
+                            const float *res, bool *declined) {
     const int64_t cout = w->shape[0], cin_g = w->shape[1], kk = w->shape[2];
     const int64_t tout = y->shape[1];
+    *declined = false;
     if (!cout || !tout) return XS_OK;
     if (cout > 65535) return xs_error(XS_ERR_UNSUPPORTED, "cuda conv1d: %lld output channels", (long long)cout);
     const int64_t cout_g = cout / groups;
@@ -343,23 +358,27 @@ xs_status cu_conv1d(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_t
             if (tpl == 2)
                 k_conv1d_tile<2><<<tgrid, CT_THREADS, smem, st>>>(yd, xd, xv, x->shape[1], wd, wv, bd,
                                                                  cout, tout, (int)cin_g, (int)kk,
-                                                                 stride, dilation, nw, cc, ph, xsz);
+                                                                 stride, dilation, nw, cc, ph, xsz, res);
             else
                 k_conv1d_tile<4><<<tgrid, CT_THREADS, smem, st>>>(yd, xd, xv, x->shape[1], wd, wv, bd,
                                                                  cout, tout, (int)cin_g, (int)kk,
-                                                                 stride, dilation, nw, cc, ph, xsz);
+                                                                 stride, dilation, nw, cc, ph, xsz, res);
             return cu_check_launch("conv1d tile");
         }
         if (nw == 32)
             k_conv1d_split<32><<<sgrid, 32 * 32, 0, st>>>(yd, xd, xv, wd, wv, bd, cout, tout, cin_g,
-                                                          (int)kk, stride, dilation, cout_g);
+                                                          (int)kk, stride, dilation, cout_g, res);
         else if (nw == 16)
             k_conv1d_split<16><<<sgrid, 16 * 32, 0, st>>>(yd, xd, xv, wd, wv, bd, cout, tout, cin_g,
-                                                          (int)kk, stride, dilation, cout_g);
+                                                          (int)kk, stride, dilation, cout_g, res);
         else
             k_conv1d_split<8><<<sgrid, 8 * 32, 0, st>>>(yd, xd, xv, wd, wv, bd, cout, tout, cin_g,
-                                                        (int)kk, stride, dilation, cout_g);
+                                                        (int)kk, stride, dilation, cout_g, res);
         return cu_check_launch("conv1d");
+    }
+    if (res) {
+        *declined = true;
+        return XS_OK;
     }
     const dim3 grid(cu_blocks(tout, 128), (unsigned)cout), block(128);
     k_conv1d<<<grid, block, 0, cu_ctx_of(be)->stream>>>(
@@ -367,6 +386,26 @@ xs_status cu_conv1d(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_t
         cu_view_of(w), bias ? (const float *)bias->data : NULL, cout, tout, cin_g, kk, stride,
         dilation, cout / groups);
     return cu_check_launch("conv1d");
+}
+
+xs_status cu_conv1d(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                    const xs_tensor *bias, int stride, int dilation, int groups) {
+    bool declined;
+    return conv1d_run(be, y, x, w, bias, stride, dilation, groups, NULL, &declined);
+}
+
+/* conv1d_add (backend.h): the split and tiled kernels add r as they store
+ * (cv_res_add: the add op's rounding on the stored value); the old and the
+ * grouped kernel run conv1d then add. */
+xs_status cu_conv1d_add(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                        const xs_tensor *bias, int stride, int dilation, int groups,
+                        const xs_tensor *r) {
+    bool declined;
+    XS_TRY(conv1d_run(be, y, x, w, bias, stride, dilation, groups, (const float *)r->data,
+                      &declined));
+    if (!declined) return XS_OK;
+    XS_TRY(cu_conv1d(be, y, x, w, bias, stride, dilation, groups));
+    return cu_add(be, y, r, y);
 }
 
 __global__ void k_conv_transpose1d(float *y, const float *x, cu_view xv, const float *w,

@@ -232,5 +232,21 @@ xs_status cu_add_norm(xs_backend *be, xs_tensor *y, xs_tensor *x, const xs_tenso
 xs_status cu_embedding_sum(xs_backend *be, xs_tensor *y, int count,
                            const xs_tensor *const *tables, const xs_tensor *const *ids,
                            bool accumulate);
+/* Mimi's fused ops (backend.h add_scaled_norm, matmul_gelu): cuda_norm.cu,
+ * cuda_sgemm.cu */
+xs_status cu_add_scaled_norm(xs_backend *be, xs_tensor *y, xs_tensor *x, xs_tensor *h,
+                             const xs_tensor *s, const xs_tensor *w, const xs_tensor *b,
+                             float eps);
+xs_status cu_matmul_gelu(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                         const xs_tensor *bias);
+xs_status cu_matmul_cat(xs_backend *be, xs_tensor *y, const xs_tensor *x, int count,
+                        const xs_tensor *const *ws, xs_tensor *scratch); /* cuda_mimi_fused.cu */
+xs_status cu_conv_input(xs_backend *be, xs_tensor *xin, xs_tensor *ctx, const xs_tensor *x,
+                        bool elu, float alpha); /* cuda_mimi_fused.cu */
+xs_status cu_overlap_add(xs_backend *be, xs_tensor *y, const xs_tensor *col,
+                         xs_tensor *tail); /* cuda_mimi_fused.cu */
+xs_status cu_conv1d_add(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                        const xs_tensor *bias, int stride, int dilation, int groups,
+                        const xs_tensor *r); /* cuda_conv.cu */
 
 #endif

@@ -18,6 +18,9 @@
  * norm bit for bit (same sums in the same order), in one launch instead of
  * two. Rows the fast path cannot take run the two ops.
  *
+ * add_scaled_norm (Mimi): the same with h *= s before the add (the mul
+ * op's rounding), the norm optional.
+ *
  * The generic kernels (strided rows, softmax) find their row through a
  * cu_rowg (cuda_row_geom.cuh: no per-thread stack copy of the view, 32-bit
  * row split); XSWARM_CUDA_ROWG=old (or EW=old) gives them the cu_view (A/B).
@@ -268,6 +271,95 @@ xs_status cu_add_norm(xs_backend *be, xs_tensor *y, xs_tensor *x, const xs_tenso
             (float *)y->data, (float *)x->data, (const float *)h->data, (const float *)w->data, d,
             eps);
     return cu_check_launch("add_norm");
+}
+
+/* add_scaled_norm (backend.h, Mimi's layer scale + residual + next norm):
+ * h *= s as the mul op rounds ((float)((double)h * s)), stored back to h;
+ * x += h as the add op rounds (norm_add), stored to x; then, when NORM,
+ * layer_norm of those registers exactly as k_layer_norm_fast computes it
+ * (same sums in the same order): mul, add and layer_norm in one launch. */
+template <bool NORM>
+__global__ void __launch_bounds__(NORM_THREADS)
+    k_add_scaled_norm_fast(float *y, float *x, float *h, const float *sc, const float *w,
+                           const float *b, int64_t d, float eps) {
+    __shared__ double sh[32];
+    const int n4 = (int)(d / 4);
+    const int64_t r = blockIdx.x;
+    float4 v[NORM_VEC], hv[NORM_VEC], sv[NORM_VEC], a[NORM_VEC], bb[NORM_VEC];
+    norm_load(v, (const float4 *)(x + r * d), n4);
+    norm_load(hv, (const float4 *)(h + r * d), n4);
+    norm_load(sv, (const float4 *)sc, n4);
+    if (NORM) norm_load(a, (const float4 *)w, n4);
+    if (NORM && b) norm_load(bb, (const float4 *)b, n4);
+    float4 *hr = (float4 *)(h + r * d);
+#pragma unroll
+    for (int k = 0; k < NORM_VEC; k++) {
+        const int j = k * NORM_THREADS + threadIdx.x;
+        if (j >= n4) break;
+        hv[k].x = (float)((double)hv[k].x * (double)sv[k].x);
+        hv[k].y = (float)((double)hv[k].y * (double)sv[k].y);
+        hv[k].z = (float)((double)hv[k].z * (double)sv[k].z);
+        hv[k].w = (float)((double)hv[k].w * (double)sv[k].w);
+        hr[j] = hv[k];
+    }
+    norm_add(v, hv, (float4 *)(x + r * d), n4);
+    if (!NORM) return;
+    double s = 0.0;
+#pragma unroll
+    for (int k = 0; k < NORM_VEC; k++) s += (double)v[k].x + v[k].y + v[k].z + v[k].w;
+    const double mean = block_sum(s, sh) / (double)d;
+    double q = 0.0;
+#pragma unroll
+    for (int k = 0; k < NORM_VEC; k++) {
+        if (k * NORM_THREADS + (int)threadIdx.x >= n4) break; /* padding is not x - mean */
+        const double ex = v[k].x - mean, ey = v[k].y - mean, ez = v[k].z - mean,
+                     ew = v[k].w - mean;
+        q += ex * ex;
+        q += ey * ey;
+        q += ez * ez;
+        q += ew * ew;
+    }
+    const double var = block_sum(q, sh) / (double)d; /* biased, like torch */
+    const double inv = 1.0 / sqrt(var + (double)eps);
+    float4 *yr = (float4 *)(y + r * d);
+    const bool hb = b != NULL;
+#pragma unroll
+    for (int k = 0; k < NORM_VEC; k++) {
+        const int j = k * NORM_THREADS + threadIdx.x;
+        if (j >= n4) break;
+        float4 o;
+        o.x = (float)ln_out(v[k].x, mean, inv, a[k].x, hb, hb ? bb[k].x : 0.f);
+        o.y = (float)ln_out(v[k].y, mean, inv, a[k].y, hb, hb ? bb[k].y : 0.f);
+        o.z = (float)ln_out(v[k].z, mean, inv, a[k].z, hb, hb ? bb[k].z : 0.f);
+        o.w = (float)ln_out(v[k].w, mean, inv, a[k].w, hb, hb ? bb[k].w : 0.f);
+        yr[j] = o;
+    }
+}
+
+xs_status cu_add_scaled_norm(xs_backend *be, xs_tensor *y, xs_tensor *x, xs_tensor *h,
+                             const xs_tensor *s, const xs_tensor *w, const xs_tensor *b,
+                             float eps) {
+    const int64_t m = cu_rows(x), d = cu_inner(x);
+    if (!m || !d) return XS_OK;
+    /* norm_fast_ok's test with the tensors at hand (y and w only with NORM) */
+    const bool fast = norm_fast_ok(w ? y : x, x, w ? w : s, b, d) &&
+                      xs_tensor_is_contiguous(h) && !((uintptr_t)h->data & 15u) &&
+                      !((uintptr_t)s->data & 15u);
+    if (!fast) {
+        XS_TRY(cu_mul(be, h, h, s));
+        XS_TRY(cu_add(be, x, x, h));
+        return w ? cu_layer_norm(be, y, x, w, b, eps) : XS_OK;
+    }
+    cudaStream_t st = cu_ctx_of(be)->stream;
+    float *yp = w ? (float *)y->data : NULL;
+    const float *wp = w ? (const float *)w->data : NULL, *bp = b ? (const float *)b->data : NULL;
+    if (w)
+        k_add_scaled_norm_fast<true><<<(unsigned)m, NORM_THREADS, 0, st>>>(
+            yp, (float *)x->data, (float *)h->data, (const float *)s->data, wp, bp, d, eps);
+    else
+        k_add_scaled_norm_fast<false><<<(unsigned)m, NORM_THREADS, 0, st>>>(
+            yp, (float *)x->data, (float *)h->data, (const float *)s->data, wp, bp, d, eps);
+    return cu_check_launch("add_scaled_norm");
 }
 
 template <typename RV>

@@ -81,7 +81,16 @@ extern "C" void xs_cuda_sgemm_select(int mode) {
  * (row, j) adds that row's partials in chunk order. Weights: 32 floats per
  * thread and chunk (8 float4s of one 128-byte line); x: the same chunk for
  * every weight row of the block, so L1 serves all but the first. */
-template <int MT, bool VEC>
+/* GELU (xs_op_matmul_gelu): the gelu op's formula (cuda_elementwise.cu,
+ * erf form, in double, rounded once) applied to the finished output, i.e.
+ * to the float the matmul op would have stored: matmul then gelu, bit for
+ * bit, in one kernel. */
+__device__ __forceinline__ float sg_gelu(float x) {
+    const double v = x;
+    return (float)(0.5 * v * (1.0 + erf(__ddiv_rn(v, sqrt(2.0)))));
+}
+
+template <int MT, bool VEC, bool GELU>
 __global__ void __launch_bounds__(SG_THREADS)
 k_sgemm_small(float *y, const float *x, cu_view xv, const float *w, const float *bias,
               int64_t M, int64_t N, int64_t K, int tpc, int nb, int nc) {
@@ -148,7 +157,8 @@ k_sgemm_small(float *y, const float *x, cu_view xv, const float *w, const float 
             float tot = 0.0f;
 #pragma unroll 8
             for (int c = 0; c < nc; c++) tot += p[(size_t)c * MT];
-            y[(m0 + j) * N + n2] = bias ? tot + bias[n2] : tot;
+            const float o = bias ? tot + bias[n2] : tot;
+            y[(m0 + j) * N + n2] = GELU ? sg_gelu(o) : o;
         }
     }
 }
@@ -171,7 +181,7 @@ __device__ __forceinline__ void sg_lds(const float *p, float *v) {
     }
 }
 
-template <int TM, int TN>
+template <int TM, int TN, bool GELU>
 __global__ void __launch_bounds__(SG_THREADS, 1)
 k_sgemm_tiled(float *y, const float *x, const float *w, const float *bias, int64_t M, int64_t N,
               int64_t K) {
@@ -261,7 +271,10 @@ k_sgemm_tiled(float *y, const float *x, const float *w, const float *bias, int64
 #pragma unroll
         for (int j = 0; j < TN; j++) {
             const int64_t n = bn + (j < HN ? tx * HN + j : BN / 2 + tx * HN + j - HN);
-            if (n < N) y[m * N + n] = bias ? tot[i][j] + bias[n] : tot[i][j];
+            if (n < N) {
+                const float o = bias ? tot[i][j] + bias[n] : tot[i][j];
+                y[m * N + n] = GELU ? sg_gelu(o) : o;
+            }
         }
     }
 }
@@ -299,28 +312,31 @@ bool cu_sgemm_takes(int64_t N, int64_t K) {
 
 template <int MT, bool VEC>
 static void sg_small(cudaStream_t s, float *y, const float *x, const cu_view &xv, const float *w,
-                     const float *bias, int64_t M, int64_t N, int64_t K) {
+                     const float *bias, int64_t M, int64_t N, int64_t K, bool gelu) {
     int tpc, nb, nc;
     sg_small_layout(K, &tpc, &nb, &nc);
     const dim3 grid((unsigned)((M + MT - 1) / MT), (unsigned)((N + nb - 1) / nb));
     const size_t smem = (size_t)nb * nc * MT * sizeof(float);
-    k_sgemm_small<MT, VEC><<<grid, nb * tpc, smem, s>>>(y, x, xv, w, bias, M, N, K, tpc, nb, nc);
+    if (gelu)
+        k_sgemm_small<MT, VEC, true><<<grid, nb * tpc, smem, s>>>(y, x, xv, w, bias, M, N, K, tpc, nb, nc);
+    else
+        k_sgemm_small<MT, VEC, false><<<grid, nb * tpc, smem, s>>>(y, x, xv, w, bias, M, N, K, tpc, nb, nc);
 }
 
 /* Rows per small block: as many as the partials' shared memory allows
  * (MT = 1 always fits: cu_sgemm_takes). */
 template <bool VEC>
 static void sg_small_mt(cudaStream_t s, float *y, const float *x, const cu_view &xv, const float *w,
-                        const float *bias, int64_t M, int64_t N, int64_t K) {
+                        const float *bias, int64_t M, int64_t N, int64_t K, bool gelu) {
     int tpc, nb, nc;
     sg_small_layout(K, &tpc, &nb, &nc);
     const size_t per_row = (size_t)nb * nc * sizeof(float);
     int mt = M == 1 ? 1 : M == 2 ? 2 : M <= 4 ? 4 : 8;
     while (mt > 1 && per_row * mt > SG_SMALL_SMEM) mt /= 2;
-    if (mt == 8) sg_small<8, VEC>(s, y, x, xv, w, bias, M, N, K);
-    else if (mt == 4) sg_small<4, VEC>(s, y, x, xv, w, bias, M, N, K);
-    else if (mt == 2) sg_small<2, VEC>(s, y, x, xv, w, bias, M, N, K);
-    else sg_small<1, VEC>(s, y, x, xv, w, bias, M, N, K);
+    if (mt == 8) sg_small<8, VEC>(s, y, x, xv, w, bias, M, N, K, gelu);
+    else if (mt == 4) sg_small<4, VEC>(s, y, x, xv, w, bias, M, N, K, gelu);
+    else if (mt == 2) sg_small<2, VEC>(s, y, x, xv, w, bias, M, N, K, gelu);
+    else sg_small<1, VEC>(s, y, x, xv, w, bias, M, N, K, gelu);
 }
 
 static int64_t sg_tiles(int64_t M, int64_t N, int64_t bm, int64_t bn) {
@@ -328,10 +344,11 @@ static int64_t sg_tiles(int64_t M, int64_t N, int64_t bm, int64_t bn) {
 }
 
 void cu_sgemm_matmul(cudaStream_t s, float *y, const float *x, const cu_view &xv, bool vec,
-                     const float *w, const float *bias, int64_t M, int64_t N, int64_t K) {
+                     const float *w, const float *bias, int64_t M, int64_t N, int64_t K,
+                     bool gelu) {
     sg_read_env();
     if (!vec) {
-        sg_small_mt<false>(s, y, x, xv, w, bias, M, N, K);
+        sg_small_mt<false>(s, y, x, xv, w, bias, M, N, K, gelu);
         return;
     }
     /* Measured on the H100 at Mimi's shapes (docs/PERF.md): the 64 x 64
@@ -345,11 +362,32 @@ void cu_sgemm_matmul(cudaStream_t s, float *y, const float *x, const cu_view &xv
     else if ((sg_mode == 1 || sg_mode == 5) && M >= 8 && sg_tiles(M, N, 64, 64) >= 16) tile = 1;
     if (tile == 2) {
         const dim3 grid((unsigned)((M + 127) / 128), (unsigned)((N + 127) / 128));
-        k_sgemm_tiled<8, 8><<<grid, SG_THREADS, 0, s>>>(y, x, w, bias, M, N, K);
+        if (gelu) k_sgemm_tiled<8, 8, true><<<grid, SG_THREADS, 0, s>>>(y, x, w, bias, M, N, K);
+        else k_sgemm_tiled<8, 8, false><<<grid, SG_THREADS, 0, s>>>(y, x, w, bias, M, N, K);
     } else if (tile == 1) {
         const dim3 grid((unsigned)((M + 63) / 64), (unsigned)((N + 63) / 64));
-        k_sgemm_tiled<4, 4><<<grid, SG_THREADS, 0, s>>>(y, x, w, bias, M, N, K);
+        if (gelu) k_sgemm_tiled<4, 4, true><<<grid, SG_THREADS, 0, s>>>(y, x, w, bias, M, N, K);
+        else k_sgemm_tiled<4, 4, false><<<grid, SG_THREADS, 0, s>>>(y, x, w, bias, M, N, K);
     } else {
-        sg_small_mt<true>(s, y, x, xv, w, bias, M, N, K);
+        sg_small_mt<true>(s, y, x, xv, w, bias, M, N, K, gelu);
     }
+}
+
+/* xs_op_matmul_gelu (backend.h matmul_gelu): where cu_matmul would take the
+ * kernels above (the same test, first in cu_matmul), they apply the gelu
+ * to each output as they store it; elsewhere the two ops run. */
+xs_status cu_matmul_gelu(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w,
+                         const xs_tensor *bias) {
+    const int64_t n = w->shape[0], k = w->shape[1], m = cu_rows(x);
+    if (!n || !m) return XS_OK;
+    if (w->dtype == XS_F32 && cu_sgemm_on() && cu_sgemm_takes(n, k)) {
+        const float *xp = (const float *)x->data, *wp = (const float *)w->data;
+        const bool sv = k % 4 == 0 && xs_tensor_is_contiguous(x) && (uintptr_t)xp % 16 == 0 &&
+                        (uintptr_t)wp % 16 == 0 && !cu_ctx_of(be)->matmul_plain;
+        cu_sgemm_matmul(cu_ctx_of(be)->stream, (float *)y->data, xp, cu_view_of(x), sv, wp,
+                        bias ? (const float *)bias->data : NULL, m, n, k, true);
+        return cu_check_launch("matmul_gelu (sgemm)");
+    }
+    XS_TRY(cu_matmul(be, y, x, w, bias));
+    return cu_gelu(be, y, y);
 }

@@ -26,6 +26,9 @@ bool cu_sgemm_takes(int64_t N, int64_t K);
  * pointer); `vec` = x rows contiguous, K % 4 == 0 and x, w 16-byte aligned
  * (the caller checks; false takes the element-wise loads, same bits). */
 void cu_sgemm_matmul(cudaStream_t s, float *y, const float *x, const cu_view &xv, bool vec,
-                     const float *w, const float *bias, int64_t M, int64_t N, int64_t K);
+                     const float *w, const float *bias, int64_t M, int64_t N, int64_t K,
+                     bool gelu = false);
+/* (gelu: each output through the gelu op's formula as it is stored:
+ * xs_op_matmul_gelu, cu_matmul_gelu in cuda_sgemm.cu) */
 
 #endif
