@@ -14,6 +14,9 @@
 #   --frames F      frames / steps of the batch-1 rows (default 100)
 #   --quick         tiny sizes on the cpu backend (checks the script end to end
 #                   in a minute; the numbers mean nothing)
+#   --skip NAMES    comma-separated rows not to run (lm_q8, lm_bf16, lm_bf16_b32,
+#                   codec, frame_q8, conc_q8, frame_bf16, conc_bf16): a partial
+#                   rerun when device time is short; the table says "skipped"
 #   --backend B     default cuda (quick: cpu)
 #
 # Every number is measured by xswarm itself (weights generated in memory, no
@@ -25,7 +28,7 @@
 # $OUT_DIR (default a temp folder; printed at the end).
 set -u
 bin=./build/xswarm
-steps=1000; sessions=80; max_s=60; search=30; frames=100; quick=0; backend=
+steps=1000; sessions=80; max_s=60; search=30; frames=100; quick=0; backend=; skip=
 budget=${TABLE_BUDGET_S:-520} # whole script, seconds: each run is cut to what is left
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then bin=$1; shift; fi
 while [ $# -gt 0 ]; do
@@ -37,7 +40,8 @@ while [ $# -gt 0 ]; do
         --frames) frames=$2; shift 2 ;;
         --backend) backend=$2; shift 2 ;;
         --quick) quick=1; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        --skip) skip=",$2,"; shift 2 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "cuda_table.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -76,6 +80,11 @@ fi
 run() {
     local name=$1 limit=$2; shift 2
     local t0; t0=$(date +%s)
+    if [ "${skip#*,$name,}" != "$skip" ]; then
+        echo "[$(( t0 - t_start ))s] $name: SKIPPED (--skip)" >&2
+        : > "$out/$name.json"; echo "skipped: --skip" > "$out/$name.log"
+        return 0
+    fi
     local left=$(( budget - (t0 - t_start) ))
     [ $left -lt $limit ] && limit=$left
     if [ $limit -lt 15 ]; then

@@ -762,11 +762,9 @@ int main(void) {
         xs_op_fuse_set(0);
         CHECK(!xs_op_fused_native(cu, XS_OP_FUSED_ADD_SCALED_NORM), "fuse off: composed");
         xs_op_fuse_set(1);
-        /* overlap_add and conv1d_add fuse only at XSWARM_FUSE_MIMI=2 (ops_fused.c):
-         * below, at the default level, their checks compare two compositions */
-        if (!xs_op_fused_native(cu, XS_OP_FUSED_OVERLAP_ADD))
-            printf("test_cuda_mimi_fused: overlap_add / conv1d_add kernels not exercised "
-                   "(XSWARM_FUSE_MIMI=2 runs them)\n");
+        CHECK(xs_op_fused_native(cu, XS_OP_FUSED_OVERLAP_ADD) &&
+                  xs_op_fused_native(cu, XS_OP_FUSED_CONV1D_ADD),
+              "overlap_add and conv1d_add fused by default");
     }
 
     for (size_t i = 0; i < sizeof k_as / sizeof *k_as; i++) {

@@ -180,10 +180,7 @@ void xs_op_fuse_set(int mode);
  * XS_OP_FUSED_ADD_SCALED_NORM, XS_OP_FUSED_MATMUL_GELU, XS_OP_FUSED_MATMUL_CAT,
  * XS_OP_FUSED_CONV_INPUT, XS_OP_FUSED_OVERLAP_ADD or XS_OP_FUSED_CONV1D_ADD).
  * XSWARM_FUSE_MIMI=0 turns off only the last six (Mimi's), for an A/B of
- * the codec with the LM's fusions kept; the last two need
- * XSWARM_FUSE_MIMI=2 (not yet run on a GPU: see ops_fused.c). */
+ * the codec with the LM's fusions kept. */
 bool xs_op_fused_native(xs_backend *be, xs_op op);
-/* Mimi's level (XSWARM_FUSE_MIMI): -1 = from the env (the default), 0, 1, 2. */
-void xs_op_fuse_mimi_set(int level);
 
 #endif

@@ -36,28 +36,20 @@ static _Atomic int g_fuse_env = -1;
 void xs_op_fuse_set(int mode) { atomic_store(&g_fuse_mode, mode < 0 ? -1 : mode ? 1 : 0); }
 
 /* XSWARM_FUSE_MIMI (read once): 0 composes Mimi's fused ops (ids
- * XS_OP_FUSED_ADD_SCALED_NORM and up), for an A/B of the codec alone while
- * the LM keeps its fusions; 1 (the default) fuses the transformer's and
- * conv_input; 2 also overlap_add and conv1d_add (and the model's other
- * second-round forms: mimi_seanet.c, mimi_rvq.c), which have not yet run
- * on a GPU (docs/PERF.md): off until they have. xs_op_fuse_mimi_set
- * overrides it (tests). */
+ * XS_OP_FUSED_ADD_SCALED_NORM and up, and with them the model's other fused
+ * forms: mimi_seanet.c, mimi_rvq.c), for an A/B of the codec alone while the
+ * LM keeps its fusions; anything else (the default) fuses them. */
 static _Atomic int g_fuse_mimi = -1;
 
-void xs_op_fuse_mimi_set(int level) { atomic_store(&g_fuse_mimi, level < 0 ? -1 : level); }
-
-static int fuse_mimi_level(void) {
+static bool fuse_mimi_on(void) {
     int e = atomic_load(&g_fuse_mimi);
     if (e < 0) {
         const char *v = getenv("XSWARM_FUSE_MIMI");
-        e = v && !strcmp(v, "0") ? 0 : v && !strcmp(v, "2") ? 2 : 1;
+        e = !(v && !strcmp(v, "0"));
         atomic_store(&g_fuse_mimi, e);
     }
-    return e;
+    return e == 1;
 }
-
-static bool fuse_mimi_on(void) { return fuse_mimi_level() >= 1; }
-static bool fuse_mimi2_on(void) { return fuse_mimi_level() >= 2; }
 
 static bool fuse_on(void) {
     const int m = atomic_load(&g_fuse_mode);
@@ -82,8 +74,8 @@ bool xs_op_fused_native(xs_backend *be, xs_op op) {
     if (op == XS_OP_FUSED_MATMUL_GELU) return be->iface->matmul_gelu != NULL && fuse_mimi_on();
     if (op == XS_OP_FUSED_MATMUL_CAT) return be->iface->matmul_cat != NULL && fuse_mimi_on();
     if (op == XS_OP_FUSED_CONV_INPUT) return be->iface->conv_input != NULL && fuse_mimi_on();
-    if (op == XS_OP_FUSED_OVERLAP_ADD) return be->iface->overlap_add != NULL && fuse_mimi2_on();
-    if (op == XS_OP_FUSED_CONV1D_ADD) return be->iface->conv1d_add != NULL && fuse_mimi2_on();
+    if (op == XS_OP_FUSED_OVERLAP_ADD) return be->iface->overlap_add != NULL && fuse_mimi_on();
+    if (op == XS_OP_FUSED_CONV1D_ADD) return be->iface->conv1d_add != NULL && fuse_mimi_on();
     return false;
 }
 

@@ -94,7 +94,7 @@ static xs_tensor state_view(mimi_stream *s, int64_t off, int64_t rows, int64_t c
 
 /* Whether Mimi's second-round fused forms run (the elu in a gather, the
  * skip add reading y^T where it lies): the backend runs overlap_add
- * natively (it stands for them: XSWARM_FUSE, XSWARM_FUSE_MIMI=2, no op hook
+ * natively (it stands for them: XSWARM_FUSE, XSWARM_FUSE_MIMI, no op hook
  * or fault). Where they do not, every op below is the one the unfused code
  * ran, so ref and cpu keep their op sequence. */
 static bool mimi_fused2(xs_backend *be) {
