@@ -102,7 +102,7 @@ xs_status mimi_rvq_decode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *cod
          * kernel where the backend fuses it */
         const int n = n_codebooks - 1;
         if (n <= RVQ_SUM_MAX && xs_op_fused_native(be, XS_OP_FUSED_OVERLAP_ADD)) {
-            /* (Mimi's second-round forms on: mimi_seanet.c mimi_fused2) */
+            /* (Mimi's fused forms on: mimi_seanet.c mimi_fused_forms) */
             const xs_tensor *tabs[RVQ_SUM_MAX], *idv[RVQ_SUM_MAX];
             xs_tensor idr[RVQ_SUM_MAX];
             for (int k = 0; k < n; k++) {

@@ -92,12 +92,12 @@ static xs_tensor state_view(mimi_stream *s, int64_t off, int64_t rows, int64_t c
     return xs_tensor_2d(XS_F32, (float *)s->conv_state.data + off, rows, cols);
 }
 
-/* Whether Mimi's second-round fused forms run (the elu in a gather, the
+/* Whether Mimi's fused forms run (the elu in a gather, the
  * skip add reading y^T where it lies): the backend runs overlap_add
  * natively (it stands for them: XSWARM_FUSE, XSWARM_FUSE_MIMI, no op hook
  * or fault). Where they do not, every op below is the one the unfused code
  * ran, so ref and cpu keep their op sequence. */
-static bool mimi_fused2(xs_backend *be) {
+static bool mimi_fused_forms(xs_backend *be) {
     return xs_op_fused_native(be, XS_OP_FUSED_OVERLAP_ADD);
 }
 
@@ -123,7 +123,7 @@ static xs_status conv_matmul(mimi_scratch *sc, const mimi_conv *cv, const xs_ten
     XS_TRY(xs_op_matmul(be, &yt, &im, &cv->wm, cv->b.data ? &cv->b : NULL));
     xs_tensor ytt = xs_tensor_transpose(&yt, 0, 1);
     /* + res: the add reads y^T where it lies (the copy then add, in one) */
-    if (res && mimi_fused2(be)) return xs_op_add(be, out, res, &ytt);
+    if (res && mimi_fused_forms(be)) return xs_op_add(be, out, res, &ytt);
     XS_TRY(xs_op_copy(be, out, &ytt));
     return res ? xs_op_add(be, out, res, out) : XS_OK;
 }
@@ -145,7 +145,7 @@ xs_status mimi_conv_run_act(mimi_scratch *sc, const mimi_conv *cv, mimi_stream *
         return xs_error(XS_ERR_SHAPE, "mimi conv: the residual is not of the output's shape");
     /* elu in the matmul form's gather (no context: x is the conv input) */
     bool elu_gather = false;
-    if (elu && P == 0 && cv->wm.data && mimi_fused2(be)) {
+    if (elu && P == 0 && cv->wm.data && mimi_fused_forms(be)) {
         elu_gather = true;
         elu = false;
     }
@@ -226,7 +226,7 @@ static xs_status convtr_run(mimi_scratch *sc, const mimi_convtr *ct, mimi_stream
     if (x->ndim != 2 || x->shape[0] != ct->cin || T <= 0)
         return xs_error(XS_ERR_SHAPE, "mimi convtr: input has %lld channels, want %d",
                         (long long)x->shape[0], ct->cin);
-    if (elu && ct->wt.data && mimi_fused2(be)) return convtr_matmul(sc, ct, s, x, true, y);
+    if (elu && ct->wt.data && mimi_fused_forms(be)) return convtr_matmul(sc, ct, s, x, true, y);
     if (elu) XS_TRY(xs_op_elu(be, x, x, 1.0f));
     if (ct->wt.data) return convtr_matmul(sc, ct, s, x, false, y);
     xs_tensor full, out;

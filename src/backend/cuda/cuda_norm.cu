@@ -122,19 +122,13 @@ __device__ static inline double ln_out(float x, double mean, double inv, float w
     return o;
 }
 
-template <bool ADD>
-__global__ void __launch_bounds__(NORM_THREADS)
-    k_layer_norm_fast(float *y, float *x, const float *h, const float *w, const float *b,
-                      int64_t d, float eps) {
-    __shared__ double sh[32];
-    const int n4 = (int)(d / 4);
-    const int64_t r = blockIdx.x;
-    float4 v[NORM_VEC], hv[NORM_VEC], a[NORM_VEC], bb[NORM_VEC];
-    norm_load(v, (const float4 *)(x + r * d), n4);
-    if (ADD) norm_load(hv, (const float4 *)(h + r * d), n4);
-    norm_load(a, (const float4 *)w, n4);
-    if (b) norm_load(bb, (const float4 *)b, n4);
-    if (ADD) norm_add(v, hv, (float4 *)(x + r * d), n4);
+/* The layer norm of a row held in registers (v: the block's float4s of x,
+ * a / bb: of the weight and bias) into yr: the fast kernels' shared tail,
+ * double sums over the block in a fixed order. */
+__device__ __forceinline__ void ln_fast_tail(float *yr_f, const float4 (&v)[NORM_VEC],
+                                             const float4 (&a)[NORM_VEC],
+                                             const float4 (&bb)[NORM_VEC], bool hb, int n4,
+                                             int64_t d, float eps, double *sh) {
     double s = 0.0;
 #pragma unroll
     for (int k = 0; k < NORM_VEC; k++) s += (double)v[k].x + v[k].y + v[k].z + v[k].w;
@@ -152,8 +146,7 @@ __global__ void __launch_bounds__(NORM_THREADS)
     }
     const double var = block_sum(q, sh) / (double)d; /* biased, like torch */
     const double inv = 1.0 / sqrt(var + (double)eps);
-    float4 *yr = (float4 *)(y + r * d);
-    const bool hb = b != NULL;
+    float4 *yr = (float4 *)yr_f;
 #pragma unroll
     for (int k = 0; k < NORM_VEC; k++) {
         const int j = k * NORM_THREADS + threadIdx.x;
@@ -165,6 +158,22 @@ __global__ void __launch_bounds__(NORM_THREADS)
         o.w = (float)ln_out(v[k].w, mean, inv, a[k].w, hb, hb ? bb[k].w : 0.f);
         yr[j] = o;
     }
+}
+
+template <bool ADD>
+__global__ void __launch_bounds__(NORM_THREADS)
+    k_layer_norm_fast(float *y, float *x, const float *h, const float *w, const float *b,
+                      int64_t d, float eps) {
+    __shared__ double sh[32];
+    const int n4 = (int)(d / 4);
+    const int64_t r = blockIdx.x;
+    float4 v[NORM_VEC], hv[NORM_VEC], a[NORM_VEC], bb[NORM_VEC];
+    norm_load(v, (const float4 *)(x + r * d), n4);
+    if (ADD) norm_load(hv, (const float4 *)(h + r * d), n4);
+    norm_load(a, (const float4 *)w, n4);
+    if (b) norm_load(bb, (const float4 *)b, n4);
+    if (ADD) norm_add(v, hv, (float4 *)(x + r * d), n4);
+    ln_fast_tail(y + r * d, v, a, bb, b != NULL, n4, d, eps, sh);
 }
 
 template <typename RV>
@@ -304,36 +313,7 @@ __global__ void __launch_bounds__(NORM_THREADS)
     }
     norm_add(v, hv, (float4 *)(x + r * d), n4);
     if (!NORM) return;
-    double s = 0.0;
-#pragma unroll
-    for (int k = 0; k < NORM_VEC; k++) s += (double)v[k].x + v[k].y + v[k].z + v[k].w;
-    const double mean = block_sum(s, sh) / (double)d;
-    double q = 0.0;
-#pragma unroll
-    for (int k = 0; k < NORM_VEC; k++) {
-        if (k * NORM_THREADS + (int)threadIdx.x >= n4) break; /* padding is not x - mean */
-        const double ex = v[k].x - mean, ey = v[k].y - mean, ez = v[k].z - mean,
-                     ew = v[k].w - mean;
-        q += ex * ex;
-        q += ey * ey;
-        q += ez * ez;
-        q += ew * ew;
-    }
-    const double var = block_sum(q, sh) / (double)d; /* biased, like torch */
-    const double inv = 1.0 / sqrt(var + (double)eps);
-    float4 *yr = (float4 *)(y + r * d);
-    const bool hb = b != NULL;
-#pragma unroll
-    for (int k = 0; k < NORM_VEC; k++) {
-        const int j = k * NORM_THREADS + threadIdx.x;
-        if (j >= n4) break;
-        float4 o;
-        o.x = (float)ln_out(v[k].x, mean, inv, a[k].x, hb, hb ? bb[k].x : 0.f);
-        o.y = (float)ln_out(v[k].y, mean, inv, a[k].y, hb, hb ? bb[k].y : 0.f);
-        o.z = (float)ln_out(v[k].z, mean, inv, a[k].z, hb, hb ? bb[k].z : 0.f);
-        o.w = (float)ln_out(v[k].w, mean, inv, a[k].w, hb, hb ? bb[k].w : 0.f);
-        yr[j] = o;
-    }
+    ln_fast_tail(y + r * d, v, a, bb, b != NULL, n4, d, eps, sh);
 }
 
 xs_status cu_add_scaled_norm(xs_backend *be, xs_tensor *y, xs_tensor *x, xs_tensor *h,
