@@ -7,6 +7,12 @@
  * (host data from a seeded splitmix64 generator, uploaded to each), runs
  * the op on each through the xs_op_* wrappers, and scores the outputs.
  *
+ * The fused ops (ops.h: add + norm, embedding sum, Mimi's layer scale +
+ * residual + norm, matmul + gelu, q|k|v matmul, conv input, overlap-add,
+ * conv + skip) have cases too: a backend without the fused kernel (ref)
+ * runs their composition, so `--backends ref,cuda` checks the kernels
+ * against their definition, with the tolerance of the ops they fuse.
+ *
  * Tolerances (nmse), and why:
  *   1e-12  ops that are exact or one f32 rounding away from ref's f64
  *          (add, mul, scale, copy, fill, embedding: conversions are exact)
@@ -38,6 +44,8 @@ enum {
     PC_ALIAS = 8,    /* output aliases the input */
     PC_BCAST = 16,   /* add/mul: b is one row broadcast over a */
     PC_YS = 32,      /* copy: y is a column slice of a bigger tensor (concatenation) */
+    PC_LN = 64,      /* add_norm: layer norm (else rms) */
+    PC_NONORM = 128, /* add_scaled_norm: no norm after the residual */
 };
 
 typedef struct pcase {
@@ -217,6 +225,44 @@ static const pcase k_cases[] = {
     {XS_OP_SAMPLE_TOPK, XS_F32, false, "all, temp 1", {3, 50, 0, 1000}, 0, TOL_EXACT},
     {XS_OP_SAMPLE_TOPK, XS_F32, true, "text top 25", {1, 32000, 25, 700}, 0, TOL_EXACT},
     {XS_OP_SAMPLE_TOPK, XS_F32, true, "audio top 250", {8, 2048, 250, 800}, 0, TOL_EXACT},
+
+    /* fused ops (ops.h), against their compositions on the oracle */
+    /* add_norm: p = {rows, D} */
+    {XS_OP_FUSED_ADD_NORM, XS_F32, false, "rms, odd", {3, 37}, 0, TOL_ROW},
+    {XS_OP_FUSED_ADD_NORM, XS_F32, false, "layer, no bias", {2, 52}, PC_LN, TOL_ROW},
+    {XS_OP_FUSED_ADD_NORM, XS_F32, true, "7B rms 4096", {1, 4096}, 0, TOL_ROW},
+    {XS_OP_FUSED_ADD_NORM, XS_F32, true, "depformer rms 1024", {8, 1024}, 0, TOL_ROW},
+    {XS_OP_FUSED_ADD_NORM, XS_F32, true, "mimi layer 512", {4, 512}, PC_LN | PC_BIAS, TOL_ROW},
+    /* embedding_sum of two tables: p = {table rows, D, n ids, accumulate} */
+    {XS_OP_FUSED_EMBEDDING_SUM, XS_F32, false, "accumulate", {9, 64, 4, 1}, 0, TOL_EW},
+    {XS_OP_FUSED_EMBEDDING_SUM, XS_Q4_0, false, "small", {9, 64, 3, 0}, 0, TOL_EW},
+    {XS_OP_FUSED_EMBEDDING_SUM, XS_BF16, true, "7B audio tables", {2049, 4096, 1, 0}, 0, TOL_EW},
+    {XS_OP_FUSED_EMBEDDING_SUM, XS_Q8_0, true, "7B tables, accumulate", {2049, 4096, 1, 1}, 0, TOL_EW},
+    {XS_OP_FUSED_EMBEDDING_SUM, XS_F32, true, "mimi codebooks", {2048, 256, 2, 0}, 0, TOL_EW},
+    /* add_scaled_norm: p = {rows, D} */
+    {XS_OP_FUSED_ADD_SCALED_NORM, XS_F32, false, "odd", {3, 37}, PC_BIAS, TOL_ROW},
+    {XS_OP_FUSED_ADD_SCALED_NORM, XS_F32, true, "mimi 512", {4, 512}, PC_BIAS, TOL_ROW},
+    {XS_OP_FUSED_ADD_SCALED_NORM, XS_F32, true, "mimi 512, no norm", {4, 512}, PC_NONORM, TOL_ROW},
+    /* matmul_gelu, matmul_cat (three weights [N, K]): p = {M, N, K} */
+    {XS_OP_FUSED_MATMUL_GELU, XS_F32, false, "small", {3, 45, 96}, PC_BIAS, TOL_DOT},
+    {XS_OP_FUSED_MATMUL_GELU, XS_F32, true, "mimi ffn, 17 frames", {17, 2048, 512}, PC_BIAS, TOL_DOT},
+    {XS_OP_FUSED_MATMUL_GELU, XS_BF16, true, "mimi ffn bf16, 1 frame", {1, 2048, 512}, PC_BIAS, TOL_DOT},
+    {XS_OP_FUSED_MATMUL_CAT, XS_F32, false, "small", {2, 33, 64}, 0, TOL_DOT},
+    {XS_OP_FUSED_MATMUL_CAT, XS_F32, true, "mimi q|k|v, 1 frame", {1, 512, 512}, 0, TOL_DOT},
+    {XS_OP_FUSED_MATMUL_CAT, XS_BF16, true, "mimi q|k|v bf16, 4 frames", {4, 512, 512}, 0, TOL_DOT},
+    /* conv_input: p = {C, P, T, elu} */
+    {XS_OP_FUSED_CONV_INPUT, XS_F32, false, "elu", {5, 3, 17, 1}, 0, TOL_ROW},
+    {XS_OP_FUSED_CONV_INPUT, XS_F32, false, "context longer than the input", {4, 9, 6, 0}, 0, TOL_EW},
+    {XS_OP_FUSED_CONV_INPUT, XS_F32, true, "seanet res k3, elu", {64, 2, 1920, 1}, 0, TOL_ROW},
+    {XS_OP_FUSED_CONV_INPUT, XS_F32, true, "seanet down k8 s4, elu", {512, 4, 12, 1}, 0, TOL_ROW},
+    /* overlap_add: p = {C, T, S} */
+    {XS_OP_FUSED_OVERLAP_ADD, XS_F32, false, "one step", {2, 1, 3}, 0, TOL_EW},
+    {XS_OP_FUSED_OVERLAP_ADD, XS_F32, false, "odd", {3, 5, 2}, 0, TOL_EW},
+    {XS_OP_FUSED_OVERLAP_ADD, XS_F32, true, "seanet up 1024->512 s8", {512, 2, 8}, 0, TOL_EW},
+    {XS_OP_FUSED_OVERLAP_ADD, XS_F32, true, "seanet up 128->64 s4", {64, 240, 4}, 0, TOL_EW},
+    /* conv1d_add (conv1d, then + r): p as conv1d */
+    {XS_OP_FUSED_CONV1D_ADD, XS_F32, false, "odd", {5, 7, 3, 29, 1, 1, 1}, PC_BIAS, TOL_DOT},
+    {XS_OP_FUSED_CONV1D_ADD, XS_F32, true, "seanet res 32->64 k1 + skip", {32, 64, 1, 1920, 1, 1, 1}, PC_BIAS, TOL_DOT},
 };
 
 #define N_CASES ((int)(sizeof k_cases / sizeof k_cases[0]))
@@ -227,10 +273,13 @@ static void shape_desc(const pcase *c, char *buf, size_t n) {
     const int64_t *p = c->p;
     switch (c->op) {
     case XS_OP_MATMUL:
+    case XS_OP_FUSED_MATMUL_GELU:
+    case XS_OP_FUSED_MATMUL_CAT:
         snprintf(buf, n, "[%lld,%lld]x[%lld,%lld]^T", (long long)p[0], (long long)p[2],
                  (long long)p[1], (long long)p[2]);
         break;
     case XS_OP_CONV1D:
+    case XS_OP_FUSED_CONV1D_ADD:
         snprintf(buf, n, "ci%lld co%lld k%lld t%lld s%lld d%lld g%lld", (long long)p[0],
                  (long long)p[1], (long long)p[2], (long long)p[3], (long long)p[4],
                  (long long)p[5], (long long)p[6]);
@@ -254,8 +303,16 @@ static void shape_desc(const pcase *c, char *buf, size_t n) {
                  (long long)p[5]);
         break;
     case XS_OP_EMBEDDING:
+    case XS_OP_FUSED_EMBEDDING_SUM:
         snprintf(buf, n, "[%lld,%lld] ids%lld", (long long)p[0], (long long)p[1],
                  (long long)p[2]);
+        break;
+    case XS_OP_FUSED_CONV_INPUT:
+        snprintf(buf, n, "c%lld ctx%lld t%lld%s", (long long)p[0], (long long)p[1],
+                 (long long)p[2], p[3] ? " elu" : "");
+        break;
+    case XS_OP_FUSED_OVERLAP_ADD:
+        snprintf(buf, n, "c%lld t%lld s%lld", (long long)p[0], (long long)p[1], (long long)p[2]);
         break;
     case XS_OP_SAMPLE_TOPK:
         snprintf(buf, n, "[%lld,%lld] k%lld t%.2f", (long long)p[0], (long long)p[1],
@@ -279,6 +336,7 @@ const char *xs_parity_case_desc(int i, char *buf, size_t n) {
 /* ---- per-case context: identical inputs on both backends ----------------------------- */
 
 #define P_MAX_ALLOC 16
+#define P_MAX_WEIGHTS 3 /* matmul_cat's q, k, v */
 
 typedef struct pctx {
     xs_backend *be[2];
@@ -287,7 +345,7 @@ typedef struct pctx {
     int n_alloc;
     void *host[P_MAX_ALLOC];
     int n_host;
-    xs_tensor weight[2][2];
+    xs_tensor weight[2][P_MAX_WEIGHTS];
     int n_weight;
     xs_kv_cache cache[2];
     bool have_cache;
@@ -386,7 +444,7 @@ static xs_status p_output(pctx *c, xs_dtype dt, int ndim, const int64_t *shape, 
 /* A weight [n, k] of dtype dt from random f32 values, as each backend wants it. */
 static xs_status p_weight(pctx *c, xs_dtype dt, int64_t n, int64_t k, float lo, float hi,
                           xs_tensor out[2]) {
-    if (c->n_weight >= 2) return xs_error(XS_ERR_INTERNAL, "parity: too many weights");
+    if (c->n_weight >= P_MAX_WEIGHTS) return xs_error(XS_ERR_INTERNAL, "parity: too many weights");
     float *f = p_rand(c, n * k, lo, hi);
     size_t rb = xs_dtype_row_bytes(dt, k);
     uint8_t *bytes = p_host(c, rb * (size_t)n);
@@ -492,7 +550,10 @@ static xs_status run_matmul(pctx *c, const pcase *pc, double *err) {
     if (pc->flags & PC_BIAS) XS_TRY(p_input(c, 1, &N, -1, 1, bias));
     int64_t ys[2] = {M, N};
     XS_TRY(p_output(c, XS_F32, 2, ys, y));
-    BOTH(xs_op_matmul(be, &y[i], &x[i], &w[i], (pc->flags & PC_BIAS) ? &bias[i] : NULL));
+    if (pc->op == XS_OP_FUSED_MATMUL_GELU)
+        BOTH(xs_op_matmul_gelu(be, &y[i], &x[i], &w[i], (pc->flags & PC_BIAS) ? &bias[i] : NULL));
+    else
+        BOTH(xs_op_matmul(be, &y[i], &x[i], &w[i], (pc->flags & PC_BIAS) ? &bias[i] : NULL));
     return p_score(c, y, err);
 }
 
@@ -508,8 +569,15 @@ static xs_status run_conv1d(pctx *c, const pcase *pc, double *err) {
     int64_t tout = (tin - (int64_t)dil * (kk - 1) - 1) / stride + 1;
     int64_t ys[2] = {cout, tout};
     XS_TRY(p_output(c, XS_F32, 2, ys, y));
-    BOTH(xs_op_conv1d(be, &y[i], &x[i], &w[i], (pc->flags & PC_BIAS) ? &bias[i] : NULL, stride,
-                      dil, groups));
+    if (pc->op == XS_OP_FUSED_CONV1D_ADD) {
+        xs_tensor r[2];
+        XS_TRY(p_input(c, 2, ys, -1, 1, r));
+        BOTH(xs_op_conv1d_add(be, &y[i], &x[i], &w[i], (pc->flags & PC_BIAS) ? &bias[i] : NULL,
+                              stride, dil, groups, &r[i]));
+    } else {
+        BOTH(xs_op_conv1d(be, &y[i], &x[i], &w[i], (pc->flags & PC_BIAS) ? &bias[i] : NULL,
+                          stride, dil, groups));
+    }
     return p_score(c, y, err);
 }
 
@@ -795,6 +863,132 @@ static xs_status run_argmax_sample(pctx *c, const pcase *pc, double *err) {
     return p_score(c, ids, err);
 }
 
+/* ---- fused ops ------------------------------------------------------------------ */
+
+/* The worst of several outputs' scores (NaN if any is NaN). */
+static xs_status p_score_all(pctx *c, xs_tensor (*outs)[2], int n, double *err) {
+    double worst = 0.0;
+    for (int k = 0; k < n; k++) {
+        double e = NAN;
+        XS_TRY(p_score(c, outs[k], &e));
+        if (e != e) worst = NAN;
+        else if (worst == worst && e > worst) worst = e;
+    }
+    *err = worst;
+    return XS_OK;
+}
+
+/* x += h, y = norm(x): both x and y are scored. */
+static xs_status run_add_norm(pctx *c, const pcase *pc, double *err) {
+    const int64_t r = pc->p[0], d = pc->p[1];
+    int64_t s[2] = {r, d};
+    xs_tensor o[2][2], h[2], w[2], b[2]; /* o[0]: y, o[1]: x */
+    XS_TRY(p_input(c, 2, s, -0.7f, 1.3f, o[1]));
+    XS_TRY(p_input(c, 2, s, -1, 1, h));
+    XS_TRY(p_input(c, 1, &d, 0.5f, 1.5f, w));
+    XS_TRY(p_output(c, XS_F32, 2, s, o[0]));
+    const bool hb = pc->flags & PC_BIAS;
+    if (hb) XS_TRY(p_input(c, 1, &d, -1, 1, b));
+    if (pc->flags & PC_LN)
+        BOTH(xs_op_add_layer_norm(be, &o[0][i], &o[1][i], &h[i], &w[i], hb ? &b[i] : NULL, 1e-5f));
+    else
+        BOTH(xs_op_add_rms_norm(be, &o[0][i], &o[1][i], &h[i], &w[i], 1e-8f));
+    return p_score_all(c, o, 2, err);
+}
+
+static xs_status emb_sum2(xs_backend *be, xs_tensor *y, const xs_tensor *t0, const xs_tensor *t1,
+                          const xs_tensor *i0, const xs_tensor *i1, bool acc, xs_tensor *sc) {
+    const xs_tensor *tabs[2] = {t0, t1}, *ids[2] = {i0, i1};
+    return xs_op_embedding_sum(be, y, 2, tabs, ids, acc, sc);
+}
+
+/* y (= or +=) t0[i0] + t1[i1], with a "no token" id (-1: a zero row). */
+static xs_status run_embedding_sum(pctx *c, const pcase *pc, double *err) {
+    const int64_t rows = pc->p[0], D = pc->p[1], n = pc->p[2];
+    const bool acc = pc->p[3] != 0;
+    xs_tensor t0[2], t1[2], i0[2], i1[2], y[2], sc[2];
+    XS_TRY(p_weight(c, pc->wt, rows, D, -1, 1, t0));
+    XS_TRY(p_weight(c, pc->wt, rows, D, -1, 1, t1));
+    int32_t *iv = p_host(c, (size_t)(2 * n) * 4);
+    if (!iv) return xs_error(XS_ERR_NOMEM, "parity: out of memory");
+    for (int64_t i = 0; i < 2 * n; i++) iv[i] = (int32_t)(p_next(c) % (uint64_t)rows);
+    iv[2 * n - 1] = n > 1 ? -1 : (int32_t)(rows - 1);
+    XS_TRY(p_ids(c, iv, n, i0));
+    XS_TRY(p_ids(c, iv + n, n, i1));
+    int64_t ys[2] = {n, D};
+    if (acc) XS_TRY(p_input(c, 2, ys, -1, 1, y));
+    else XS_TRY(p_output(c, XS_F32, 2, ys, y));
+    XS_TRY(p_output(c, XS_F32, 2, ys, sc));
+    BOTH(emb_sum2(be, &y[i], &t0[i], &t1[i], &i0[i], &i1[i], acc, &sc[i]));
+    return p_score(c, y, err);
+}
+
+/* h *= s, x += h (, y = layer_norm(x)): h, x (and y) scored. */
+static xs_status run_add_scaled_norm(pctx *c, const pcase *pc, double *err) {
+    const int64_t r = pc->p[0], d = pc->p[1];
+    int64_t s[2] = {r, d};
+    const bool norm = !(pc->flags & PC_NONORM), hb = pc->flags & PC_BIAS;
+    xs_tensor o[3][2], sc[2], w[2], b[2]; /* o: x, h, y */
+    XS_TRY(p_input(c, 2, s, -0.7f, 1.3f, o[0]));
+    XS_TRY(p_input(c, 2, s, -1, 1, o[1]));
+    XS_TRY(p_input(c, 1, &d, 0.05f, 0.3f, sc)); /* a layer scale's range */
+    if (norm) {
+        XS_TRY(p_input(c, 1, &d, 0.5f, 1.5f, w));
+        if (hb) XS_TRY(p_input(c, 1, &d, -1, 1, b));
+        XS_TRY(p_output(c, XS_F32, 2, s, o[2]));
+    }
+    BOTH(xs_op_add_scaled_layer_norm(be, norm ? &o[2][i] : NULL, &o[0][i], &o[1][i], &sc[i],
+                                     norm ? &w[i] : NULL, norm && hb ? &b[i] : NULL, 1e-5f));
+    return p_score_all(c, o, norm ? 3 : 2, err);
+}
+
+static xs_status mm_cat3(xs_backend *be, xs_tensor *y, const xs_tensor *x, const xs_tensor *w0,
+                         const xs_tensor *w1, const xs_tensor *w2, xs_tensor *sc) {
+    const xs_tensor *ws[3] = {w0, w1, w2};
+    return xs_op_matmul_cat(be, y, x, 3, ws, sc);
+}
+
+/* y [M, 3N] = [x . w0^T | x . w1^T | x . w2^T]. */
+static xs_status run_matmul_cat(pctx *c, const pcase *pc, double *err) {
+    const int64_t M = pc->p[0], N = pc->p[1], K = pc->p[2];
+    xs_tensor x[2], w[3][2], y[2], sc[2];
+    int64_t xs[2] = {M, K}, ys[2] = {M, 3 * N}, ss[2] = {M, N};
+    XS_TRY(p_input(c, 2, xs, -1, 1, x));
+    for (int k = 0; k < 3; k++) XS_TRY(p_weight(c, pc->wt, N, K, -1, 1, w[k]));
+    XS_TRY(p_output(c, XS_F32, 2, ys, y));
+    XS_TRY(p_output(c, XS_F32, 2, ss, sc));
+    BOTH(mm_cat3(be, &y[i], &x[i], &w[0][i], &w[1][i], &w[2][i], &sc[i]));
+    return p_score(c, y, err);
+}
+
+/* xin = [ctx | act(x)], then ctx = xin's last P columns: xin and ctx scored. */
+static xs_status run_conv_input(pctx *c, const pcase *pc, double *err) {
+    const int64_t C = pc->p[0], P = pc->p[1], T = pc->p[2];
+    const bool elu = pc->p[3] != 0;
+    int64_t cs[2] = {C, P}, xs[2] = {C, T}, is[2] = {C, P + T};
+    xs_tensor o[2][2], x[2], sc[2]; /* o: xin, ctx */
+    XS_TRY(p_input(c, 2, cs, -1, 1, o[1]));
+    XS_TRY(p_input(c, 2, xs, -3, 2, x));
+    XS_TRY(p_output(c, XS_F32, 2, is, o[0]));
+    XS_TRY(p_output(c, XS_F32, 2, xs, sc));
+    BOTH(xs_op_conv_input(be, &o[0][i], &o[1][i], &x[i], elu, 1.0f, &sc[i]));
+    return p_score_all(c, o, 2, err);
+}
+
+/* y block t = taps 0..S-1 of step t + taps S..2S-1 of step t-1 (tail for
+ * t = 0), then tail = the last step's second half: y and tail scored. */
+static xs_status run_overlap_add(pctx *c, const pcase *pc, double *err) {
+    const int64_t C = pc->p[0], T = pc->p[1], S = pc->p[2];
+    int64_t cols[2] = {T, C * 2 * S}, ts[2] = {C, S}, ys[2] = {C, T * S};
+    xs_tensor col[2], o[2][2], sc[2]; /* o: y, tail */
+    XS_TRY(p_input(c, 2, cols, -1, 1, col));
+    XS_TRY(p_input(c, 2, ts, -1, 1, o[1]));
+    XS_TRY(p_output(c, XS_F32, 2, ys, o[0]));
+    XS_TRY(p_output(c, XS_F32, 2, ys, sc));
+    BOTH(xs_op_overlap_add(be, &o[0][i], &col[i], &o[1][i], &sc[i]));
+    return p_score_all(c, o, 2, err);
+}
+
 static xs_status run_case(pctx *c, const pcase *pc, double *err) {
     switch (pc->op) {
     case XS_OP_MATMUL: return run_matmul(c, pc, err);
@@ -817,6 +1011,14 @@ static xs_status run_case(pctx *c, const pcase *pc, double *err) {
     case XS_OP_FILL: return run_fill(c, pc, err);
     case XS_OP_ARGMAX:
     case XS_OP_SAMPLE_TOPK: return run_argmax_sample(c, pc, err);
+    case XS_OP_FUSED_ADD_NORM: return run_add_norm(c, pc, err);
+    case XS_OP_FUSED_EMBEDDING_SUM: return run_embedding_sum(c, pc, err);
+    case XS_OP_FUSED_ADD_SCALED_NORM: return run_add_scaled_norm(c, pc, err);
+    case XS_OP_FUSED_MATMUL_GELU: return run_matmul(c, pc, err);
+    case XS_OP_FUSED_MATMUL_CAT: return run_matmul_cat(c, pc, err);
+    case XS_OP_FUSED_CONV_INPUT: return run_conv_input(c, pc, err);
+    case XS_OP_FUSED_OVERLAP_ADD: return run_overlap_add(c, pc, err);
+    case XS_OP_FUSED_CONV1D_ADD: return run_conv1d(c, pc, err);
     default: return xs_error(XS_ERR_INTERNAL, "parity: no runner for %s", xs_op_name(pc->op));
     }
 }
