@@ -155,6 +155,7 @@ xs_status xs_frame_graph_run(xs_frame_graph **fgp, xswarm_model *m, mimi_stream 
     info->step_valid[0] = true;
     info->n_out_frames = 1;
     info->lm_ms = now_ms() - t0; /* the whole frame: its parts are not separable any more */
+    info->one_graph = true;
     *done = true;
     return XS_OK;
 }

@@ -54,6 +54,7 @@ typedef struct xs_pipe_frame_info {
     bool step_valid[XS_PIPE_MAX_STEPS];
     int n_out_frames;                               /* decoded 1920-sample frames */
     double enc_ms, lm_ms, dec_ms;                   /* wall time of each part */
+    bool one_graph; /* the frame ran as one recorded graph: lm_ms is all of it */
 } xs_pipe_frame_info;
 
 /* Load the parts of b (lm, mimi required; configs and tokenizer optional) on
