@@ -35,33 +35,30 @@ static _Atomic int g_fuse_env = -1;
 
 void xs_op_fuse_set(int mode) { atomic_store(&g_fuse_mode, mode < 0 ? -1 : mode ? 1 : 0); }
 
-/* XSWARM_FUSE_MIMI (read once): 0 composes Mimi's fused ops (ids
- * XS_OP_FUSED_ADD_SCALED_NORM and up, and with them the model's other fused
- * forms: mimi_seanet.c, mimi_rvq.c), for an A/B of the codec alone while the
- * LM keeps its fusions; anything else (the default) fuses them. */
-static _Atomic int g_fuse_mimi = -1;
-
-static bool fuse_mimi_on(void) {
-    int e = atomic_load(&g_fuse_mimi);
+/* Whether the switch `name` is on (anything but "0", unset included), read
+ * once into *cache; every thread computes the same value. */
+static bool env_on(_Atomic int *cache, const char *name) {
+    int e = atomic_load(cache);
     if (e < 0) {
-        const char *v = getenv("XSWARM_FUSE_MIMI");
+        const char *v = getenv(name);
         e = !(v && !strcmp(v, "0"));
-        atomic_store(&g_fuse_mimi, e);
+        atomic_store(cache, e);
     }
     return e == 1;
 }
 
 static bool fuse_on(void) {
     const int m = atomic_load(&g_fuse_mode);
-    if (m >= 0) return m == 1;
-    int e = atomic_load(&g_fuse_env);
-    if (e < 0) { /* every thread computes the same value */
-        const char *v = getenv("XSWARM_FUSE");
-        e = !(v && !strcmp(v, "0"));
-        atomic_store(&g_fuse_env, e);
-    }
-    return e == 1;
+    return m >= 0 ? m == 1 : env_on(&g_fuse_env, "XSWARM_FUSE");
 }
+
+/* XSWARM_FUSE_MIMI: 0 composes Mimi's fused ops (ids
+ * XS_OP_FUSED_ADD_SCALED_NORM and up, and with them mimi_seanet.c's fused
+ * forms), for an A/B of the codec alone while the LM keeps its fusions
+ * (embedding_sum, which the RVQ decode also calls, included). */
+static _Atomic int g_fuse_mimi = -1;
+
+static bool fuse_mimi_on(void) { return env_on(&g_fuse_mimi, "XSWARM_FUSE_MIMI"); }
 
 bool xs_op_fused_native(xs_backend *be, xs_op op) {
     if (!be || !be->iface || !fuse_on()) return false;

@@ -15,7 +15,7 @@
 #include "backend/ops.h"
 #include "model/mimi_internal.h"
 
-#define RVQ_SUM_MAX 64 /* codebooks summed by one embedding_sum (more: the chain) */
+#define RVQ_SUM_MAX 64 /* codebooks summed by one embedding_sum call */
 
 static xs_tensor codes_row(const xs_tensor *codes, int k) {
     int64_t T = codes->shape[1];
@@ -98,27 +98,20 @@ xs_status mimi_rvq_decode(mimi_scratch *sc, mimi_stream *s, const xs_tensor *cod
         XS_TRY(mimi_tmp(sc, T, Q, &acc));
         XS_TRY(mimi_tmp(sc, T, D, &part));
         /* acc = c1 + ... + cN-1, left to right: xs_op_embedding_sum is
-         * defined as exactly this embedding / add chain (ops.h), one
-         * kernel where the backend fuses it */
+         * defined as exactly this embedding / add chain (ops.h; one kernel
+         * where the backend fuses it), and a chunk after the first adds on
+         * in the same order (accumulate) */
         const int n = n_codebooks - 1;
-        if (n <= RVQ_SUM_MAX && xs_op_fused_native(be, XS_OP_FUSED_OVERLAP_ADD)) {
-            /* (Mimi's fused forms on: mimi_seanet.c mimi_fused_forms) */
-            const xs_tensor *tabs[RVQ_SUM_MAX], *idv[RVQ_SUM_MAX];
-            xs_tensor idr[RVQ_SUM_MAX];
-            for (int k = 0; k < n; k++) {
-                idr[k] = codes_row(codes, k + 1);
-                tabs[k] = &q->books[k + 1].centroids;
+        const xs_tensor *tabs[RVQ_SUM_MAX], *idv[RVQ_SUM_MAX];
+        xs_tensor idr[RVQ_SUM_MAX];
+        for (int k0 = 0; k0 < n; k0 += RVQ_SUM_MAX) {
+            const int m = n - k0 < RVQ_SUM_MAX ? n - k0 : RVQ_SUM_MAX;
+            for (int k = 0; k < m; k++) {
+                idr[k] = codes_row(codes, k0 + k + 1);
+                tabs[k] = &q->books[k0 + k + 1].centroids;
                 idv[k] = &idr[k];
             }
-            XS_TRY(xs_op_embedding_sum(be, &acc, n, tabs, idv, false, &e));
-        } else { /* the chain as the unfused code ran it */
-            ids = codes_row(codes, 1);
-            XS_TRY(xs_op_embedding(be, &acc, &q->books[1].centroids, &ids));
-            for (int k = 2; k < n_codebooks; k++) {
-                ids = codes_row(codes, k);
-                XS_TRY(xs_op_embedding(be, &e, &q->books[k].centroids, &ids));
-                XS_TRY(xs_op_add(be, &acc, &acc, &e));
-            }
+            XS_TRY(xs_op_embedding_sum(be, &acc, m, tabs, idv, k0 > 0, &e));
         }
         XS_TRY(xs_op_matmul(be, &part, &acc, &q->rest_out, NULL));
         XS_TRY(tap_as_ct(sc, s, "mimi.dec.q_rest_proj_out", &part));
