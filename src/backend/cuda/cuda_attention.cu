@@ -948,6 +948,7 @@ __global__ void __launch_bounds__(C::THREADS, C::MINB)
 
 #include "backend/cuda/cuda_attention_tc.cuh"
 #include "backend/cuda/cuda_attention_tc2.cuh"
+#include "backend/cuda/cuda_attention_short.cuh"
 
 /* XSWARM_CUDA_ATTN=old: the one-value-per-load kernel, =wide: the wide-load
  * kernel, =stage: the staged kernel (q8_0 default before the tensor-core
@@ -962,7 +963,8 @@ enum att_kernel {
     ATT_K_TCV16,
     ATT_K_TC16,
     ATT_K_TC1,
-    ATT_K_TC2X /* tc2 with a named configuration (=tc2NAME, att2_cfg_of) */
+    ATT_K_TC2X, /* tc2 with a named configuration (=tc2NAME, att2_cfg_of) */
+    ATT_K_SHORT /* a kind only (cuda_attention_short.cuh): short rings by default */
 };
 static att_kernel att_mode(void) {
     static int mode = -1; /* read once; a benign race sets the same value */
@@ -1150,6 +1152,7 @@ static att_kernel att_pick(int64_t D, int n_heads, const xs_kv_cache *const *cac
     const att_kernel m = att_mode();
     if (m == ATT_K_OLD || !attw_fits(D, caches[0])) return ATT_K_OLD;
     if (m == ATT_K_WIDE) return ATT_K_WIDE;
+    if (atth_fits(D, caches, B)) return ATT_K_SHORT; /* =old / =wide keep theirs (A/B) */
     bool tc = m >= ATT_K_TC;
     for (int b = 0; b < B && tc; b++) tc = attc_fits(D, caches[b]);
     if (tc) return ATT_K_TC;
@@ -1197,6 +1200,15 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     const int64_t D = hd / n_heads;
     if (!T) return XS_OK;
     const att_kernel kind = att_pick(D, n_heads, &cache, 1);
+    if (kind == ATT_K_SHORT && q->ndim == 2) {
+        const bool bf = cache->k.dtype == XS_BF16;
+        (bf ? atth_launch<uint16_t> : atth_launch<float>)(
+            D, cu_ctx_of(be)->stream, (float *)y->data, (const float *)q->data, q->stride[0],
+            q->stride[1],
+            cache->k.data, cache->v.data, (const int32_t *)cache->pos.data, cache->pos.stride[0],
+            NULL, cap, (const int32_t *)pos->data, pos->stride[0], n_heads, T, context, scale);
+        return cu_check_launch("attention (short ring)");
+    }
     const bool wide = kind == ATT_K_WIDE;
     const int tcv = kind == ATT_K_TC ? attc_variant(n_heads, q) : 0;
     const int64_t chunk = kind == ATT_K_TC ? att_tc_chunk(tcv) : att_chunk_of(kind);
@@ -1278,6 +1290,22 @@ xs_status cu_attention_rows(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     const int64_t hd = caches[0]->k.shape[1], cap = caches[0]->capacity, D = hd / n_heads;
     /* the caches are alike; the wide kernel also needs them contiguous (checked below) */
     const att_kernel kind = att_pick(D, n_heads, caches, B);
+    if (kind == ATT_K_SHORT && q->ndim == 2 && rows_contiguous(caches, B)) {
+        cu_ctx *c = cu_ctx_of(be);
+        const bool bf = caches[0]->k.dtype == XS_BF16;
+        for (int b0 = 0; b0 < B; b0 += CU_ROWS_CHUNK) {
+            const int n = B - b0 < CU_ROWS_CHUNK ? B - b0 : CU_ROWS_CHUNK;
+            const cu_rows_kv rc = rows_kv(caches, b0, n);
+            const xs_tensor yb = xs_tensor_slice(y, 0, b0, n), qb = xs_tensor_slice(q, 0, b0, n);
+            const xs_tensor pb = xs_tensor_slice(pos, 0, b0, n);
+            (bf ? atth_launch<uint16_t> : atth_launch<float>)(
+                D, c->stream, (float *)yb.data, (const float *)qb.data, qb.stride[0], qb.stride[1],
+                NULL, NULL, NULL, 0, &rc, cap, (const int32_t *)pb.data, pb.stride[0], n_heads, n,
+                context, scale);
+            XS_TRY(cu_check_launch("attention_rows (short ring)"));
+        }
+        return XS_OK;
+    }
     const bool wide = kind == ATT_K_WIDE;
     const int tcv = kind == ATT_K_TC ? attc_variant(n_heads, q) : 0; /* q->ndim as the rows' */
     const int64_t chunk = kind == ATT_K_TC ? att_tc_chunk(tcv) : att_chunk_of(kind);
