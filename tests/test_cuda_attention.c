@@ -50,6 +50,11 @@ static const att_case k_cases[] = {
     {"8 heads, wrapped 1000-slot ring", 1000, 8, 128, 3, 2500, 1000, 1200},
     {"one 200-slot chunk, head dim 128", 200, 2, 128, 2, 150, 200, 0},
     {"3 heads of 128 (odd count)", 600, 3, 128, 2, 700, 600, 0},
+    /* short rings (capacity <= 16: the one-warp-per-head kernel), each head dim it takes */
+    {"16-slot ring, head dim 32, 2 queries, context 5", 16, 4, 32, 2, 40, 5, 0},
+    {"16-slot ring, head dim 128, wrapped", 16, 2, 128, 1, 37, 16, 0},
+    {"4-slot ring, one position", 4, 3, 64, 1, 0, 4, 0},
+    {"12-slot ring, context longer than the ring", 12, 2, 64, 3, 30, 100, 10},
 };
 
 /* One backend: cache of dtype dt filled with positions first..last, then

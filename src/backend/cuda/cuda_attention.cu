@@ -1200,7 +1200,7 @@ xs_status cu_attention(xs_backend *be, xs_tensor *y, const xs_tensor *q,
     const int64_t D = hd / n_heads;
     if (!T) return XS_OK;
     const att_kernel kind = att_pick(D, n_heads, &cache, 1);
-    if (kind == ATT_K_SHORT && q->ndim == 2) {
+    if (kind == ATT_K_SHORT && q->ndim == 2 && T * n_heads <= 2147483647LL) {
         const bool bf = cache->k.dtype == XS_BF16;
         (bf ? atth_launch<uint16_t> : atth_launch<float>)(
             D, cu_ctx_of(be)->stream, (float *)y->data, (const float *)q->data, q->stride[0],
