@@ -982,6 +982,17 @@ static att_kernel att_mode(void) {
     return (att_kernel)mode;
 }
 
+/* XSWARM_CUDA_ATTN=noshort: short rings take the chunk kernels too, every
+ * other pick unchanged (A/B of cuda_attention_short.cuh alone). */
+static bool atth_on(void) {
+    static int on = -1; /* read once; a benign race sets the same value */
+    if (on < 0) {
+        const char *e = getenv("XSWARM_CUDA_ATTN");
+        on = !(e && strcmp(e, "noshort") == 0);
+    }
+    return on == 1;
+}
+
 /* One configuration of the staged kernel as the host sees it. */
 typedef struct atts_entry {
     const char *name;
@@ -1152,7 +1163,7 @@ static att_kernel att_pick(int64_t D, int n_heads, const xs_kv_cache *const *cac
     const att_kernel m = att_mode();
     if (m == ATT_K_OLD || !attw_fits(D, caches[0])) return ATT_K_OLD;
     if (m == ATT_K_WIDE) return ATT_K_WIDE;
-    if (atth_fits(D, caches, B)) return ATT_K_SHORT; /* =old / =wide keep theirs (A/B) */
+    if (atth_on() && atth_fits(D, caches, B)) return ATT_K_SHORT; /* =old / =wide: theirs */
     bool tc = m >= ATT_K_TC;
     for (int b = 0; b < B && tc; b++) tc = attc_fits(D, caches[b]);
     if (tc) return ATT_K_TC;

@@ -19,6 +19,7 @@
  * so values match ref within the parity tolerance, not the chunk kernels'
  * bits. The kernel is picked by capacity, head dim and dtype only (never by
  * the number of rows), so a row gives the same bits alone or in a batch.
+ * XSWARM_CUDA_ATTN=noshort turns it off (A/B; =old and =wide do too).
  */
 #pragma once
 
