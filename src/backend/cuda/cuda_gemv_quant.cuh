@@ -220,33 +220,55 @@ __device__ static inline void gq_dequant4(unsigned q, unsigned short dh, float w
         wv[i] = fmaf(D, __int_as_float((int)__byte_perm(q, 0x3F800000u, 0x7604u | ((unsigned)i << 4))), nc);
 }
 
-/* Group g of a staged chunk for R rows (slot bytes sb[r], first block at
- * lead[r]): lanes 8t..8t+7 take block 4g + t, lane position p its weights
- * 4p..4p+3 (q8_0: quant word p; q4_0: word p & 3, low nibbles for p < 4,
- * high for p >= 4), x at xr (the chunk's first column). */
-template <int DT, int R, int MT, int CH>
-__device__ static inline void gq_group(float (&acc)[R][MT], const unsigned char *const sb[R],
-                                       const int lead[R], int bi, const float *xr, int64_t K,
-                                       int mt, int p) {
-    typedef gqr_layout<DT, CH> L;
+/* A lane's view of one row's staged chunk, computed once per chunk so that
+ * every group's shared-memory loads are immediate offsets from it. Written
+ * inline per group ((lead + 34 bi + 2 + 4 p) & ~3 with bi = 4 g + t), the
+ * compiler recomputed the alignment, funnel amount and 64-bit x address in
+ * each unrolled group: 10.6 instructions per weight at 12288x4096 (ncu,
+ * H100), 8.1 with the view (docs/PERF.md, "Lane views"). */
+struct gq_lane_view {
+    const unsigned short *scale; /* f16 scale of the lane's block in group 0 */
+    const unsigned *word;        /* aligned word holding its first quant byte */
+    unsigned shift;              /* funnel shift of the word pair: 0 or 16 bits */
+};
+
+/* lane group t takes block 4 g + t of group g, lane position p its quant
+ * word p (q8_0) or p & 3 (q4_0); the block starts lead + bi * bs bytes into
+ * the slot sb (even: the quant word sits at 0 or 2 mod 4) */
+template <int DT>
+__device__ static inline gq_lane_view gq_view(const unsigned char *sb, int lead, int t, int p) {
+    const int bs = DT == XS_Q8_0 ? 34 : 18;
+    const int off = lead + t * bs;
+    const int qoff = off + 2 + 4 * (DT == XS_Q8_0 ? p : (p & 3));
+    gq_lane_view v;
+    v.scale = (const unsigned short *)(sb + off);
+    v.word = (const unsigned *)(sb + (qoff & ~3));
+    v.shift = (unsigned)(qoff & 3) * 8u;
+    return v;
+}
+
+/* Group g of a staged chunk for R rows (views v[r]): the lane's 4 weights of
+ * block 4 g + t (q8_0: quant word p; q4_0: word p & 3, low nibbles for
+ * p < 4, high for p >= 4) against x at xl (the lane's float4 of group 0 in
+ * the chunk; x row j at j * K / 4 float4 further). Groups are 4 blocks =
+ * 4 * bs bytes apart (a multiple of 4) and 32 float4 of x apart. */
+template <int DT, int R, int MT>
+__device__ static inline void gq_group(float (&acc)[R][MT], const gq_lane_view (&v)[R], int g,
+                                       const float4 *xl, int64_t K, int mt, int p) {
+    const int bs = DT == XS_Q8_0 ? 34 : 18;
     float wv[R][4];
 #pragma unroll
     for (int r = 0; r < R; r++) {
-        const int off = lead[r] + bi * L::bs; /* even */
-        const unsigned short dh = ((const unsigned short *)sb[r])[off >> 1];
-        /* quant word at off + 2 + 4 * word: 0 or 2 mod 4, so read two
-         * aligned words and funnel-shift it into place */
-        const int qoff = off + 2 + 4 * (DT == XS_Q8_0 ? p : (p & 3));
-        const unsigned *sw = (const unsigned *)sb[r] + (qoff >> 2);
-        unsigned q = __funnelshift_r(sw[0], sw[1], (unsigned)(qoff & 3) * 8u);
+        const unsigned short dh = v[r].scale[g * 2 * bs];
+        const unsigned *sw = v[r].word + g * bs;
+        unsigned q = __funnelshift_r(sw[0], sw[1], v[r].shift);
         if (DT != XS_Q8_0) q = (q >> (p >> 2) * 4) & 0x0F0F0F0Fu;
         gq_dequant4<DT>(q, dh, wv[r]);
     }
-    const float4 *xb = (const float4 *)(xr + bi * 32 + 4 * p);
 #pragma unroll
     for (int j = 0; j < MT; j++) {
         if (j >= mt) break;
-        const float4 a = __ldg(xb + (size_t)j * (K >> 2));
+        const float4 a = __ldg(xl + (size_t)j * (K >> 2) + 32 * g);
 #pragma unroll
         for (int r = 0; r < R; r++) {
             float s = acc[r][j];
@@ -259,19 +281,24 @@ __device__ static inline void gq_group(float (&acc)[R][MT], const unsigned char 
     }
 }
 
-/* One staged chunk of nblk blocks: a full one without the per-group test. */
+/* One staged chunk of nblk blocks (slot bytes sb[r], first block at lead[r],
+ * x at xr = the chunk's first column): a full one without the per-group test. */
 template <int DT, int R, int MT, int CH>
 __device__ static inline void gq_chunk(float (&acc)[R][MT], const unsigned char *const sb[R],
                                        const int lead[R], int nblk, const float *xr, int64_t K,
                                        int mt, int lane) {
     const int p = lane & 7, t = lane >> 3;
+    gq_lane_view v[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) v[r] = gq_view<DT>(sb[r], lead[r], t, p);
+    const float4 *xl = (const float4 *)xr + 8 * t + p;
     if (nblk == CH) {
 #pragma unroll
-        for (int g = 0; g < CH / 4; g++) gq_group<DT, R, MT, CH>(acc, sb, lead, 4 * g + t, xr, K, mt, p);
+        for (int g = 0; g < CH / 4; g++) gq_group<DT, R, MT>(acc, v, g, xl, K, mt, p);
     } else {
 #pragma unroll
         for (int g = 0; g < CH / 4; g++)
-            if (4 * g + t < nblk) gq_group<DT, R, MT, CH>(acc, sb, lead, 4 * g + t, xr, K, mt, p);
+            if (4 * g + t < nblk) gq_group<DT, R, MT>(acc, v, g, xl, K, mt, p);
     }
 }
 
