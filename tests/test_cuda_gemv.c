@@ -269,6 +269,11 @@ int main(void) {
         check_shape(ref, cu, dts[d], 5, 1100, 4128, false, 1410 + d);
         check_shape(ref, cu, dts[d], 1, 4096, 4096, false, 1420 + d);
         check_shape(ref, cu, dts[d], 3, 16400, 1024, true, 1430 + d);
+        /* batch 1 in the common layout (16-byte rows, whole chunks:
+         * k_gemv_quant_rows_full): a last row group of 3 of its 4 rows, and
+         * 64-block chunks with a last block of 2 of its 4 warps */
+        check_shape(ref, cu, dts[d], 1, 4099, 4096, true, 1440 + d);
+        check_shape(ref, cu, dts[d], 1, 1100, 8192, false, 1450 + d);
     }
     const char *b = getenv("XSWARM_GEMV_BENCH");
     if (b && strcmp(b, "0")) bench(cu);

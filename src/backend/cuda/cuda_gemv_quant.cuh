@@ -426,6 +426,75 @@ k_gemv_quant_rows(float *y, const float *x, const unsigned char *w, size_t row_b
 }
 
 /*
+ * k_gemv_quant_rows_full — k_gemv_quant_rows at M = 1 for the common layout:
+ * weight rows 16-byte aligned (base and row bytes), K a whole number of
+ * CH-block chunks, one row group per warp (the full grid cu_matmul
+ * launches). Every chunk then starts on a 16-byte boundary (lead 0) and
+ * spans the same pieces, so the loop is the loads at a pointer that
+ * advances CH * bs bytes, the shared-memory stores and the groups; the
+ * general kernel forms each chunk's span (64-bit, per piece), ~2 of its 8
+ * instructions a weight (SASS, H100). The same gq_chunk: the same bits.
+ */
+template <int DT, int R, int CH>
+__global__ void __launch_bounds__(32 * GQR_WARPS, GQ_MIN_BLOCKS(1, R * CH))
+k_gemv_quant_rows_full(float *y, const float *x, const unsigned char *w, size_t row_bytes,
+                       const float *bias, int64_t N, int64_t K) {
+    typedef gqr_layout<DT, CH> L;
+    constexpr int NP = CH * L::bs / 16; /* 16-byte pieces of a chunk */
+    constexpr int PL = (NP + 31) / 32;
+    __shared__ uint4 sbuf[GQR_WARPS][R][PL * 32];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t n0 = ((int64_t)blockIdx.y * GQR_WARPS + warp) * R;
+    if (n0 >= N) return; /* whole warp leaves: only __syncwarp below */
+    const int64_t nch = (K >> 5) / CH;
+    const uint4 *src[R];
+    uint4 rg[R][PL];
+#pragma unroll
+    for (int r = 0; r < R; r++) { /* rows past N repeat the group's first row (results dropped) */
+        src[r] = (const uint4 *)(w + (size_t)(n0 + r < N ? n0 + r : n0) * row_bytes) + lane;
+#pragma unroll
+        for (int i = 0; i < PL; i++)
+            if (lane + 32 * i < NP) rg[r][i] = __ldg(src[r] + 32 * i);
+    }
+    const unsigned char *sb[R];
+    int lead[R];
+    float acc[R][1];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        sb[r] = (const unsigned char *)sbuf[warp][r];
+        lead[r] = 0;
+        acc[r][0] = 0.0f;
+    }
+    for (int64_t c = 0; c < nch; c++) {
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int i = 0; i < PL; i++)
+                if (lane + 32 * i < NP) sbuf[warp][r][lane + 32 * i] = rg[r][i];
+        __syncwarp();
+        if (c + 1 < nch) { /* the next chunk in flight while this one is decoded */
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                src[r] += NP;
+#pragma unroll
+                for (int i = 0; i < PL; i++)
+                    if (lane + 32 * i < NP) rg[r][i] = __ldg(src[r] + 32 * i);
+            }
+        }
+        gq_chunk<DT, R, 1, CH>(acc, sb, lead, CH, x + c * CH * 32, K, 1, lane);
+        __syncwarp();
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        for (int o = 16; o > 0; o >>= 1) acc[r][0] += __shfl_xor_sync(0xffffffffu, acc[r][0], o);
+    if (lane == 0) {
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            if (n0 + r < N) y[n0 + r] = bias ? acc[r][0] + bias[n0 + r] : acc[r][0];
+    }
+}
+
+/*
  * k_gemv_quant_split — narrow q8_0/q4_0 matrices (N <= 4096: the
  * depformer's sets, the temporal wo / ff_out): one weight row per block,
  * its CH-block chunks dealt round-robin to the GQR_WARPS warps (warp w

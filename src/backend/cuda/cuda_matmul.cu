@@ -147,6 +147,10 @@ static int gemv_env_old = -1, gemv_env_r = 0, gemv_env_chunk = 0;
  * still take the 8-row x tiles (M > 4), where the current ones measured
  * 25-35% slower (docs/PERF.md, "q8_0 / q4_0 GEMV at batch 1"). */
 static int gq_prev = 0;
+/* XSWARM_CUDA_GEMV_FULL=0: batch-1 quantized rows in the common layout take
+ * the general k_gemv_quant_rows instead of k_gemv_quant_rows_full (same
+ * bits; timing only) */
+static int gq_full = 1;
 /* XSWARM_CUDA_GEMV=mma: bf16 / q8_0 / q4_0 weights take the tensor-core
  * kernel (cuda_mma.cu) at EVERY M, so batched rows still equal batch-1 rows.
  * Off by default: at M = 1 it is 15-70% slower than the GEMV kernels
@@ -173,6 +177,8 @@ static void gemv_read_env(void) {
     const char *c = getenv("XSWARM_CUDA_GEMV_CHUNK");
     gemv_env_chunk = c ? atoi(c) : 0;
     if (gemv_env_chunk != 32 && gemv_env_chunk != 64) gemv_env_chunk = 0;
+    const char *f = getenv("XSWARM_CUDA_GEMV_FULL");
+    gq_full = !(f && !strcmp(f, "0"));
 }
 
 extern "C" void xs_cuda_gemv_select(bool old, int rows, int quant_chunk) {
@@ -201,10 +207,17 @@ static void launch_rows(cudaStream_t s, float *yp, const float *xp, const unsign
     const bool quant = DT == XS_Q8_0 || DT == XS_Q4_0;
     const int warps = quant ? GQR_WARPS : GV_WARPS;
     const dim3 grid((unsigned)((m + MT - 1) / MT), cu_blocks(n, warps * R));
-    if (quant) {
+    if constexpr (DT == XS_Q8_0 || DT == XS_Q4_0) {
         /* 64-block chunks for long rows: more bytes in flight per warp */
         const int ch = gemv_env_chunk ? gemv_env_chunk : chp ? chp : k >= 8192 ? 64 : 32;
-        if (gq_prev || MT > 4) {
+        /* the common layout at M = 1: k_gemv_quant_rows_full (same bits) */
+        const bool full = MT == 1 && gq_full && (uintptr_t)wp % 16 == 0 && rb % 16 == 0 && (k >> 5) % ch == 0;
+        if (full && !gq_prev) {
+            if (ch == 64)
+                k_gemv_quant_rows_full<DT, R, 64><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, n, k);
+            else
+                k_gemv_quant_rows_full<DT, R, 32><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, n, k);
+        } else if (gq_prev || MT > 4) {
             if (ch == 64)
                 k_gemv_quant_rows_prev<DT, R, MT, 64><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, m, n, k);
             else
@@ -280,14 +293,14 @@ static void launch_gemv(cudaStream_t s, float *yp, const float *xp, const unsign
      * never the bits. Quantized rows at M = 1, H100 (docs/PERF.md "Narrow
      * matrices..."): 4 rows per warp at 4096 x 4096 (q8_0 12.2 vs 12.4 us,
      * q4_0 10.7 vs 11.2), 2 for the long K > 4096 rows; 64-block chunks for
-     * the tall matrices (q8_0 from N = 16384: 22528 x 4096 44.3 vs 45.3 us,
-     * 32000 x 4096 58.3 vs 60.1; q4_0 from N = 12288; q8_0 12288 x 4096 was
-     * slower with them: 28.9 vs 28.4). */
+     * the tall matrices, N >= 12288 (22528 x 4096 q8_0 44.3 vs 45.3 us,
+     * 32000 x 4096 58.3 vs 60.1; q8_0 12288 x 4096 was slower with them,
+     * 28.9 vs 28.4, until k_gemv_quant_rows_full: 24.7 vs 27.8, session 8). */
     int chp = 0;
     if (!r && quant && m == 1) {
         if (n <= 4096 && k > 4096) r = 2;
         else if (n >= 4096 && n < 8192 && k == 4096) r = 4;
-        if (n >= (DT == XS_Q8_0 ? 16384 : 12288) && k <= 8192) chp = 64;
+        if (n >= 12288 && k <= 8192) chp = 64;
     }
     if (!r) r = m >= 8 && n >= 4096 ? 4 : n >= 8192 ? (m == 1 && !quant && n >= 12288 ? 4 : 2) : 1;
     if (r == 4) launch_mt<DT, 4>(s, yp, xp, wp, rb, bp, m, n, k, chp);
