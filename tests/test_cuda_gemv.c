@@ -149,13 +149,15 @@ static void bench(xs_backend *cu) {
      * "mma" = the tensor-core kernel for bf16 / q8_0 / q4_0 (f16: rows) */
     /* mma: XSWARM_CUDA_GEMV=mma; mmaB: with the K split rule "b"
      * (XSWARM_CUDA_MMA_KS=b); rows0: the previous q8_0 / q4_0 kernels;
-     * RN, CN: rows per warp, quantized chunk forced */
+     * RN, CN, RNCN: rows per warp, quantized chunk forced (one or both) */
     static const variant vars[] = {
         {"old", true, false, 0, 0, -1, 0, false},  {"rows0", false, false, 0, 0, -1, 0, true},
         {"rows", false, false, 0, 0, -1, 0, false}, {"mma", false, true, 0, 0, -1, 1, false},
         {"mmaB", false, true, 0, 0, -1, 2, false},  {"R1", false, false, 1, 0, -1, 0, false},
         {"R2", false, false, 2, 0, -1, 0, false},   {"R4", false, false, 4, 0, -1, 0, false},
-        {"C32", false, false, 0, 32, -1, 0, false}, {"C64", false, false, 0, 64, -1, 0, false}};
+        {"C32", false, false, 0, 32, -1, 0, false}, {"C64", false, false, 0, 64, -1, 0, false},
+        {"R1C32", false, false, 1, 32, -1, 0, false}, {"R2C32", false, false, 2, 32, -1, 0, false},
+        {"R4C32", false, false, 4, 32, -1, 0, false}, {"R1C64", false, false, 1, 64, -1, 0, false}};
     const int nv = (int)(sizeof vars / sizeof vars[0]);
     printf("%-12s %-5s %3s %8s", "NxK", "dtype", "M", "floor");
     for (int v = 0; v < nv; v++) printf(" %8s", vars[v].name);
@@ -261,9 +263,9 @@ int main(void) {
         check_shape(ref, cu, dts[d], 16, 4100, 512, true, 950 + d);  /* R = 4 at M >= 8 */
     }
     /* quantized routes of the warp-row kernel chosen at M = 1 by shape:
-     * K > 4096 at 1024 < N <= 4096 (2 rows per warp), N = 4096, K = 4096
-     * (4 rows), tall matrices (64-block chunks); batched rows still equal
-     * batch-1 rows (their order does not depend on rows or chunk) */
+     * K > 4096 at 1024 < N <= 4096 and N = 4096, K = 4096 (q8_0 1 row per
+     * warp, q4_0 2), tall matrices (64-block chunks); batched rows still
+     * equal batch-1 rows (their order does not depend on rows or chunk) */
     for (size_t d = 3; d < 5; d++) {
         check_shape(ref, cu, dts[d], 1, 1100, 4128, true, 1400 + d);
         check_shape(ref, cu, dts[d], 5, 1100, 4128, false, 1410 + d);

@@ -291,15 +291,21 @@ static void launch_gemv(cudaStream_t s, float *yp, const float *xp, const unsign
     }
     /* rows per warp and (quantized) blocks per chunk change the speed only,
      * never the bits. Quantized rows at M = 1, H100 (docs/PERF.md "Narrow
-     * matrices..."): 4 rows per warp at 4096 x 4096 (q8_0 12.2 vs 12.4 us,
-     * q4_0 10.7 vs 11.2), 2 for the long K > 4096 rows; 64-block chunks for
+     * matrices..." and "Session 8"): by shape below; 64-block chunks for
      * the tall matrices, N >= 12288 (22528 x 4096 q8_0 44.3 vs 45.3 us,
      * 32000 x 4096 58.3 vs 60.1; q8_0 12288 x 4096 was slower with them,
      * 28.9 vs 28.4, until k_gemv_quant_rows_full: 24.7 vs 27.8, session 8). */
     int chp = 0;
     if (!r && quant && m == 1) {
-        if (n <= 4096 && k > 4096) r = 2;
-        else if (n >= 4096 && n < 8192 && k == 4096) r = 4;
+        /* with whole chunks (k_gemv_quant_rows_full), H100 session 8: 4096 x
+         * 11264 q8_0 R1 C32 24.3 vs R2 C64 27.9 us, q4_0 R2 C32 17.9 vs
+         * 18.7; 4096 x 4096 q8_0 R1 10.6 vs R4 11.5, q4_0 R2 8.7 vs 9.4 */
+        if (n <= 4096 && k > 4096) {
+            r = DT == XS_Q8_0 ? 1 : 2;
+            chp = 32;
+        } else if (n >= 4096 && n < 8192 && k == 4096) {
+            r = DT == XS_Q8_0 ? 1 : 2;
+        }
         if (n >= 12288 && k <= 8192) chp = 64;
     }
     if (!r) r = m >= 8 && n >= 4096 ? 4 : n >= 8192 ? (m == 1 && !quant && n >= 12288 ? 4 : 2) : 1;
