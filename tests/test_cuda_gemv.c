@@ -131,6 +131,41 @@ out:
     free(wh); free(xh); free(bh); free(yr); free(yc); free(y1);
 }
 
+/* Batch 1, q8_0 / q4_0: every rows-per-warp x chunk choice (forced) gives
+ * the bits of the previous kernels (rows0). With whole chunks and 16-byte
+ * rows they run k_gemv_quant_rows_full, otherwise k_gemv_quant_rows; the
+ * default routes reach only some of these at a given shape. */
+static void check_batch1_choices(xs_backend *cu, xs_dtype dt, int64_t N, int64_t K, uint64_t seed) {
+    void *wh = make_weight(dt, N, K, seed);
+    float *xh = malloc((size_t)K * sizeof *xh), *y0 = malloc((size_t)N * sizeof *y0);
+    float *y = malloc((size_t)N * sizeof *y);
+    xs_tensor w = {0}, x = {0}, Y = {0};
+    int64_t ys[2] = {1, N};
+    bool ok = wh && xh && y0 && y;
+    if (ok) test_fill_uniform(xh, K, seed + 1, -2.0f, 2.0f);
+    ok = ok && upload(cu, dt, N, K, wh, &w) == XS_OK && upload(cu, XS_F32, 1, K, xh, &x) == XS_OK &&
+         xs_tensor_alloc(cu, XS_F32, 2, ys, &Y) == XS_OK;
+    xs_cuda_gemv_quant_select(true);
+    ok = ok && xs_op_matmul(cu, &Y, &x, &w, NULL) == XS_OK && xs_tensor_download(cu, y0, &Y) == XS_OK;
+    xs_cuda_gemv_quant_select(false);
+    CHECK(ok, "%s N=%lld K=%lld: rows0 batch 1: %s", xs_dtype_name(dt), (long long)N, (long long)K,
+          xs_error_msg());
+    static const int rows[] = {1, 2, 4}, chunks[] = {32, 64};
+    for (int ri = 0; ok && ri < 3; ri++)
+        for (int ci = 0; ok && ci < 2; ci++) {
+            xs_cuda_gemv_select(false, rows[ri], chunks[ci]);
+            ok = xs_op_matmul(cu, &Y, &x, &w, NULL) == XS_OK && xs_tensor_download(cu, y, &Y) == XS_OK;
+            CHECK(ok && !memcmp(y, y0, (size_t)N * sizeof *y),
+                  "%s N=%lld K=%lld batch 1, %d rows a warp, %d-block chunks: bits differ from rows0",
+                  xs_dtype_name(dt), (long long)N, (long long)K, rows[ri], chunks[ci]);
+        }
+    xs_cuda_gemv_select(false, 0, 0);
+    xs_tensor_free(cu, &w);
+    xs_tensor_free(cu, &x);
+    xs_tensor_free(cu, &Y);
+    free(wh); free(xh); free(y0); free(y);
+}
+
 /* ---- timing at the 7B shapes -------------------------------------------------- */
 /* prev: the previous q8_0/q4_0 kernels (rows0) */
 typedef struct variant { const char *name; bool old, mma; int rows, chunk, mcfg, rule; bool prev; } variant;
@@ -272,10 +307,14 @@ int main(void) {
         check_shape(ref, cu, dts[d], 1, 4096, 4096, false, 1420 + d);
         check_shape(ref, cu, dts[d], 3, 16400, 1024, true, 1430 + d);
         /* batch 1 in the common layout (16-byte rows, whole chunks:
-         * k_gemv_quant_rows_full): a last row group of 3 of its 4 rows, and
-         * 64-block chunks with a last block of 2 of its 4 warps */
-        check_shape(ref, cu, dts[d], 1, 4099, 4096, true, 1440 + d);
+         * k_gemv_quant_rows_full) by the default routes, tall with 64-block
+         * chunks (a last row group of 1 of 2 rows) and long rows */
+        check_shape(ref, cu, dts[d], 1, 12291, 2048, true, 1440 + d);
         check_shape(ref, cu, dts[d], 1, 1100, 8192, false, 1450 + d);
+        /* every rows x chunk choice: whole chunks with partial row groups
+         * (4099 rows), then 129 blocks (the general kernel) */
+        check_batch1_choices(cu, dts[d], 4099, 4096, 1460 + d);
+        check_batch1_choices(cu, dts[d], 1101, 4128, 1470 + d);
     }
     const char *b = getenv("XSWARM_GEMV_BENCH");
     if (b && strcmp(b, "0")) bench(cu);
