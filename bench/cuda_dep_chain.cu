@@ -113,6 +113,32 @@ __device__ __forceinline__ float row_dot(const unsigned char *grow, const unsign
     return acc;
 }
 
+/* the warp's prefetched rows (PF 1: its cp.async copies) have landed */
+template <int PF>
+__device__ __forceinline__ void pf_wait() {
+    if (PF == 1) {
+        asm volatile("cp.async.wait_all;" ::: "memory");
+        __syncwarp();
+    }
+}
+
+/* out[n] = row n of w (n rows of K bf16) . xs for the warp's rows n = s, s + S, ... */
+template <int K, int PF>
+__device__ __forceinline__ void rows_dot(const unsigned char *w, int n_rows, float *out,
+                                         const unsigned char *slice, const float *xs) {
+    const int lane = threadIdx.x & 31, S = gridDim.x * WARPS;
+    for (int n = spread_id(); n < n_rows; n += S) {
+        const float v = row_dot<K, PF>(w + (size_t)n * 2 * K, slice, xs);
+        if (lane == 0) out[n] = v;
+    }
+}
+
+/* xs = src[0..n), every block its own copy (written by other SMs this launch: L2 loads) */
+__device__ __forceinline__ void stage_x(float *xs, const float *src, int n) {
+    for (int i = threadIdx.x; i < n; i += THREADS) xs[i] = __ldcg(src + i);
+    __syncthreads();
+}
+
 /* xs = rms_norm(a (+ b)) * w, every block on its own; block 0 writes a + b to out */
 __device__ void block_norm(float *xs, const float *a, const float *b, const float *w, float *out,
                            float *red) {
@@ -153,14 +179,8 @@ __global__ void __launch_bounds__(THREADS, 1) k_chain(Params p) {
         const Layer &L = p.L[l];
         /* 1: norm (+ residual of the previous FFN), qkv */
         block_norm(xs, xa, l ? p.proj : NULL, L.nrm1, xb, red);
-        if (PF == 1) {
-            asm volatile("cp.async.wait_all;" ::: "memory");
-            __syncwarp();
-        }
-        for (int n = s; n < 3 * D; n += S) {
-            const float v = row_dot<D, PF>(L.wqkv + (size_t)n * 2 * D, slice, xs);
-            if (lane == 0) p.qkv[n] = v;
-        }
+        pf_wait<PF>();
+        rows_dot<D, PF>(L.wqkv, 3 * D, p.qkv, slice, xs);
         if (PF) pf_rows<PF>(slice, L.wo, D, 2 * D, 1, 0);
         grid_barrier(p.bar, target);
         { float *t = xa; xa = xb; xb = t; }
@@ -172,25 +192,15 @@ __global__ void __launch_bounds__(THREADS, 1) k_chain(Params p) {
             }
         grid_barrier(p.bar, target);
         /* 3: wo */
-        for (int i = threadIdx.x; i < D; i += THREADS) xs[i] = __ldcg(p.att + i);
-        __syncthreads();
-        if (PF == 1) {
-            asm volatile("cp.async.wait_all;" ::: "memory");
-            __syncwarp();
-        }
-        for (int n = s; n < D; n += S) {
-            const float v = row_dot<D, PF>(L.wo + (size_t)n * 2 * D, slice, xs);
-            if (lane == 0) p.proj[n] = v;
-        }
+        stage_x(xs, p.att, D);
+        pf_wait<PF>();
+        rows_dot<D, PF>(L.wo, D, p.proj, slice, xs);
         __syncthreads();
         if (PF) pf_rows<PF>(slice, L.ffi, F, 2 * D, 2, F);
         grid_barrier(p.bar, target);
         /* 4: norm(x + proj), ff_in pairs with silu */
         block_norm(xs, xa, p.proj, L.nrm2, xb, red);
-        if (PF == 1) {
-            asm volatile("cp.async.wait_all;" ::: "memory");
-            __syncwarp();
-        }
+        pf_wait<PF>();
         for (int n = s; n < F; n += S) {
             const float a = row_dot<D, PF>(L.ffi + (size_t)n * 2 * D, slice, xs);
             const float b = row_dot<D, PF>(L.ffi + (size_t)(n + F) * 2 * D, slice + 2 * D, xs);
@@ -201,16 +211,9 @@ __global__ void __launch_bounds__(THREADS, 1) k_chain(Params p) {
         grid_barrier(p.bar, target);
         { float *t = xa; xa = xb; xb = t; }
         /* 5: ff_out */
-        for (int i = threadIdx.x; i < F; i += THREADS) xs[i] = __ldcg(p.ffa + i);
-        __syncthreads();
-        if (PF == 1) {
-            asm volatile("cp.async.wait_all;" ::: "memory");
-            __syncwarp();
-        }
-        for (int n = s; n < D; n += S) {
-            const float v = row_dot<F, PF>(L.ffo + (size_t)n * 2 * F, slice, xs);
-            if (lane == 0) p.proj[n] = v;
-        }
+        stage_x(xs, p.ffa, F);
+        pf_wait<PF>();
+        rows_dot<F, PF>(L.ffo, D, p.proj, slice, xs);
         __syncthreads();
         if (PF && l + 1 < p.layers) pf_rows<PF>(slice, p.L[l + 1].wqkv, 3 * D, 2 * D, 1, 0);
         grid_barrier(p.bar, target);
