@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda_probe.h"
 #include "backend/fault.h"
 #include "backend/graph.h"
 #include "backend/ops.h"
@@ -289,29 +290,41 @@ static int run_lm_once(xs_backend *be, const char *model_rel, const char *config
 static void test_lm(xs_backend *be, xs_backend *ref, const char *model_rel,
                     const char *config_rel) {
     const int N = 24;
-    int32_t *t[3];
+    int32_t *t[4];
     int nt = 0;
-    for (int i = 0; i < 3; i++) t[i] = calloc((size_t)(2 * N * LM_MAX_STREAMS), sizeof(int32_t));
+    for (int i = 0; i < 4; i++) t[i] = calloc((size_t)(2 * N * LM_MAX_STREAMS), sizeof(int32_t));
     graphs_on(true);
     nt = run_lm_once(be, model_rel, config_rel, N, t[0]);
+    const long pdl_edges = xs_cuda_pdl_edges_last();
+    /* the same with ordinary graph edges (cuda_pdl.cuh): the same tokens */
+    xs_cuda_pdl_select(false);
+    run_lm_once(be, model_rel, config_rel, N, t[3]);
+    CHECK(xs_cuda_pdl_edges_last() == 0, "%s: PDL off: no programmatic edge", model_rel);
+    xs_cuda_pdl_select(true);
     graphs_on(false);
     run_lm_once(be, model_rel, config_rel, N, t[1]);
     graphs_on(true);
     run_lm_once(ref, model_rel, config_rel, N, t[2]);
-    int bad_eager = 0, bad_ref = 0, bad_reset = 0, valid = 0;
+    int bad_eager = 0, bad_ref = 0, bad_reset = 0, valid = 0, bad_pdl = 0;
     for (int i = 0; i < 2 * N * nt; i++) {
+        bad_pdl += t[0][i] != t[3][i];
         bad_eager += t[0][i] != t[1][i];
         bad_ref += t[0][i] != t[2][i];
         valid += t[0][i] >= 0;
     }
     for (int i = 0; i < N * nt; i++) bad_reset += t[0][i] != t[0][N * nt + i];
-    printf("lm graphs %s: %d steps x 2, %d tokens differ from eager cuda, %d from ref\n",
-           model_rel, N, bad_eager, bad_ref);
+    printf("lm graphs %s: %d steps x 2, %d tokens differ from eager cuda, %d from ref; "
+           "%ld programmatic edges, %d tokens differ with ordinary ones\n",
+           model_rel, N, bad_eager, bad_ref, pdl_edges, bad_pdl);
+    if (xs_cuda_pdl_possible())
+        CHECK(pdl_edges > 10, "%s: sm_90+: the step's kernel edges made programmatic (%ld)", model_rel,
+              pdl_edges);
+    CHECK(bad_pdl == 0, "%s: PDL edges: tokens = ordinary edges' tokens (%d differ)", model_rel, bad_pdl);
     CHECK(valid > N * nt, "%s: tokens came out (%d)", model_rel, valid);
     CHECK(bad_eager == 0, "%s: graph tokens = eager cuda tokens (%d differ)", model_rel, bad_eager);
     CHECK(bad_ref == 0, "%s: graph tokens = ref tokens (%d differ)", model_rel, bad_ref);
     CHECK(bad_reset == 0, "%s: after a reset the replay repeats the first run", model_rel);
-    for (int i = 0; i < 3; i++) free(t[i]);
+    for (int i = 0; i < 4; i++) free(t[i]);
 }
 
 int main(void) {

@@ -94,4 +94,14 @@ void xs_cuda_sgemm_select(int mode);
  * startup. */
 void xs_cuda_conv_select(int mode);
 
+/* Programmatic edges in captured graphs (cuda_graph.cu, cuda_pdl.cuh):
+ * on = false instantiates the next graphs with ordinary edges (same bits;
+ * tests and A/B timing). Process-wide; XSWARM_CUDA_PDL=0 sets it at
+ * startup. xs_cuda_pdl_possible: the device and the built code are sm_90+.
+ * xs_cuda_pdl_edges_last: kernel -> kernel edges made programmatic in the
+ * last graph instantiated (0 when off or not possible). */
+void xs_cuda_pdl_select(bool on);
+bool xs_cuda_pdl_possible(void);
+long xs_cuda_pdl_edges_last(void);
+
 #endif

@@ -59,6 +59,15 @@ void xs_cuda_sgemm_select(int mode) {
 void xs_cuda_conv_select(int mode) {
     (void)mode;
 }
+void xs_cuda_pdl_select(bool on) {
+    (void)on;
+}
+bool xs_cuda_pdl_possible(void) {
+    return false;
+}
+long xs_cuda_pdl_edges_last(void) {
+    return 0;
+}
 xs_status xs_cuda_prof_begin(xs_backend *be) {
     (void)be;
     return no_cuda("cuda profiler");

@@ -269,6 +269,7 @@ __global__ void k_attention_part(float *part, const float *q, cu_view qv, const 
                                  int64_t cpos_stride, int64_t cap, const int32_t *pos,
                                  int64_t pos_stride, int64_t H, int64_t D, int64_t context,
                                  float scale, float *ydirect) {
+    cu_pdl_enter();
     att_part<KT>(part, q, qv, ck, ckv, cv, cvv, cpos, cpos_stride, cap, pos, pos_stride, H, D,
                  context, scale, ydirect);
 }
@@ -280,6 +281,7 @@ __global__ void k_attention_part_rows(float *part, const float *q, cu_view qv, c
                                       cu_view ckv, cu_view cvv, int64_t cap, const int32_t *pos,
                                       int64_t pos_stride, int64_t H, int64_t D, int64_t context,
                                       float scale, float *ydirect) {
+    cu_pdl_enter();
     const int64_t t = blockIdx.x / H;
     att_part<KT>(part, q, qv, (const KT *)rc.k[t], ckv, (const KT *)rc.v[t], cvv, rc.pos[t], 1,
                  cap, pos, pos_stride, H, D, context, scale, ydirect);
@@ -589,6 +591,7 @@ __global__ void ATTW_BOUNDS
                           const int32_t *cpos, int64_t cpos_stride, int64_t cap,
                           const int32_t *pos, int64_t pos_stride, int64_t H, int64_t D,
                           int64_t context, float scale, float *ydirect) {
+    cu_pdl_enter();
     att_part_wide<KT>(part, q, qv, ck, cv, cpos, cpos_stride, cap, pos, pos_stride, H, D, context,
                       scale, ydirect);
 }
@@ -598,6 +601,7 @@ __global__ void ATTW_BOUNDS
     k_attention_part_wide_rows(float *part, const float *q, cu_view qv, cu_rows_kv rc,
                                int64_t cap, const int32_t *pos, int64_t pos_stride, int64_t H,
                                int64_t D, int64_t context, float scale, float *ydirect) {
+    cu_pdl_enter();
     const int64_t t = blockIdx.x / H;
     att_part_wide<KT>(part, q, qv, (const KT *)rc.k[t], (const KT *)rc.v[t], rc.pos[t], 1, cap,
                       pos, pos_stride, H, D, context, scale, ydirect);
@@ -932,6 +936,7 @@ __global__ void __launch_bounds__(C::THREADS, C::MINB)
                            const int32_t *cpos, int64_t cpos_stride, int64_t cap,
                            const int32_t *pos, int64_t pos_stride, int64_t H, int64_t context,
                            float scale, float *ydirect) {
+    cu_pdl_enter();
     att_part_stage<C, KT, D>(part, q, qv, ck, cv, cpos, cpos_stride, cap, pos, pos_stride, H,
                              context, scale, ydirect);
 }
@@ -941,6 +946,7 @@ __global__ void __launch_bounds__(C::THREADS, C::MINB)
     k_attention_part_stage_rows(float *part, const float *q, cu_view qv, cu_rows_kv rc,
                                 int64_t cap, const int32_t *pos, int64_t pos_stride, int64_t H,
                                 int64_t context, float scale, float *ydirect) {
+    cu_pdl_enter();
     const int64_t t = blockIdx.x / (H / atts_geom<C, KT, D>::HPB);
     att_part_stage<C, KT, D>(part, q, qv, (const KT *)rc.k[t], (const KT *)rc.v[t], rc.pos[t],
                              1, cap, pos, pos_stride, H, context, scale, ydirect);
@@ -1181,6 +1187,7 @@ static int64_t att_chunk_of(att_kernel k) {
 
 __global__ void k_attention_merge(float *y, const float *part, int64_t n_chunks, int64_t H,
                                   int64_t D) {
+    cu_pdl_enter();
     const int64_t th = blockIdx.x;
     const float *pr = part + th * n_chunks * (D + 2);
     float M = -INFINITY;

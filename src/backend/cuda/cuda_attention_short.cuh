@@ -112,6 +112,7 @@ __global__ void __launch_bounds__(32 * ATTH_WARPS)
     k_attention_short(float *y, const float *q, int64_t qrs, int64_t qs, const KT *ck, const KT *cv,
                       const int32_t *cpos, int64_t cps, int64_t cap, const int32_t *pos,
                       int64_t pps, int64_t H, int64_t rows, int64_t context, float scale) {
+    cu_pdl_enter();
     const int64_t th = (int64_t)blockIdx.x * ATTH_WARPS + (threadIdx.x >> 5);
     if (th >= rows * H) return; /* whole warp */
     att_short_head<KT, DPL>(y, q, qrs, qs, ck, cv, cpos, cps, cap, pos, pps, H, context, scale, th);
@@ -122,6 +123,7 @@ __global__ void __launch_bounds__(32 * ATTH_WARPS)
     k_attention_short_rows(float *y, const float *q, int64_t qrs, int64_t qs, cu_rows_kv rc, int64_t cap,
                            const int32_t *pos, int64_t pps, int64_t H, int64_t rows,
                            int64_t context, float scale) {
+    cu_pdl_enter();
     const int64_t th = (int64_t)blockIdx.x * ATTH_WARPS + (threadIdx.x >> 5);
     if (th >= rows * H) return;
     const int64_t t = th / H;

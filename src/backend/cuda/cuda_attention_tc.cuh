@@ -449,6 +449,7 @@ __global__ void __launch_bounds__(ATTC_THREADS, 8)
                         const cu_kv_q8 *cv, const int32_t *cpos, int64_t cpos_stride, int64_t cap,
                         const int32_t *pos, int64_t pos_stride, int64_t H, int64_t context,
                         float scale, float *ydirect) {
+    cu_pdl_enter();
     att_part_tc<KI8, VI8>(part, q, qv, ck, cv, cpos, cpos_stride, cap, pos, pos_stride, H,
                           context, scale, ydirect);
 }
@@ -458,6 +459,7 @@ __global__ void __launch_bounds__(ATTC_THREADS, 8)
     k_attention_part_tc_rows(float *part, const float *q, cu_view qv, cu_rows_kv rc, int64_t cap,
                              const int32_t *pos, int64_t pos_stride, int64_t H, int64_t context,
                              float scale, float *ydirect) {
+    cu_pdl_enter();
     const int64_t t = blockIdx.x / H;
     att_part_tc<KI8, VI8>(part, q, qv, (const cu_kv_q8 *)rc.k[t], (const cu_kv_q8 *)rc.v[t],
                           rc.pos[t], 1, cap, pos, pos_stride, H, context, scale, ydirect);

@@ -359,6 +359,7 @@ __global__ void __launch_bounds__(ATTC_THREADS, MINB)
                          int64_t cpos_stride, int64_t cap, const int32_t *pos,
                          int64_t pos_stride, int H, int64_t context, float scale,
                          float *ydirect) {
+    cu_pdl_enter();
     const int t = (int)(blockIdx.x / (unsigned)H), h = (int)(blockIdx.x - t * (unsigned)H);
     att_part_tc2<CP, S, CH>(part, q, q_rs, q_cs, t, h, ck, cv, cpos, cpos_stride, cap, pos,
                             pos_stride, H, context, scale, ydirect);
@@ -372,6 +373,7 @@ __global__ void __launch_bounds__(ATTC_THREADS, MINB)
                               const __grid_constant__ cu_rows_kv rc, int64_t cap,
                               const int32_t *pos, int64_t pos_stride, int H, int64_t context,
                               float scale, float *ydirect) {
+    cu_pdl_enter();
     const int t = (int)(blockIdx.x / (unsigned)H), h = (int)(blockIdx.x - t * (unsigned)H);
     att_part_tc2<CP, S, CH>(part, q, q_rs, q_cs, t, h, (const unsigned char *)rc.k[t],
                             (const unsigned char *)rc.v[t], rc.pos[t], 1, cap, pos, pos_stride, H,

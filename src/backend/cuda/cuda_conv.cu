@@ -62,6 +62,7 @@ __global__ void __launch_bounds__(NW * 32)
                    const float *__restrict__ w, cu_view wv, const float *__restrict__ bias,
                    int64_t cout, int64_t tout, int64_t cin_g, int kk, int stride,
                    int dilation, int64_t cout_g, const float *__restrict__ res) {
+    cu_pdl_enter();
     __shared__ float part[NW][CV_CO][CV_T];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t t = (int64_t)blockIdx.x * CV_T + lane;
@@ -134,6 +135,7 @@ __global__ void __launch_bounds__(CT_THREADS)
                   const float *__restrict__ w, cu_view wv, const float *__restrict__ bias,
                   int64_t cout, int64_t tout, int cin, int kk, int stride, int dilation, int nw,
                   int cc, int ph, int xsz, const float *__restrict__ res) {
+    cu_pdl_enter();
     extern __shared__ __align__(16) float ct_sm[];
     float *xs = ct_sm;         /* [cc][stride][ph]: channel c, phase r, m at c*xch + r*ph + m */
     float *ws = ct_sm + xsz;   /* [cc][kk][CT_CO] (xsz: a multiple of 4 floats) */
@@ -308,6 +310,7 @@ static bool cu_conv_old(void) { return cu_conv_mode() == 1; }
 __global__ void k_conv1d(float *y, const float *x, cu_view xv, const float *w, cu_view wv,
                          const float *bias, int64_t cout, int64_t tout, int64_t cin_g,
                          int64_t kk, int stride, int dilation, int64_t cout_g) {
+    cu_pdl_enter();
     const int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t co = blockIdx.y;
     if (t >= tout || co >= cout) return;
@@ -412,6 +415,7 @@ __global__ void k_conv_transpose1d(float *y, const float *x, cu_view xv, const f
                                    cu_view wv, const float *bias, int64_t cout, int64_t tout,
                                    int64_t tin, int64_t cin_g, int64_t cout_g, int64_t kk,
                                    int stride) {
+    cu_pdl_enter();
     const int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t co = blockIdx.y;
     if (t >= tout || co >= cout) return;

@@ -117,6 +117,7 @@ __device__ __forceinline__ float ew_unary_op(double v, float p0, float p1) {
 template <int OP>
 __global__ void k_unary(float *y, const float *x, cu_view xv, int64_t n, bool xc, float p0,
                         float p1) {
+    cu_pdl_enter();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     y[i] = ew_unary_op<OP>((double)x[xc ? i : cu_elem_off(xv, i)], p0, p1);
@@ -125,6 +126,7 @@ __global__ void k_unary(float *y, const float *x, cu_view xv, int64_t n, bool xc
 /* y contiguous (ops.c), x a strided view: the same values as k_unary */
 template <int OP>
 __global__ void k_unary_g(float *y, const float *x, ew_geom g, unsigned n, float p0, float p1) {
+    cu_pdl_enter();
     const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     int64_t off[1];
@@ -161,6 +163,7 @@ xs_status cu_scale(xs_backend *be, xs_tensor *y, const xs_tensor *x, float s, fl
 }
 
 __global__ void k_silu_mul(float *y, const float *x, cu_view xv, int64_t m, int64_t h) {
+    cu_pdl_enter();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= m * h) return;
     const int64_t r = i / h, c = i % h;
@@ -173,6 +176,7 @@ __global__ void k_silu_mul(float *y, const float *x, cu_view xv, int64_t m, int6
  * copy of the view): the same values as k_silu_mul */
 __global__ void k_silu_mul_g(float *y, const float *x, ew_geom rows, int64_t xs, unsigned m,
                              unsigned h) {
+    cu_pdl_enter();
     const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= m * h) return;
     const unsigned r = i / h, c = i - r * h;
@@ -206,6 +210,7 @@ xs_status cu_silu_mul(xs_backend *be, xs_tensor *y, const xs_tensor *x) {
 template <bool MUL>
 __global__ void k_binary(float *y, const float *a, cu_view av, bool ac, const float *b,
                          cu_view bv, bool bc, bool bcast, int64_t n, int64_t d) {
+    cu_pdl_enter();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const double x = a[ac ? i : cu_elem_off(av, i)];
@@ -216,6 +221,7 @@ __global__ void k_binary(float *y, const float *a, cu_view av, bool ac, const fl
 /* y contiguous, a and b strided views of one shape: the same values as k_binary */
 template <bool MUL>
 __global__ void k_binary_g(float *y, const float *a, const float *b, ew_geom g, unsigned n) {
+    cu_pdl_enter();
     const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     int64_t off[2];
@@ -253,12 +259,14 @@ xs_status cu_mul(xs_backend *be, xs_tensor *y, const xs_tensor *a, const xs_tens
 /* f32 and i32 are both 4 bytes: copy bits. */
 __global__ void k_copy(uint32_t *y, cu_view yv, bool yc, const uint32_t *x, cu_view xv, bool xc,
                        int64_t n) {
+    cu_pdl_enter();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     y[yc ? i : cu_elem_off(yv, i)] = x[xc ? i : cu_elem_off(xv, i)];
 }
 
 __global__ void k_copy_g(uint32_t *y, const uint32_t *x, ew_geom g, unsigned n) {
+    cu_pdl_enter();
     const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     int64_t off[2];
@@ -283,12 +291,14 @@ xs_status cu_copy(xs_backend *be, xs_tensor *y, const xs_tensor *x) {
 }
 
 __global__ void k_fill(float *y, cu_view yv, bool yc, int64_t n, float value) {
+    cu_pdl_enter();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     y[yc ? i : cu_elem_off(yv, i)] = value;
 }
 
 __global__ void k_fill_g(float *y, ew_geom g, unsigned n, float value) {
+    cu_pdl_enter();
     const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     int64_t off[1];

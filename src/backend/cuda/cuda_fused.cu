@@ -45,6 +45,7 @@ __device__ static inline float emb_value(int dt, const unsigned char *row, int64
 
 __global__ void k_embedding_sum(float *y, int64_t n, int64_t d, const emb_terms t,
                                 bool accumulate, cu_err_rec *err) {
+    cu_pdl_enter();
     const int64_t i = blockIdx.y;
     const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n || c >= d) return;

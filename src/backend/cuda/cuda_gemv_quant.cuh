@@ -53,6 +53,7 @@ template <int DT>
 __global__ void __launch_bounds__(32 * GQ_WARPS)
 k_gemv_quant(float *y, const float *x, const unsigned char *w, size_t row_bytes,
              const float *bias, int64_t M, int64_t N, int64_t K) {
+    cu_pdl_enter();
     typedef gq_layout<DT> L;
     __shared__ uint4 sbuf[GQ_WARPS][L::per_lane * 32];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -332,6 +333,7 @@ template <int DT, int R, int MT, int CH>
 __global__ void __launch_bounds__(32 * GQR_WARPS, GQ_MIN_BLOCKS(MT, R * CH))
 k_gemv_quant_rows(float *y, const float *x, const unsigned char *w, size_t row_bytes,
                   const float *bias, int64_t M, int64_t N, int64_t K) {
+    cu_pdl_enter();
     typedef gqr_layout<DT, CH> L;
     __shared__ uint4 sbuf[GQR_WARPS][R][L::per_lane * 32];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -439,6 +441,7 @@ template <int DT, int R, int CH>
 __global__ void __launch_bounds__(32 * GQR_WARPS, GQ_MIN_BLOCKS(1, R * CH))
 k_gemv_quant_rows_full(float *y, const float *x, const unsigned char *w, size_t row_bytes,
                        const float *bias, int64_t N, int64_t K) {
+    cu_pdl_enter();
     typedef gqr_layout<DT, CH> L;
     constexpr int NP = CH * L::bs / 16; /* 16-byte pieces of a chunk */
     constexpr int PL = (NP + 31) / 32;
@@ -507,6 +510,7 @@ template <int DT, int MT, int CH>
 __global__ void __launch_bounds__(32 * GQR_WARPS, GQ_MIN_BLOCKS(MT, CH))
 k_gemv_quant_split(float *y, const float *x, const unsigned char *w, size_t row_bytes,
                    const float *bias, int64_t M, int64_t N, int64_t K) {
+    cu_pdl_enter();
     typedef gqr_layout<DT, CH> L;
     __shared__ uint4 sbuf[GQR_WARPS][L::per_lane * 32];
     __shared__ float part[GQR_WARPS][MT];

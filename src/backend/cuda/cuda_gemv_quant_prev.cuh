@@ -24,6 +24,7 @@ template <int DT, int R, int MT, int CH>
 __global__ void __launch_bounds__(32 * GQR_WARPS)
 k_gemv_quant_rows_prev(float *y, const float *x, const unsigned char *w, size_t row_bytes,
                   const float *bias, int64_t M, int64_t N, int64_t K) {
+    cu_pdl_enter();
     typedef gqr_layout<DT, CH> L;
     __shared__ uint4 sbuf[GQR_WARPS][R][L::per_lane * 32];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -159,6 +160,7 @@ template <int DT, int MT, int CH>
 __global__ void __launch_bounds__(32 * GQR_WARPS)
 k_gemv_quant_split_prev(float *y, const float *x, const unsigned char *w, size_t row_bytes,
                    const float *bias, int64_t M, int64_t N, int64_t K) {
+    cu_pdl_enter();
     typedef gqr_layout<DT, CH> L;
     __shared__ uint4 sbuf[GQR_WARPS][L::per_lane * 32];
     __shared__ float part[GQR_WARPS][MT];

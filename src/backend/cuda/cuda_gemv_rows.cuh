@@ -52,6 +52,7 @@ template <int DT, int R, int MT>
 __global__ void __launch_bounds__(32 * GV_WARPS)
 k_gemv_rows(float *y, const float *x, const unsigned char *w, size_t row_bytes,
             const float *bias, int64_t M, int64_t N, int64_t K) {
+    cu_pdl_enter();
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int64_t n0 = ((int64_t)blockIdx.y * GV_WARPS + warp) * R;
     const int64_t m0 = (int64_t)blockIdx.x * MT;
@@ -133,6 +134,7 @@ template <int DT, int MT>
 __global__ void __launch_bounds__(32 * GS_WARPS)
 k_gemv_split(float *y, const float *x, const unsigned char *w, size_t row_bytes,
              const float *bias, int64_t M, int64_t N, int64_t K) {
+    cu_pdl_enter();
     __shared__ float part[GS_WARPS][MT];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int64_t n = blockIdx.y;

@@ -23,6 +23,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "backend/cuda/cuda_pdl.cuh"
+
 extern "C" {
 #include "backend/backend.h"
 #include "core/status.h"

@@ -61,6 +61,7 @@ static xs_status rope_table(cu_ctx *c, int64_t dim, float max_period, const floa
 
 __global__ void k_rope(float *x, cu_view xv, const int32_t *pos, int64_t pos_stride,
                        const float *freq, int64_t T, int64_t H, int64_t half) {
+    cu_pdl_enter();
     const int64_t t = blockIdx.x / H, h = blockIdx.x % H;
     if (t >= T) return;
     const float p = (float)pos[t * pos_stride];
@@ -96,6 +97,7 @@ __global__ void k_kv_store(KT *ck, int64_t cks0, int64_t cks1, KT *cv, int64_t c
                            int64_t cvs1, int32_t *cpos, int64_t cpos_stride, int64_t cap,
                            const float *k, RV kv, const float *v, RV vv, const int32_t *pos,
                            int64_t pos_stride, int64_t T, int64_t hd, cu_err_rec *err) {
+    cu_pdl_enter();
     const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t t = blockIdx.y;
     if (c >= hd || t >= T) return;
@@ -143,6 +145,7 @@ __global__ void k_kv_store_q8(cu_kv_q8 *ck, cu_kv_q8 *cv, int32_t *cpos, int64_t
                               int64_t cap, const float *k, RV kv, const float *v, RV vv,
                               const int32_t *pos, int64_t pos_stride, int64_t T, int64_t hd,
                               cu_err_rec *err) {
+    cu_pdl_enter();
     const int lane = threadIdx.x & 31;
     const int64_t nb = hd / XS_QK;
     const int64_t b = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
@@ -214,6 +217,7 @@ template <typename KT, typename RV>
 __global__ void k_kv_store_rows(cu_rows_kv rc, int64_t cap, const float *k, RV kv,
                                 const float *v, RV vv, const int32_t *pos,
                                 int64_t pos_stride, int64_t hd, int64_t row0, cu_err_rec *err) {
+    cu_pdl_enter();
     const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t t = blockIdx.y;
     if (c >= hd) return;
@@ -232,6 +236,7 @@ template <typename RV>
 __global__ void k_kv_store_q8_rows(cu_rows_kv rc, int64_t cap, const float *k, RV kv,
                                    const float *v, RV vv, const int32_t *pos,
                                    int64_t pos_stride, int64_t hd, int64_t row0, cu_err_rec *err) {
+    cu_pdl_enter();
     const int lane = threadIdx.x & 31;
     const int64_t nb = hd / XS_QK;
     const int64_t b = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);

@@ -40,6 +40,7 @@ extern "C" {
 template <int DT>
 __global__ void k_matmul(float *y, const float *x, cu_view xv, const unsigned char *w,
                          size_t row_bytes, const float *bias, int64_t M, int64_t N, int64_t K) {
+    cu_pdl_enter();
     const int64_t n = (int64_t)blockIdx.x * MM_WARPS + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
     if (n >= N) return;
@@ -96,6 +97,7 @@ __device__ static inline void load8(const unsigned char *row, int64_t c, float w
 template <int DT>
 __global__ void k_matmul_vec(float *y, const float *x, const unsigned char *w, size_t row_bytes,
                              const float *bias, int64_t M, int64_t N, int64_t K) {
+    cu_pdl_enter();
     const int64_t n = (int64_t)blockIdx.x * MM_WARPS + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
     if (n >= N) return;
@@ -391,6 +393,7 @@ template <int DT>
 __global__ void k_embedding(float *y, const unsigned char *table, size_t row_bytes, int64_t V,
                             int64_t D, const int32_t *ids, int64_t ids_stride, int64_t n,
                             cu_err_rec *err) {
+    cu_pdl_enter();
     const int64_t i = blockIdx.y;
     const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n || c >= D) return;

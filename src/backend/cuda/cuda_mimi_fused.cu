@@ -118,6 +118,7 @@ __device__ __forceinline__ float ci_act(float xv, bool elu, float alpha) {
 __global__ void k_conv_input(float *xin, float *ctx, int64_t cs0, int64_t cs1, const float *x,
                              int64_t xs0, int64_t xs1, int64_t C, int64_t P, int64_t T, bool elu,
                              float alpha, bool keep) {
+    cu_pdl_enter();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t W = P + T;
     if (i >= C * W) return;
@@ -153,6 +154,7 @@ xs_status cu_conv_input(xs_backend *be, xs_tensor *xin, xs_tensor *ctx, const xs
  * which alone read the old tail, each replace their own tail element. */
 __global__ void k_overlap_add(float *y, const float *col, float *tail, int64_t ts0, int64_t ts1,
                               int64_t C, int64_t T, int64_t S) {
+    cu_pdl_enter();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t TS = T * S;
     if (i >= C * TS) return;

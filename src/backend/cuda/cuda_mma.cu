@@ -125,6 +125,7 @@ template <int DT, int RW, int NT, int PF, int LB, bool XPF, bool PS>
 __global__ void __launch_bounds__(mma_q<DT>::quant && !(PS && LB == 384) ? 256 : LB)
 k_mma(float *y, const float *x, const unsigned *xsp, const unsigned char *w, size_t rb, const float *bias,
       int64_t M, int64_t N, int64_t K) {
+    cu_pdl_enter();
     typedef mma_q<DT> Q;
     extern __shared__ uint4 mma_smem[];
     const int KS = blockDim.x >> 5;
@@ -438,6 +439,7 @@ k_mma(float *y, const float *x, const unsigned *xsp, const unsigned char *w, siz
  * 8t..8t+7, q4_0 4t..4t+3 and 16+4t..16+4t+3). One thread per 4 values. */
 template <bool Q4>
 __global__ void k_mma_xsplit(unsigned *xs, const float *x, int64_t items) {
+    cu_pdl_enter();
     const int64_t it = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (it >= items) return;
     const int hf = (int)(it & 1), t = (int)((it >> 1) & 3);

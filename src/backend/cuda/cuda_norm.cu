@@ -84,6 +84,7 @@ __device__ static inline void norm_add(float4 *v, const float4 *h, float4 *xr, i
 template <bool ADD>
 __global__ void __launch_bounds__(NORM_THREADS)
     k_rms_norm_fast(float *y, float *x, const float *h, const float *alpha, int64_t d, float eps) {
+    cu_pdl_enter();
     __shared__ double sh[32];
     const int n4 = (int)(d / 4);
     const int64_t r = blockIdx.x;
@@ -164,6 +165,7 @@ template <bool ADD>
 __global__ void __launch_bounds__(NORM_THREADS)
     k_layer_norm_fast(float *y, float *x, const float *h, const float *w, const float *b,
                       int64_t d, float eps) {
+    cu_pdl_enter();
     __shared__ double sh[32];
     const int n4 = (int)(d / 4);
     const int64_t r = blockIdx.x;
@@ -179,6 +181,7 @@ __global__ void __launch_bounds__(NORM_THREADS)
 template <typename RV>
 __global__ void k_layer_norm(float *y, const float *x, RV xv, const float *w, const float *b,
                              int64_t d, float eps) {
+    cu_pdl_enter();
     __shared__ double sh[32];
     const int64_t r = blockIdx.x;
     const float *xr = x + cu_row_at(xv, r);
@@ -226,6 +229,7 @@ xs_status cu_layer_norm(xs_backend *be, xs_tensor *y, const xs_tensor *x, const 
 template <typename RV>
 __global__ void k_rms_norm(float *y, const float *x, RV xv, const float *alpha, int64_t d,
                            float eps) {
+    cu_pdl_enter();
     __shared__ double sh[32];
     const int64_t r = blockIdx.x;
     const float *xr = x + cu_row_at(xv, r);
@@ -291,6 +295,7 @@ template <bool NORM>
 __global__ void __launch_bounds__(NORM_THREADS)
     k_add_scaled_norm_fast(float *y, float *x, float *h, const float *sc, const float *w,
                            const float *b, int64_t d, float eps) {
+    cu_pdl_enter();
     __shared__ double sh[32];
     const int n4 = (int)(d / 4);
     const int64_t r = blockIdx.x;
@@ -344,6 +349,7 @@ xs_status cu_add_scaled_norm(xs_backend *be, xs_tensor *y, xs_tensor *x, xs_tens
 
 template <typename RV>
 __global__ void k_softmax(float *y, const float *x, RV xv, int64_t d) {
+    cu_pdl_enter();
     __shared__ double sh[32];
     __shared__ float shm[32];
     const int64_t r = blockIdx.x;

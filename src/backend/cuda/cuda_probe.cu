@@ -34,6 +34,7 @@ static xs_status need_cuda(xs_backend *be, const char *what) {
 
 /* Sum of all words; one write per block so nothing is optimized away. */
 __global__ void k_probe_read(const uint4 *p, size_t n, unsigned *out) {
+    cu_pdl_enter();
     unsigned s = 0;
     const size_t stride = (size_t)gridDim.x * blockDim.x;
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -184,6 +185,7 @@ extern "C" xs_status xs_cuda_timer_ms(xs_backend *be, int from, int to, double *
 }
 
 __global__ void k_stall(long long cycles) {
+    cu_pdl_enter();
     const long long t0 = clock64();
     while (clock64() - t0 < cycles) __nanosleep(1000);
 }

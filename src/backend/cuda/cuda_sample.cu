@@ -93,6 +93,7 @@ __device__ __forceinline__ void argmax_block_row(int32_t *out, const float *lr, 
 
 template <typename RV>
 __global__ void k_argmax(int32_t *ids, const float *l, RV lv, int64_t V) {
+    cu_pdl_enter();
     const int64_t r = blockIdx.x;
     argmax_block_row(&ids[r], l + cu_row_at(lv, r), cu_inner_at(lv), V);
 }
@@ -140,6 +141,7 @@ __device__ static float cu_rng_uniform(uint64_t seed, uint64_t stream, uint64_t 
 
 template <typename RV>
 __global__ void k_rank(int32_t *cand, const float *l, RV lv, int64_t V, int64_t k) {
+    cu_pdl_enter();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t r = blockIdx.y;
     if (i >= V) return;
@@ -169,6 +171,7 @@ template <typename RV>
 __global__ void k_pick(int32_t *ids, const int32_t *cand, const float *l, RV lv, int64_t k,
                        float temp, uint64_t seed, uint64_t stream, uint64_t counter,
                        const void *ct, int ct_i64) {
+    cu_pdl_enter();
     const int64_t r = blockIdx.x;
     if (threadIdx.x != 0) return;
     counter = cu_counter(counter, ct, ct_i64);
@@ -568,6 +571,7 @@ template <typename RV>
 __global__ void __launch_bounds__(ST_THREADS)
 k_topk_block(int32_t *ids, const float *l, RV lv, int64_t V, int k, float temp, uint64_t seed,
              uint64_t stream, uint64_t counter, const void *ct, int ct_i64) {
+    cu_pdl_enter();
     const int64_t r = blockIdx.x;
     topk_block_row(&ids[r], l + cu_row_at(lv, r), cu_inner_at(lv), V, k, temp, seed, stream,
                    counter + (uint64_t)r, ct, ct_i64);
@@ -578,6 +582,7 @@ template <typename RV>
 __global__ void __launch_bounds__(ST_THREADS)
 k_sample_block(int32_t *ids, const float *l, RV lv, int64_t V, int k, float temp,
                uint64_t seed, uint64_t stream, uint64_t counter, const void *ct, int ct_i64) {
+    cu_pdl_enter();
     const int64_t r = blockIdx.x;
     sample_block_row(&ids[r], l + cu_row_at(lv, r), cu_inner_at(lv), V, k, temp, seed,
                      stream, counter + (uint64_t)r, ct, ct_i64);
@@ -646,6 +651,7 @@ template <bool OLD, typename RV>
 __global__ void __launch_bounds__(ST_THREADS)
 k_sample_rows(int32_t *ids, const float *l, RV lv, int64_t V, cu_sample_rows_arg a,
               uint64_t stream, const int32_t *counters, int64_t cstride, int64_t r0) {
+    cu_pdl_enter();
     const int64_t r = blockIdx.x, row = r0 + r;
     const xs_sample_row s = a.row[r];
     const float *lr = l + cu_row_at(lv, row);

@@ -94,6 +94,7 @@ template <int MT, bool VEC, bool GELU>
 __global__ void __launch_bounds__(SG_THREADS)
 k_sgemm_small(float *y, const float *x, cu_view xv, const float *w, const float *bias,
               int64_t M, int64_t N, int64_t K, int tpc, int nb, int nc) {
+    cu_pdl_enter();
     extern __shared__ float part[];
     const int t = threadIdx.x, nl = t / tpc, c0 = t % tpc;
     const int64_t n = (int64_t)blockIdx.y * nb + nl;
@@ -185,6 +186,7 @@ template <int TM, int TN, bool GELU>
 __global__ void __launch_bounds__(SG_THREADS, 1)
 k_sgemm_tiled(float *y, const float *x, const float *w, const float *bias, int64_t M, int64_t N,
               int64_t K) {
+    cu_pdl_enter();
     constexpr int BM = 16 * TM, BN = 16 * TN, HM = TM / 2, HN = TN / 2;
     constexpr int LDA = BM + 4, LDB = BN + 4;
     constexpr int LA = BM * SG_BK / 4 / SG_THREADS, LB = BN * SG_BK / 4 / SG_THREADS;
