@@ -206,9 +206,11 @@ typedef struct xs_backend_iface {
      * capture is then over and nothing was recorded. graph_launch enqueues a
      * recorded graph (asynchronous, like an op): the same kernels with the
      * same pointers and scalars, reading whatever the device tensors hold
-     * now. Use them through backend/graph.h. */
+     * now. programmatic: the backend may let each kernel of the recording
+     * start while the one before it still runs (same results; see
+     * xs_graph.programmatic). Use them through backend/graph.h. */
     xs_status (*graph_begin)(xs_backend *be);
-    xs_status (*graph_end)(xs_backend *be, void **graph);
+    xs_status (*graph_end)(xs_backend *be, bool programmatic, void **graph);
     xs_status (*graph_launch)(xs_backend *be, void *graph);
     void (*graph_free)(xs_backend *be, void *graph);
 

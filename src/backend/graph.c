@@ -71,7 +71,7 @@ xs_status xs_graph_run(xs_backend *be, xs_graph *g, uint64_t key, xs_graph_fn fn
         char why[256] = "";
         if (rf != XS_OK) snprintf(why, sizeof why, "%s", xs_error_msg());
         void *exec = NULL;
-        xs_status re = be->iface->graph_end(be, &exec);
+        xs_status re = be->iface->graph_end(be, g->programmatic, &exec);
         if (re != XS_OK && !why[0]) snprintf(why, sizeof why, "%s", xs_error_msg());
         if (rf == XS_OK && re == XS_OK) {
             g->exec = exec;

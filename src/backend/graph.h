@@ -34,6 +34,12 @@ typedef struct xs_graph {
     bool keyed;        /* key is set */
     int warm;          /* eager runs done with this key */
     bool failed;       /* capture failed for this key: stay eager */
+    /* set by the caller before a run: the recording may let each kernel
+     * start while the one before it runs (CUDA: programmatic edges,
+     * cuda_pdl.cuh). Pays for latency-bound pieces (one session: -0.5 ms a
+     * q8_0 frame on an H100) and cost +2.7 ms a frame at 80 sessions, so
+     * only single-session pieces ask for it (docs/PERF.md, "Session 9"). */
+    bool programmatic;
     int64_t captures;  /* statistics: recordings made, launches, eager runs */
     int64_t launches;
     int64_t eager;

@@ -141,6 +141,7 @@ xs_status xs_frame_graph_run(xs_frame_graph **fgp, xswarm_model *m, mimi_stream 
     uint64_t key = mimi_frame_key(&mf, lm_key);
     key = xs_graph_key_add(key, (uint64_t)(uintptr_t)fg->win.win.data);
     key = xs_graph_key_add(key, (uint64_t)(uintptr_t)fg->pack.data);
+    fg->graph.programmatic = true; /* one session's frame (graph.h) */
     if (rc == XS_OK)
         rc = eager ? frame_device(&j) : xs_graph_run(m->be, &fg->graph, key, frame_device, &j);
     if (rc == XS_OK) rc = xs_tensor_download(m->be, fg->host, &fg->pack); /* the one sync */

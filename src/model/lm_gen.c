@@ -296,8 +296,10 @@ xs_status lm_gen_step_batch(lm_batch *b, lm_gen *const *g, int n, const int32_t 
     if (rc == XS_OK) {
         step_job j = {b, g, n};
         uint64_t key = 0;
-        if (step_key(&j, &key))
+        if (step_key(&j, &key)) {
+            g[0]->graph.programmatic = n == 1; /* graph.h: pays at batch 1 only */
             rc = xs_graph_run(g[0]->ex.be, &g[0]->graph, key, step_device, &j);
+        }
         else
             rc = step_device(&j);
     }

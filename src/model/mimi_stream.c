@@ -373,6 +373,7 @@ static xs_status encode_enqueue(mimi_scratch *sc, mimi_stream *s, const void *pc
     XS_TRY(mimi_positions_stage(sc, s->enc_pos, j.T, io_pos, &j.pos));
     j.n0 = sc->n;
     /* 2. device */
+    s->enc_graph.programmatic = true; /* one stream (graph.h) */
     if (use_graph(s, c->nf, true))
         XS_TRY(xs_graph_run(m->be, &s->enc_graph, job_key(&j, c->n), encode_device, &j));
     else
@@ -461,6 +462,7 @@ static xs_status decode_enqueue(mimi_scratch *sc, mimi_stream *s, const void *un
     XS_TRY(mimi_positions_stage(sc, s->dec_pos, j.T, io_pos, &j.pos));
     j.n0 = sc->n;
     /* 2. device */
+    s->dec_graph.programmatic = true;
     if (use_graph(s, c->nf, false))
         XS_TRY(xs_graph_run(m->be, &s->dec_graph, job_key(&j, c->nf), decode_device, &j));
     else

@@ -9,10 +9,12 @@
  * Such a call makes the op fail and invalidates the capture; graph_end then
  * reports it, and the caller runs the work eagerly.
  *
- * Before instantiating, every kernel -> kernel edge becomes programmatic
- * (cuda_pdl.cuh: each kernel lets the next one start early and waits for
- * its inputs itself), the same edges a PDL launch records when captured.
- * XSWARM_CUDA_PDL=0 keeps ordinary edges (A/B; same bits either way).
+ * When the caller asks for it (xs_graph.programmatic: single-session
+ * pieces), every kernel -> kernel edge becomes programmatic before the
+ * graph is instantiated (cuda_pdl.cuh: each kernel lets the next one start
+ * early and waits for its inputs itself), the same edges a PDL launch
+ * records when captured. XSWARM_CUDA_PDL=0 keeps ordinary edges (A/B; same
+ * bits either way).
  */
 #include "backend/cuda/cuda_internal.h"
 
@@ -116,7 +118,7 @@ xs_status cu_graph_begin(xs_backend *be) {
     return XS_OK;
 }
 
-xs_status cu_graph_end(xs_backend *be, void **out) {
+xs_status cu_graph_end(xs_backend *be, bool programmatic, void **out) {
     cu_ctx *c = cu_ctx_of(be);
     *out = NULL;
     cudaGraph_t g = NULL;
@@ -130,7 +132,7 @@ xs_status cu_graph_end(xs_backend *be, void **out) {
                         "copied from/to host memory or allocated",
                         e != cudaSuccess ? cudaGetErrorString(e) : "empty graph");
     }
-    g_pdl_edges_last = pdl_on() ? pdl_edges(g) : 0;
+    g_pdl_edges_last = programmatic && pdl_on() ? pdl_edges(g) : 0;
     if (g_pdl_edges_last < 0) {
         g_pdl_edges_last = 0;
         cudaGetLastError();

@@ -214,7 +214,7 @@ xs_status cu_fill(xs_backend *be, xs_tensor *y, float value);
 xs_status cu_argmax(xs_backend *be, xs_tensor *ids, const xs_tensor *logits);
 /* graph ops (cuda_graph.cu), see backend.h */
 xs_status cu_graph_begin(xs_backend *be);
-xs_status cu_graph_end(xs_backend *be, void **graph);
+xs_status cu_graph_end(xs_backend *be, bool programmatic, void **graph);
 xs_status cu_graph_launch(xs_backend *be, void *graph);
 void cu_graph_free(xs_backend *be, void *graph);
 xs_status cu_sample_topk(xs_backend *be, xs_tensor *ids, const xs_tensor *logits, float temp,
