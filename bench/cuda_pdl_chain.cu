@@ -13,7 +13,7 @@
  * a 128-thread row group sums k = 8t + 1024i in increasing i, warp xor
  * butterfly, the 4 warps added in order), so every mode gives the same bits:
  *   split    one row per 128-thread block (the library's k_gemv_split)
- *   preload  a grid resident at once (bps row groups an SM, gpb groups a
+ *   preload  a grid resident at once (bps row groups an SM, GPB groups a
  *            block), each group loading ALL its rows' weights into
  *            registers before it waits for x
  *   TMA      a resident grid of large blocks, each bringing its contiguous
@@ -41,6 +41,8 @@
 #define D 1024
 #define F 2816
 #define LAYERS 48
+#define GPB 4 /* preload: 128-thread row groups a block */
+#define TMA_T 512 /* TMA: threads a block */
 #define CK(x)                                                                            \
     do {                                                                                 \
         cudaError_t e_ = (x);                                                            \
@@ -170,7 +172,7 @@ __global__ void __launch_bounds__(128) k_split(float *y, const float *x, const u
  * A block holds GPB row groups of 128 threads (each plays one k_split
  * block); group q of block b owns rows r, r + G, ... with r = b GPB + q and
  * G = gridDim.x GPB. NL = ceil(K / 1024) loads a row a thread. */
-template <int RB, int NL, int GPB>
+template <int RB, int NL>
 __global__ void __launch_bounds__(128 * GPB) k_preload(float *y, const float *x, const uint16_t *w, int N, int K) {
     pdl_trigger();
     const int G = gridDim.x * GPB, q = threadIdx.x >> 7, t = threadIdx.x & 127;
@@ -315,45 +317,26 @@ static void launch(void (*k)(KArgs...), int grid, int block, cudaStream_t s, Arg
     CK(cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...));
 }
 
-static int g_gpb = 1; /* preload: row groups a block */
-
-template <int NL, int GPB>
-static void launch_preload_g(int rb, int G, cudaStream_t s, float *y, const float *x, const uint16_t *w, int N,
-                             int K);
-
 template <int NL>
 static void launch_preload(int rb, int G, cudaStream_t s, float *y, const float *x, const uint16_t *w, int N,
                            int K) {
-    G = (G + g_gpb - 1) / g_gpb; /* blocks */
-    if (g_gpb == 1) launch_preload_g<NL, 1>(rb, G, s, y, x, w, N, K);
-    else if (g_gpb == 4) launch_preload_g<NL, 4>(rb, G, s, y, x, w, N, K);
-    else launch_preload_g<NL, 8>(rb, G, s, y, x, w, N, K);
-}
-
-template <int NL, int GPB>
-static void launch_preload_g(int rb, int G, cudaStream_t s, float *y, const float *x, const uint16_t *w, int N,
-                             int K) {
+    G = (G + GPB - 1) / GPB; /* blocks */
     switch (rb) {
-    case 1: launch(k_preload<1, NL, GPB>, G, 128 * GPB, s, y, x, w, N, K); break;
-    case 2: launch(k_preload<2, NL, GPB>, G, 128 * GPB, s, y, x, w, N, K); break;
-    case 3: launch(k_preload<3, NL, GPB>, G, 128 * GPB, s, y, x, w, N, K); break;
-    case 4: launch(k_preload<4, NL, GPB>, G, 128 * GPB, s, y, x, w, N, K); break;
-    case 5: launch(k_preload<5, NL, GPB>, G, 128 * GPB, s, y, x, w, N, K); break;
-    case 6: launch(k_preload<6, NL, GPB>, G, 128 * GPB, s, y, x, w, N, K); break;
-    case 7: launch(k_preload<7, NL, GPB>, G, 128 * GPB, s, y, x, w, N, K); break;
-    case 8: launch(k_preload<8, NL, GPB>, G, 128 * GPB, s, y, x, w, N, K); break;
-    case 11: launch(k_preload<11, NL, GPB>, G, 128 * GPB, s, y, x, w, N, K); break;
-    case 16: launch(k_preload<16, NL, GPB>, G, 128 * GPB, s, y, x, w, N, K); break;
-    case 22: launch(k_preload<22, NL, GPB>, G, 128 * GPB, s, y, x, w, N, K); break;
+    case 1: launch(k_preload<1, NL>, G, 128 * GPB, s, y, x, w, N, K); break;
+    case 2: launch(k_preload<2, NL>, G, 128 * GPB, s, y, x, w, N, K); break;
+    case 3: launch(k_preload<3, NL>, G, 128 * GPB, s, y, x, w, N, K); break;
+    case 4: launch(k_preload<4, NL>, G, 128 * GPB, s, y, x, w, N, K); break;
+    case 5: launch(k_preload<5, NL>, G, 128 * GPB, s, y, x, w, N, K); break;
+    case 6: launch(k_preload<6, NL>, G, 128 * GPB, s, y, x, w, N, K); break;
+    case 8: launch(k_preload<8, NL>, G, 128 * GPB, s, y, x, w, N, K); break;
     default: fprintf(stderr, "rows a block %d not built\n", rb); exit(1);
     }
 }
 
-static int g_bps; /* preload: blocks an SM (0 = split kernel) */
+static int g_bps; /* preload: row groups an SM (0 = the split kernel) */
 static int g_sms;
 
 static int g_tma; /* TMA variant: blocks an SM */
-static int g_tma_threads = 256;
 
 template <int T, int K>
 static void launch_tma(dim3 grid, size_t smem, cudaStream_t s, float *y, const float *x, const uint16_t *w, int N,
@@ -381,28 +364,20 @@ static void gemv(cudaStream_t s, float *y, const float *x, const uint16_t *w, in
         const int G0 = g_sms * g_tma, RB = (N + G0 - 1) / G0, G = (N + RB - 1) / RB;
         const size_t smem = (size_t)RB * K * 2;
         if (smem > 200 * 1024) { fprintf(stderr, "tma: %zu bytes of smem\n", smem); exit(1); }
-        const int T = g_tma_threads;
-        if (K == D) {
-            if (T == 256) launch_tma<256, D>(G, smem, s, y, x, w, N, RB);
-            else if (T == 512) launch_tma<512, D>(G, smem, s, y, x, w, N, RB);
-            else launch_tma<1024, D>(G, smem, s, y, x, w, N, RB);
-        } else {
-            if (T == 256) launch_tma<256, F>(G, smem, s, y, x, w, N, RB);
-            else if (T == 512) launch_tma<512, F>(G, smem, s, y, x, w, N, RB);
-            else launch_tma<1024, F>(G, smem, s, y, x, w, N, RB);
-        }
+        if (K == D) launch_tma<TMA_T, D>(G, smem, s, y, x, w, N, RB);
+        else launch_tma<TMA_T, F>(G, smem, s, y, x, w, N, RB);
         return;
     }
     if (!g_bps) {
         launch(k_split, N, 128, s, y, x, w, N, K);
         return;
     }
-    static const int built[] = {1, 2, 3, 4, 5, 6, 7, 8, 11, 16, 22};
+    static const int built[] = {1, 2, 3, 4, 5, 6, 8};
     int rb = (N + g_sms * g_bps - 1) / (g_sms * g_bps), i = 0;
-    while (built[i] < rb && i < 10) i++;
+    while (built[i] < rb && i < 6) i++;
     rb = built[i];
     int G = (N + rb - 1) / rb; /* row groups */
-    G = (G + g_gpb - 1) / g_gpb * g_gpb;
+    G = (G + GPB - 1) / GPB * GPB;
     if (K <= 1024) launch_preload<1>(rb, G, s, y, x, w, N, K);
     else launch_preload<3>(rb, G, s, y, x, w, N, K);
 }
@@ -529,28 +504,28 @@ int main(int argc, char **argv) {
            per * 2 / 1e6, gbs, per * 2 / (gbs * 1e3));
 
     /* bps: 128-thread row groups an SM (0 = split); gpb: groups a block */
-    /* bps: preload row groups an SM (0: split), gpb: groups a block; pdl:
-     * 1 = the launch attribute, 2 = edges made programmatic after capture;
-     * tma: TMA blocks an SM (tt threads each); empty: 8 empty kernels a
-     * layer of that many blocks x et threads; alone: the 4 GEMVs only */
-    const struct { int bps, gpb, pdl, empty, et, alone, tma, tt; const char *name; } modes[] = {
-        {0, 1, 0, 0, 0, 0, 0, 0, "split plain"},
-        {0, 1, 1, 0, 0, 0, 0, 0, "split PDL"},
-        {0, 1, 2, 0, 0, 0, 0, 0, "split PDL (edges after capture)"},
-        {8, 4, 1, 0, 0, 0, 0, 0, "preload 8/SM, 512-thread blocks PDL"},
-        {12, 4, 1, 0, 0, 0, 0, 0, "preload 12/SM, 512-thread blocks PDL"},
-        {0, 1, 1, 0, 0, 0, 1, 512, "TMA 1/SM x 512 PDL"},
-        {0, 1, 1, 0, 0, 0, 2, 512, "TMA 2/SM x 512 PDL"},
-        {0, 1, 0, 0, 0, 1, 0, 0, "GEMVs alone: split plain"},
-        {0, 1, 1, 0, 0, 1, 0, 0, "GEMVs alone: split PDL"},
-        {12, 4, 1, 0, 0, 1, 0, 0, "GEMVs alone: preload 12/SM PDL"},
-        {0, 1, 1, 0, 0, 1, 1, 512, "GEMVs alone: TMA 1/SM x 512 PDL"},
-        {0, 1, 0, 1, 128, 0, 0, 0, "8 empty, 1 x 128: plain"},
-        {0, 1, 1, 1, 128, 0, 0, 0, "8 empty, 1 x 128: PDL"},
-        {0, 1, 0, 1056, 128, 0, 0, 0, "8 empty, 1056 x 128: plain"},
-        {0, 1, 1, 1056, 128, 0, 0, 0, "8 empty, 1056 x 128: PDL"},
-        {0, 1, 0, 132, 1024, 0, 0, 0, "8 empty, 132 x 1024: plain"},
-        {0, 1, 1, 132, 1024, 0, 0, 0, "8 empty, 132 x 1024: PDL"},
+    /* bps: preload row groups an SM (0: split); pdl: 1 = the launch
+     * attribute, 2 = edges made programmatic after capture; tma: TMA blocks
+     * an SM; empty: 8 empty kernels a layer of that many blocks x et
+     * threads; alone: the 4 GEMVs only */
+    const struct { int bps, pdl, empty, et, alone, tma; const char *name; } modes[] = {
+        {0, 0, 0, 0, 0, 0, "split plain"},
+        {0, 1, 0, 0, 0, 0, "split PDL"},
+        {0, 2, 0, 0, 0, 0, "split PDL (edges after capture)"},
+        {8, 1, 0, 0, 0, 0, "preload 8/SM, 512-thread blocks PDL"},
+        {12, 1, 0, 0, 0, 0, "preload 12/SM, 512-thread blocks PDL"},
+        {0, 1, 0, 0, 0, 1, "TMA 1/SM x 512 PDL"},
+        {0, 1, 0, 0, 0, 2, "TMA 2/SM x 512 PDL"},
+        {0, 0, 0, 0, 1, 0, "GEMVs alone: split plain"},
+        {0, 1, 0, 0, 1, 0, "GEMVs alone: split PDL"},
+        {12, 1, 0, 0, 1, 0, "GEMVs alone: preload 12/SM PDL"},
+        {0, 1, 0, 0, 1, 1, "GEMVs alone: TMA 1/SM x 512 PDL"},
+        {0, 0, 1, 128, 0, 0, "8 empty, 1 x 128: plain"},
+        {0, 1, 1, 128, 0, 0, "8 empty, 1 x 128: PDL"},
+        {0, 0, 1056, 128, 0, 0, "8 empty, 1056 x 128: plain"},
+        {0, 1, 1056, 128, 0, 0, "8 empty, 1056 x 128: PDL"},
+        {0, 0, 132, 1024, 0, 0, "8 empty, 132 x 1024: plain"},
+        {0, 1, 132, 1024, 0, 0, "8 empty, 132 x 1024: PDL"},
     };
     float ref[D];
     for (const auto &m : modes) {
@@ -558,9 +533,7 @@ int main(int argc, char **argv) {
         g_pdl = m.pdl == 1;
         g_empty = m.empty;
         g_empty_threads = m.et;
-        g_gpb = m.gpb;
         g_tma = m.tma;
-        g_tma_threads = m.tt;
         g_nosmall = m.alone;
         cudaGraph_t g;
         cudaGraphExec_t ge;

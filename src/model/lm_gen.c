@@ -299,9 +299,9 @@ xs_status lm_gen_step_batch(lm_batch *b, lm_gen *const *g, int n, const int32_t 
         if (step_key(&j, &key)) {
             g[0]->graph.programmatic = n == 1; /* graph.h: pays at batch 1 only */
             rc = xs_graph_run(g[0]->ex.be, &g[0]->graph, key, step_device, &j);
-        }
-        else
+        } else {
             rc = step_device(&j);
+        }
     }
     if (rc == XS_OK) rc = lm_batch_fetch(b, sampled);
     for (int r = 0; rc == XS_OK && r < n; r++)
