@@ -303,11 +303,13 @@ __global__ void __launch_bounds__(T) k_tma(float *y, const float *x, const uint1
 
 static bool g_pdl;
 
+/* k<<<grid, block, smem, s>>>(args), with the PDL attribute when g_pdl */
 template <typename... KArgs, typename... Args>
-static void launch(void (*k)(KArgs...), int grid, int block, cudaStream_t s, Args... args) {
+static void launch_smem(void (*k)(KArgs...), int grid, int block, size_t smem, cudaStream_t s, Args... args) {
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(grid);
     cfg.blockDim = dim3(block);
+    cfg.dynamicSmemBytes = smem;
     cfg.stream = s;
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -315,6 +317,11 @@ static void launch(void (*k)(KArgs...), int grid, int block, cudaStream_t s, Arg
     cfg.attrs = at;
     cfg.numAttrs = g_pdl ? 1 : 0;
     CK(cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...));
+}
+
+template <typename... KArgs, typename... Args>
+static void launch(void (*k)(KArgs...), int grid, int block, cudaStream_t s, Args... args) {
+    launch_smem(k, grid, block, 0, s, args...);
 }
 
 template <int NL>
@@ -339,24 +346,14 @@ static int g_sms;
 static int g_tma; /* TMA variant: blocks an SM */
 
 template <int T, int K>
-static void launch_tma(dim3 grid, size_t smem, cudaStream_t s, float *y, const float *x, const uint16_t *w, int N,
+static void launch_tma(int grid, size_t smem, cudaStream_t s, float *y, const float *x, const uint16_t *w, int N,
                        int RB) {
     static bool attr;
     if (!attr) {
         CK(cudaFuncSetAttribute(k_tma<T, K>, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024));
         attr = true;
     }
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = grid;
-    cfg.blockDim = dim3(T);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = s;
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = at;
-    cfg.numAttrs = g_pdl ? 1 : 0;
-    CK(cudaLaunchKernelEx(&cfg, k_tma<T, K>, y, x, w, N, RB));
+    launch_smem(k_tma<T, K>, grid, T, smem, s, y, x, w, N, RB);
 }
 
 static void gemv(cudaStream_t s, float *y, const float *x, const uint16_t *w, int N, int K) {

@@ -114,26 +114,13 @@ out:
     lm_name_plan_free(&p);
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) { free(s); s = NULL; }
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
-}
-
 static void test_moshi_7b(void) {
     lm_config c;
     lm_config_moshi_7b(&c);
     lm_name_plan p = {0};
     CHECK(lm_names_candle_plan(&c, &p) == XS_OK, "plan 7b: %s", xs_error_msg());
     CHECK(p.n == 523, "523 candle tensors for Moshiko (got %d)", p.n);
-    char *txt = slurp(golden_path("real_checkpoints/moshi_7b_candle.json"));
+    char *txt = test_read_file(golden_path("real_checkpoints/moshi_7b_candle.json"));
     cJSON *root = txt ? cJSON_Parse(txt) : NULL;
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "tensors");
     CHECK(cJSON_IsArray(ts), "listing parsed");
@@ -165,7 +152,7 @@ static void test_moshi_7b(void) {
 
     /* The sources are exactly the 355 tensors of the released PyTorch file,
      * with the shapes lm_names_check expects: none missing, none unused. */
-    txt = slurp(golden_path("real_checkpoints/moshi_7b_pytorch.json"));
+    txt = test_read_file(golden_path("real_checkpoints/moshi_7b_pytorch.json"));
     root = txt ? cJSON_Parse(txt) : NULL;
     ts = cJSON_GetObjectItemCaseSensitive(root, "tensors");
     CHECK(cJSON_IsArray(ts), "pytorch listing parsed");

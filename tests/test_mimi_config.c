@@ -17,19 +17,6 @@
 #include "model/mimi.h"
 #include "testutil.h"
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (b) b[n] = 0;
-    fclose(f);
-    return b;
-}
-
 static xs_status load_text(const char *text, mimi_config *c) {
     const char *path = "test_mimi_config.tmp.json";
     FILE *f = fopen(path, "wb");
@@ -72,7 +59,7 @@ static xs_status check_listing(void *user, const char *name, int ndim, const int
 }
 
 static void test_real_names(void) {
-    char *text = slurp(golden_path("real_checkpoints/mimi.json"));
+    char *text = test_read_file(golden_path("real_checkpoints/mimi.json"));
     CHECK(text != NULL, "read mimi.json");
     if (!text) return;
     cJSON *root = cJSON_Parse(text);

@@ -71,6 +71,21 @@ double test_nmse(const float *ref, const float *x, int64_t n) {
     return den > 0 ? num / den : num;
 }
 
+char *test_read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *s = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0) s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s) s[n] = 0;
+    fclose(f);
+    return s;
+}
+
 const char *test_binary(void) {
     const char *e = getenv("XS_BINARY");
 #ifdef XS_BINARY

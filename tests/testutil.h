@@ -36,6 +36,9 @@ const char *golden_path(const char *rel);
 /* The xswarm CLI to run: $XS_BINARY (a copied build on another machine),
  * else the one this build made (XS_BINARY, set by CMake). */
 const char *test_binary(void);
+/* A whole file as a NUL-terminated string (malloc'd; NULL when it cannot
+ * be read). */
+char *test_read_file(const char *path);
 /* Deterministic, never-all-zero random data: uniform in [lo, hi). */
 void test_fill_uniform(float *x, int64_t n, uint64_t seed, float lo, float hi);
 /* max |a - b| over n values. */
