@@ -30,6 +30,8 @@ check "bench lm --kv bf16 --fill-context: 10240 cache bytes" \
   'bench --kv bf16 --fill-context > "$tmp/b" && grep -q "\"kv_dtype\":\"bf16\",\"kv_cache_bytes\":10240,\"fill_context\":true" "$tmp/b"'
 check "bench lm --kv f32: 16384 cache bytes" \
   'bench > "$tmp/f" && grep -q "\"kv_dtype\":\"f32\",\"kv_cache_bytes\":16384,\"fill_context\":false" "$tmp/f"'
+check "bench lm --json counts programmatic graph edges (none on the cpu)" \
+  'grep -q "\"pdl_edges\":0}" "$tmp/f"'
 check "bench lm --kv xx is a usage error" '"$bin" bench lm --kv xx 2>/dev/null; [ $? -eq 2 ]'
 rm -rf "$tmp"
 echo "$pass passed, $fail failed"

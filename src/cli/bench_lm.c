@@ -174,7 +174,10 @@ static void usage(void) {
            "  --gemm rows|mma cuda matmul kernels: tensor-core (mma, default with --batch\n"
            "    > 1) or the GEMV rows kernels (rows, default at batch 1: faster there).\n"
            "Prints ms per LM step (p50, p99), resident memory, and the floor\n"
-           "(weight + KV bytes read per step / memory read bandwidth of this run).\n");
+           "(weight + KV bytes read per step / memory read bandwidth of this run).\n"
+           "On cuda at batch 1 the step's graph lets each kernel start while the one\n"
+           "before it runs (programmatic edges, sm_90+; the JSON's pdl_edges counts\n"
+           "them); XSWARM_CUDA_PDL=0 keeps ordinary edges.\n");
 }
 
 int cmd_bench_lm(int argc, char **argv) {
@@ -358,14 +361,14 @@ int cmd_bench_lm(int argc, char **argv) {
                    "\"rss_kb\":%ld,\"peak_rss_kb\":%ld,\"build_s\":%.2f,"
                    "\"batch\":%d,\"per_session_ms\":%.3f,\"gpu_copy_gbs\":%.2f,"
                    "\"gpu_mem_total\":%zu,\"gpu_mem_used\":%zu,\"gpu_mem_model_session\":%zu,"
-                   "\"gpu_busy_ms\":%.3f,\"gpu\":\"%s\",\"picks\":\"%s\"}\n",
+                   "\"gpu_busy_ms\":%.3f,\"gpu\":\"%s\",\"picks\":\"%s\",\"pdl_edges\":%ld}\n",
                    random ? random : lm, xs_dtype_name(m->main.layers[0].sets[0].wqkv.dtype),
                    m->main.n_layers, bn, be->n_threads, steps, p50, p99, wb, kvb, gbs, floor_ms,
                    floor_ms > 0 ? p50 / floor_ms : 0, xs_dtype_name(kv_dtype), kv_alloc,
                    fill ? "true" : "false", rss, hwm, t_build, batch, p50 / batch, copy_gbs,
                    gpu_total, gpu_total ? gpu_total - gpu_free1 : 0,
                    gpu_total && gpu_free0 > gpu_free1 ? gpu_free0 - gpu_free1 : 0, busy_ms, gpu_desc,
-                   sample ? "sample" : "greedy");
+                   sample ? "sample" : "greedy", xs_cuda_pdl_edges_last());
         } else {
             printf("bench lm: %s, %d temporal layers, backend %s (%d threads)\n",
                    random ? random : lm, m->main.n_layers, bn, be->n_threads);
@@ -379,6 +382,9 @@ int cmd_bench_lm(int argc, char **argv) {
             if (on_gpu)
                 printf("  bandwidth  %.2f GB/s GPU read kernel, %.2f GB/s D2D copy (read+write), this run\n"
                        "  gpu        %s\n", gbs, copy_gbs, gpu_desc);
+            if (on_gpu)
+                printf("  graph      %ld kernel edges programmatic (PDL; 0: ordinary edges, "
+                       "XSWARM_CUDA_PDL=0 or batch > 1)\n", xs_cuda_pdl_edges_last());
             else
                 printf("  bandwidth  %.2f GB/s (read, this run)\n", gbs);
             printf("  floor      %.2f ms   -> p50 = %.2f x floor\n", floor_ms,
