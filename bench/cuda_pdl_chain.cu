@@ -413,7 +413,7 @@ struct Bufs {
 
 static int g_empty; /* 0: the layers; else 8 empty kernels a layer of g_empty blocks */
 static int g_empty_threads = 128;
-static int g_nosmall; /* the GEMVs alone */
+static int g_alone; /* the GEMVs alone */
 
 static void chain(cudaStream_t s, const Bufs &b, const uint16_t *w, size_t per) {
     for (int l = 0; l < LAYERS; l++) {
@@ -421,7 +421,7 @@ static void chain(cudaStream_t s, const Bufs &b, const uint16_t *w, size_t per) 
             for (int i = 0; i < 8; i++) launch(k_empty, g_empty, g_empty_threads, s, i == 7 ? b.x : (float *)nullptr);
             continue;
         }
-        if (g_nosmall) {
+        if (g_alone) {
             const uint16_t *wq = w + per * l, *wo = wq + 3 * D * D, *wi = wo + D * D, *wf = wi + 2 * F * D;
             gemv(s, b.qkv, b.xn, wq, 3 * D, D);
             gemv(s, b.att, b.qkv, wo, D, D);
@@ -464,16 +464,16 @@ int main(int argc, char **argv) {
     k_fill_bf16<<<1024, 256>>>(w, per * LAYERS, 12345u);
     Bufs b;
     float *act;
-    const size_t nact = 8 * D + 3 * F + 2 * F;
+    const size_t nact = 9 * D + 3 * F; /* x, xn, qkv (3 D), att, proj, 2 norm gains, ffa (2 F), ffb */
     CK(cudaMalloc(&act, nact * 4));
     b.x = act; b.xn = act + D; b.qkv = act + 2 * D; b.att = act + 5 * D; b.proj = act + 6 * D;
-    b.g = act + 7 * D; /* 2 D of norm gains... */
+    b.g = act + 7 * D; /* the two norms' gains, D each */
     b.ffa = act + 9 * D; b.ffb = b.ffa + 2 * F;
     float *x0;
     CK(cudaMalloc(&x0, D * 4));
     {
-        float h[3 * D];
-        for (int i = 0; i < 3 * D; i++) h[i] = 0.5f + (float)((i * 7919) % 1000) / 1000.f;
+        float h[2 * D];
+        for (int i = 0; i < 2 * D; i++) h[i] = 0.5f + (float)((i * 7919) % 1000) / 1000.f;
         CK(cudaMemcpy(b.g, h, 2 * D * 4, cudaMemcpyHostToDevice));
         for (int i = 0; i < D; i++) h[i] = (float)((i * 104729) % 2001) / 1000.f - 1.f;
         CK(cudaMemcpy(x0, h, D * 4, cudaMemcpyHostToDevice));
@@ -500,7 +500,6 @@ int main(int argc, char **argv) {
     printf("SMs %d, %.1f MB a layer, copy %.0f GB/s (read+write) -> floor %.2f us a layer\n", g_sms,
            per * 2 / 1e6, gbs, per * 2 / (gbs * 1e3));
 
-    /* bps: 128-thread row groups an SM (0 = split); gpb: groups a block */
     /* bps: preload row groups an SM (0: split); pdl: 1 = the launch
      * attribute, 2 = edges made programmatic after capture; tma: TMA blocks
      * an SM; empty: 8 empty kernels a layer of that many blocks x et
@@ -531,7 +530,7 @@ int main(int argc, char **argv) {
         g_empty = m.empty;
         g_empty_threads = m.et;
         g_tma = m.tma;
-        g_nosmall = m.alone;
+        g_alone = m.alone;
         cudaGraph_t g;
         cudaGraphExec_t ge;
         CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
@@ -578,6 +577,10 @@ int main(int argc, char **argv) {
             }
             CK(cudaStreamSynchronize(st));
             CK(cudaMemcpy(h, ts, 32, cudaMemcpyDeviceToHost));
+            if (graph) {
+                CK(cudaGraphExecDestroy(ge));
+                CK(cudaGraphDestroy(g));
+            }
             printf("%s %s: primary ends at +%llu ns, dependent starts at +%lld ns, passes its wait at +%lld ns\n",
                    graph ? "graph" : "eager", pdl ? "PDL  " : "plain", h[1] - h[0], (long long)(h[2] - h[0]),
                    (long long)(h[3] - h[0]));
