@@ -133,8 +133,9 @@ out:
 
 /* Batch 1, q8_0 / q4_0: every rows-per-warp x chunk choice (forced) gives
  * the bits of the previous kernels (rows0). With whole chunks and 16-byte
- * rows they run k_gemv_quant_rows_full, otherwise k_gemv_quant_rows; the
- * default routes reach only some of these at a given shape. */
+ * rows they run k_gemv_quant_rows_full (or, with a cp.async ring,
+ * k_gemv_quant_rows_async), otherwise k_gemv_quant_rows; the default routes
+ * reach only some of these at a given shape. */
 static void check_batch1_choices(xs_backend *cu, xs_dtype dt, int64_t N, int64_t K, uint64_t seed) {
     void *wh = make_weight(dt, N, K, seed);
     float *xh = malloc((size_t)K * sizeof *xh), *y0 = malloc((size_t)N * sizeof *y0);
@@ -151,6 +152,7 @@ static void check_batch1_choices(xs_backend *cu, xs_dtype dt, int64_t N, int64_t
     CHECK(ok, "%s N=%lld K=%lld: rows0 batch 1: %s", xs_dtype_name(dt), (long long)N, (long long)K,
           xs_error_msg());
     static const int rows[] = {1, 2, 4}, chunks[] = {32, 64};
+    xs_cuda_gemv_quant_async_select(0); /* the register-staged kernels first */
     for (int ri = 0; ok && ri < 3; ri++)
         for (int ci = 0; ok && ci < 2; ci++) {
             xs_cuda_gemv_select(false, rows[ri], chunks[ci]);
@@ -158,6 +160,21 @@ static void check_batch1_choices(xs_backend *cu, xs_dtype dt, int64_t N, int64_t
             CHECK(ok && !memcmp(y, y0, (size_t)N * sizeof *y),
                   "%s N=%lld K=%lld batch 1, %d rows a warp, %d-block chunks: bits differ from rows0",
                   xs_dtype_name(dt), (long long)N, (long long)K, rows[ri], chunks[ci]);
+        }
+    xs_cuda_gemv_quant_async_select(-1);
+    /* chunks staged through registers (0) or copied by cp.async into a ring
+     * of 2-4 slots: the same bits */
+    static const int slots[] = {0, 2, 3, 4};
+    for (int ri = 0; ok && ri < 3; ri++)
+        for (int si = 0; ok && si < 4; si++) {
+            const int st = slots[si];
+            xs_cuda_gemv_select(false, rows[ri], 32);
+            xs_cuda_gemv_quant_async_select(st);
+            ok = xs_op_matmul(cu, &Y, &x, &w, NULL) == XS_OK && xs_tensor_download(cu, y, &Y) == XS_OK;
+            xs_cuda_gemv_quant_async_select(-1);
+            CHECK(ok && !memcmp(y, y0, (size_t)N * sizeof *y),
+                  "%s N=%lld K=%lld batch 1, %d rows a warp, cp.async ring of %d (0: none): bits differ from rows0",
+                  xs_dtype_name(dt), (long long)N, (long long)K, rows[ri], st);
         }
     xs_cuda_gemv_select(false, 0, 0);
     xs_tensor_free(cu, &w);
@@ -168,7 +185,7 @@ static void check_batch1_choices(xs_backend *cu, xs_dtype dt, int64_t N, int64_t
 
 /* ---- timing at the 7B shapes -------------------------------------------------- */
 /* prev: the previous q8_0/q4_0 kernels (rows0) */
-typedef struct variant { const char *name; bool old, mma; int rows, chunk, mcfg, rule; bool prev; } variant;
+typedef struct variant { const char *name; bool old, mma; int rows, chunk, mcfg, rule; bool prev; int async; } variant;
 
 static void bench(xs_backend *cu) {
     double rd = 0, cp = 0;
@@ -184,15 +201,19 @@ static void bench(xs_backend *cu) {
      * "mma" = the tensor-core kernel for bf16 / q8_0 / q4_0 (f16: rows) */
     /* mma: XSWARM_CUDA_GEMV=mma; mmaB: with the K split rule "b"
      * (XSWARM_CUDA_MMA_KS=b); rows0: the previous q8_0 / q4_0 kernels;
-     * RN, CN, RNCN: rows per warp, quantized chunk forced (one or both) */
+     * RN, CN, RNCN: rows per warp, quantized chunk forced (one or both);
+     * AS: batch-1 quantized rows through the cp.async ring of S slots, A0
+     * never (the other variants: the rule by shape, cuda_matmul.cu) */
     static const variant vars[] = {
-        {"old", true, false, 0, 0, -1, 0, false},  {"rows0", false, false, 0, 0, -1, 0, true},
-        {"rows", false, false, 0, 0, -1, 0, false}, {"mma", false, true, 0, 0, -1, 1, false},
-        {"mmaB", false, true, 0, 0, -1, 2, false},  {"R1", false, false, 1, 0, -1, 0, false},
-        {"R2", false, false, 2, 0, -1, 0, false},   {"R4", false, false, 4, 0, -1, 0, false},
-        {"C32", false, false, 0, 32, -1, 0, false}, {"C64", false, false, 0, 64, -1, 0, false},
-        {"R1C32", false, false, 1, 32, -1, 0, false}, {"R2C32", false, false, 2, 32, -1, 0, false},
-        {"R4C32", false, false, 4, 32, -1, 0, false}, {"R1C64", false, false, 1, 64, -1, 0, false}};
+        {"old", true, false, 0, 0, -1, 0, false, -1},  {"rows0", false, false, 0, 0, -1, 0, true, -1},
+        {"rows", false, false, 0, 0, -1, 0, false, -1}, {"mma", false, true, 0, 0, -1, 1, false, -1},
+        {"mmaB", false, true, 0, 0, -1, 2, false, -1},  {"R1", false, false, 1, 0, -1, 0, false, -1},
+        {"R2", false, false, 2, 0, -1, 0, false, -1},   {"R4", false, false, 4, 0, -1, 0, false, -1},
+        {"C32", false, false, 0, 32, -1, 0, false, -1}, {"C64", false, false, 0, 64, -1, 0, false, -1},
+        {"R1C32", false, false, 1, 32, -1, 0, false, -1}, {"R2C32", false, false, 2, 32, -1, 0, false, -1},
+        {"R4C32", false, false, 4, 32, -1, 0, false, -1}, {"R1C64", false, false, 1, 64, -1, 0, false, -1},
+        {"A0", false, false, 0, 0, -1, 0, false, 0}, {"A2", false, false, 0, 0, -1, 0, false, 2}, {"A3", false, false, 0, 0, -1, 0, false, 3},
+        {"A4", false, false, 0, 0, -1, 0, false, 4}};
     const int nv = (int)(sizeof vars / sizeof vars[0]);
     printf("%-12s %-5s %3s %8s", "NxK", "dtype", "M", "floor");
     for (int v = 0; v < nv; v++) printf(" %8s", vars[v].name);
@@ -238,6 +259,7 @@ static void bench(xs_backend *cu) {
                 for (int v = 0; ok && v < nv; v++) {
                     xs_cuda_gemv_select(vars[v].old, vars[v].rows, vars[v].chunk);
                     xs_cuda_gemv_quant_select(vars[v].prev);
+                    xs_cuda_gemv_quant_async_select(vars[v].async);
                     if (vars[v].mma) xs_cuda_mma_select(true, vars[v].mcfg, vars[v].rule);
                     const int reps = 40;
                     ok = xs_op_matmul(cu, &yv, &xv, &w[0], NULL) == XS_OK; /* warm */
@@ -252,6 +274,7 @@ static void bench(xs_backend *cu) {
                 printf("  %.0f (%.2fx floor)\n", wb / (best * 1e-6) / 1e9, best / fl);
                 xs_cuda_gemv_select(false, 0, 0);
                 xs_cuda_gemv_quant_select(false);
+                xs_cuda_gemv_quant_async_select(-1);
             }
             if (!ok) printf("bench %lldx%lld %s: %s\n", (long long)N, (long long)K, xs_dtype_name(dt), xs_error_msg());
             for (int c = 0; c < copies; c++) xs_tensor_free(cu, &w[c]);
@@ -315,6 +338,10 @@ int main(void) {
          * (4099 rows), then 129 blocks (the general kernel) */
         check_batch1_choices(cu, dts[d], 4099, 4096, 1460 + d);
         check_batch1_choices(cu, dts[d], 1101, 4128, 1470 + d);
+        /* one chunk a row (the cp.async ring's prologue past the end), 11
+         * (N > 1024: rows0's reference takes the warp-row kernels too) */
+        check_batch1_choices(cu, dts[d], 1030, 1024, 1480 + d);
+        check_batch1_choices(cu, dts[d], 1100, 11264, 1490 + d);
     }
     const char *b = getenv("XSWARM_GEMV_BENCH");
     if (b && strcmp(b, "0")) bench(cu);

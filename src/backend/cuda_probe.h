@@ -67,6 +67,12 @@ void xs_cuda_gemv_select(bool old, int rows, int quant_chunk);
  * Process-wide. */
 void xs_cuda_gemv_quant_select(bool prev);
 
+/* Batch-1 q8_0 / q4_0 rows in the common layout through
+ * k_gemv_quant_rows_async with `stages` (2..4) slots of chunks in flight a
+ * warp, 0 = never (k_gemv_quant_rows_full), -1 = by shape, the default
+ * (same bits every way; XSWARM_CUDA_GQ_ASYNC=N). Process-wide. */
+void xs_cuda_gemv_quant_async_select(int stages);
+
 /* Tensor-core matmul (cuda_mma.cu) for bf16 / q8_0 / q4_0 weights: on =
  * true takes it at every M (off by default; xs_cuda_gemv_select turns it
  * off); a process serving batches turns it on before its first step;

@@ -50,6 +50,9 @@ void xs_cuda_gemv_select(bool old, int rows, int quant_chunk) {
 void xs_cuda_gemv_quant_select(bool prev) {
     (void)prev;
 }
+void xs_cuda_gemv_quant_async_select(int stages) {
+    (void)stages;
+}
 void xs_cuda_mma_select(bool on, int cfg, int ks_rule) {
     (void)on; (void)cfg; (void)ks_rule;
 }

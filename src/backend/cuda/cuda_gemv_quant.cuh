@@ -498,6 +498,88 @@ k_gemv_quant_rows_full(float *y, const float *x, const unsigned char *w, size_t 
 }
 
 /*
+ * k_gemv_quant_rows_async — k_gemv_quant_rows_full with the chunks copied
+ * straight into shared memory by cp.async (16 bytes a lane: no registers
+ * held for them, no shared-memory stores), in a ring of S slots: S - 1
+ * chunks of the warp's rows in flight while one is decoded. The same
+ * gq_chunk on the same bytes: the same bits. 32-block chunks only, at most
+ * 8 row chunks a warp (static shared memory is 48 KB a block). Where it
+ * pays (cu_matmul's rule, H100): q4_0, whose decode is the shorter, and
+ * long q8_0 rows; with 3-4 slots it was slower at every 7B shape but the
+ * depformer's 1024-wide rows, so more bytes in flight is not what the
+ * q8_0 rows at K = 4096 lack.
+ */
+template <int DT, int R, int S_ASKED>
+__global__ void __launch_bounds__(32 * GQR_WARPS, GQ_MIN_BLOCKS(1, R * 32))
+k_gemv_quant_rows_async(float *y, const float *x, const unsigned char *w, size_t row_bytes,
+                        const float *bias, int64_t N, int64_t K) {
+    cu_pdl_enter();
+    constexpr int CH = 32;
+    constexpr int S = R * S_ASKED > 8 ? 8 / R : S_ASKED; /* 4 rows: 2 slots (48 KB) */
+    typedef gqr_layout<DT, CH> L;
+    constexpr int NP = CH * L::bs / 16; /* 16-byte pieces of a chunk */
+    constexpr int PL = (NP + 31) / 32;
+    /* + 1: a lane's last quant word pair may read one word past its chunk
+     * (the funnel shift then ignores it) */
+    __shared__ uint4 sbuf[GQR_WARPS * S * R * NP + 1];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t n0 = ((int64_t)blockIdx.y * GQR_WARPS + warp) * R;
+    if (n0 >= N) return; /* whole warp leaves: only __syncwarp below */
+    const int64_t nch = (K >> 5) / CH;
+    uint4 *ring = sbuf + (size_t)warp * S * R * NP;
+    const uint4 *src[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) /* rows past N repeat the group's first row (results dropped) */
+        src[r] = (const uint4 *)(w + (size_t)(n0 + r < N ? n0 + r : n0) * row_bytes) + lane;
+    /* chunk c into slot `slot`, then one commit group whether or not c exists,
+     * so that wait_group<S - 1> always means "chunk c - S + 1 has landed" */
+    auto issue = [&](int64_t c, int slot) {
+        if (c < nch) {
+#pragma unroll
+            for (int r = 0; r < R; r++)
+#pragma unroll
+                for (int i = 0; i < PL; i++)
+                    if (lane + 32 * i < NP) {
+                        const unsigned d = (unsigned)__cvta_generic_to_shared(ring + (slot * R + r) * NP + lane + 32 * i);
+                        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d),
+                                     "l"(src[r] + c * NP + 32 * i));
+                    }
+        }
+        asm volatile("cp.async.commit_group;\n" ::);
+    };
+#pragma unroll
+    for (int c = 0; c < S - 1; c++) issue(c, c);
+    int lead[R];
+    float acc[R][1];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        lead[r] = 0;
+        acc[r][0] = 0.0f;
+    }
+    int slot = 0, next = S - 1; /* the slot chunk c sits in; the one chunk c + S - 1 goes to */
+    for (int64_t c = 0; c < nch; c++) {
+        issue(c + S - 1, next); /* the slot chunk c - 1 left (the __syncwarp below) */
+        asm volatile("cp.async.wait_group %0;\n" ::"n"(S - 1));
+        __syncwarp(); /* every lane's copies of chunk c visible to the warp */
+        const unsigned char *sb[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) sb[r] = (const unsigned char *)(ring + (slot * R + r) * NP);
+        gq_chunk<DT, R, 1, CH>(acc, sb, lead, CH, x + c * CH * 32, K, 1, lane);
+        __syncwarp(); /* chunk c read by every lane before its slot is refilled */
+        slot = slot + 1 == S ? 0 : slot + 1;
+        next = next + 1 == S ? 0 : next + 1;
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        for (int o = 16; o > 0; o >>= 1) acc[r][0] += __shfl_xor_sync(0xffffffffu, acc[r][0], o);
+    if (lane == 0) {
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            if (n0 + r < N) y[n0 + r] = bias ? acc[r][0] + bias[n0 + r] : acc[r][0];
+    }
+}
+
+/*
  * k_gemv_quant_split — narrow q8_0/q4_0 matrices (N <= 4096: the
  * depformer's sets, the temporal wo / ff_out): one weight row per block,
  * its CH-block chunks dealt round-robin to the GQR_WARPS warps (warp w

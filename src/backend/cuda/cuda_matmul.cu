@@ -10,7 +10,8 @@
  *    cuda_gemv_quant.cuh): narrow matrices, one row per block of 4 warps;
  *  - k_gemv_rows / k_gemv_quant_rows: a warp owns R weight rows x MT rows
  *    of x, x-row tiles on the grid's fast dimension, so M = B batched rows
- *    read each weight from DRAM once;
+ *    read each weight from DRAM once (at M = 1 in the common layout:
+ *    k_gemv_quant_rows_full, or k_gemv_quant_rows_async by gq_async's rule);
  *  - k_matmul_vec / k_gemv_quant: the previous one-row-per-warp kernels,
  *    kept for XSWARM_CUDA_GEMV=old (A/B timing) and N beyond grid limits;
  *  - k_matmul (odd K, strided x): element by element;
@@ -153,6 +154,14 @@ static int gq_prev = 0;
  * the general k_gemv_quant_rows instead of k_gemv_quant_rows_full (same
  * bits; timing only) */
 static int gq_full = 1;
+/* Batch-1 quantized rows in the common layout through
+ * k_gemv_quant_rows_async (same bits): by default with 2 slots for q4_0 and
+ * for q8_0 rows longer than 4096 (H100, session 10: 4096 x 11264 q8_0 21.8
+ * vs 24.6 us, q4_0 16.9 vs 17.9; the q4_0 step 4.44 vs 4.80 ms; q8_0 at
+ * K = 4096 no faster, 22528 x 4096 slower: 41.2 vs 40.5 us; 3-4 slots were
+ * slower everywhere but the depformer's 1024-wide rows). -1 = that rule;
+ * XSWARM_CUDA_GQ_ASYNC=0 never, =2|3|4 always with that many slots. */
+static int gq_async = -1;
 /* XSWARM_CUDA_GEMV=mma: bf16 / q8_0 / q4_0 weights take the tensor-core
  * kernel (cuda_mma.cu) at EVERY M, so batched rows still equal batch-1 rows.
  * Off by default: at M = 1 it is 15-70% slower than the GEMV kernels
@@ -181,6 +190,9 @@ static void gemv_read_env(void) {
     if (gemv_env_chunk != 32 && gemv_env_chunk != 64) gemv_env_chunk = 0;
     const char *f = getenv("XSWARM_CUDA_GEMV_FULL");
     gq_full = !(f && !strcmp(f, "0"));
+    const char *ga = getenv("XSWARM_CUDA_GQ_ASYNC");
+    gq_async = ga ? atoi(ga) : -1;
+    if (gq_async != 0 && (gq_async < 2 || gq_async > 4)) gq_async = -1;
 }
 
 extern "C" void xs_cuda_gemv_select(bool old, int rows, int quant_chunk) {
@@ -189,6 +201,11 @@ extern "C" void xs_cuda_gemv_select(bool old, int rows, int quant_chunk) {
     mma_on = 0; /* these select among the GEMV kernels */
     gemv_env_r = rows == 1 || rows == 2 || rows == 4 ? rows : 0;
     gemv_env_chunk = quant_chunk == 32 || quant_chunk == 64 ? quant_chunk : 0;
+}
+
+extern "C" void xs_cuda_gemv_quant_async_select(int stages) {
+    gemv_read_env();
+    gq_async = stages >= 2 && stages <= 4 ? stages : stages == 0 ? 0 : -1;
 }
 
 extern "C" void xs_cuda_gemv_quant_select(bool prev) {
@@ -214,7 +231,15 @@ static void launch_rows(cudaStream_t s, float *yp, const float *xp, const unsign
         const int ch = gemv_env_chunk ? gemv_env_chunk : chp ? chp : k >= 8192 ? 64 : 32;
         /* the common layout at M = 1: k_gemv_quant_rows_full (same bits) */
         const bool full = MT == 1 && gq_full && (uintptr_t)wp % 16 == 0 && rb % 16 == 0 && (k >> 5) % ch == 0;
-        if (full && !gq_prev) {
+        const int slots = gq_async >= 0 ? gq_async : DT == XS_Q4_0 || k > 4096 ? 2 : 0;
+        if (full && !gq_prev && slots) { /* full: whole 32-block chunks too */
+            if (slots == 2)
+                k_gemv_quant_rows_async<DT, R, 2><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, n, k);
+            else if (slots == 3)
+                k_gemv_quant_rows_async<DT, R, 3><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, n, k);
+            else
+                k_gemv_quant_rows_async<DT, R, 4><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, n, k);
+        } else if (full && !gq_prev) {
             if (ch == 64)
                 k_gemv_quant_rows_full<DT, R, 64><<<grid, 32 * warps, 0, s>>>(yp, xp, wp, rb, bp, n, k);
             else
