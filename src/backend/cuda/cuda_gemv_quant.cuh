@@ -427,6 +427,21 @@ k_gemv_quant_rows(float *y, const float *x, const unsigned char *w, size_t row_b
     }
 }
 
+/* The end of a batch-1 row group (rows n0.., R of them, those < N): each
+ * row's lane sums by the xor butterfly, then lane 0 writes y (+ bias). */
+template <int R>
+__device__ static inline void gq_rows_store(float (&acc)[R][1], float *y, const float *bias, int64_t n0,
+                                            int64_t N, int lane) {
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        for (int o = 16; o > 0; o >>= 1) acc[r][0] += __shfl_xor_sync(0xffffffffu, acc[r][0], o);
+    if (lane == 0) {
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            if (n0 + r < N) y[n0 + r] = bias ? acc[r][0] + bias[n0 + r] : acc[r][0];
+    }
+}
+
 /*
  * k_gemv_quant_rows_full — k_gemv_quant_rows at M = 1 for the common layout:
  * weight rows 16-byte aligned (base and row bytes), K a whole number of
@@ -487,14 +502,7 @@ k_gemv_quant_rows_full(float *y, const float *x, const unsigned char *w, size_t 
         gq_chunk<DT, R, 1, CH>(acc, sb, lead, CH, x + c * CH * 32, K, 1, lane);
         __syncwarp();
     }
-#pragma unroll
-    for (int r = 0; r < R; r++)
-        for (int o = 16; o > 0; o >>= 1) acc[r][0] += __shfl_xor_sync(0xffffffffu, acc[r][0], o);
-    if (lane == 0) {
-#pragma unroll
-        for (int r = 0; r < R; r++)
-            if (n0 + r < N) y[n0 + r] = bias ? acc[r][0] + bias[n0 + r] : acc[r][0];
-    }
+    gq_rows_store<R>(acc, y, bias, n0, N, lane);
 }
 
 /*
@@ -569,14 +577,7 @@ k_gemv_quant_rows_async(float *y, const float *x, const unsigned char *w, size_t
         slot = slot + 1 == S ? 0 : slot + 1;
         next = next + 1 == S ? 0 : next + 1;
     }
-#pragma unroll
-    for (int r = 0; r < R; r++)
-        for (int o = 16; o > 0; o >>= 1) acc[r][0] += __shfl_xor_sync(0xffffffffu, acc[r][0], o);
-    if (lane == 0) {
-#pragma unroll
-        for (int r = 0; r < R; r++)
-            if (n0 + r < N) y[n0 + r] = bias ? acc[r][0] + bias[n0 + r] : acc[r][0];
-    }
+    gq_rows_store<R>(acc, y, bias, n0, N, lane);
 }
 
 /*
